@@ -1,0 +1,113 @@
+import type { AddressInfo } from "node:net";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { sql, type Kysely } from "kysely";
+import type { Config } from "./config.js";
+import type { Database } from "./db/database.js";
+import { authInterceptor } from "./auth/interceptor.js";
+import { corsFor } from "./platform/cors.js";
+import { HealthState } from "./platform/health.js";
+import { healthService } from "./platform/health-service.js";
+import type { Logger } from "./platform/logging.js";
+import { observeInterceptor } from "./platform/observe.js";
+import { registerReflection } from "./platform/reflection.js";
+import { createRpcHandler } from "./platform/rpc-handler.js";
+import { createDualServer, type DualServer, type RequestHandler } from "./platform/server.js";
+import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { SourceService } from "../gen/sources/v1/sources_pb.js";
+import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
+import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
+import { sourceService } from "./sources/service.js";
+import { toolsetService } from "./toolsets/service.js";
+import { releaseService } from "./releases/service.js";
+
+/** What every handler may use. */
+export interface Deps {
+  db: Kysely<Database>;
+  logger: Logger;
+}
+
+/** The assembled service: routes, interceptors, HTTP endpoints; not yet listening. */
+export interface App {
+  server: DualServer;
+  health: HealthState;
+  listen(port: number, host: string): Promise<AddressInfo>;
+  /** Marks NOT_SERVING, stops accepting, drains in-flight calls. The caller closes the database. */
+  shutdown(): Promise<void>;
+}
+
+/** The services this process serves, in one place (also what reflection lists). */
+export const SERVICES = [SourceService, ToolsetService, ReleaseService, Health] as const;
+
+const READY_TIMEOUT_MS = 2_000;
+
+/** Builds the application around a database handle. */
+export function createApp(
+  deps: Deps,
+  config: Pick<Config, "corsAllowedOrigins" | "maxRequestBytes" | "shutdownTimeoutMs">,
+): App {
+  const health = new HealthState();
+  const routes = (router: ConnectRouter) => {
+    router.service(SourceService, sourceService(deps));
+    router.service(ToolsetService, toolsetService(deps));
+    router.service(ReleaseService, releaseService(deps));
+    router.service(Health, healthService(health));
+    registerReflection(router, SERVICES);
+  };
+  const rpc = createRpcHandler({
+    routes,
+    interceptors: [observeInterceptor(deps.logger), authInterceptor(deps.db)],
+    readMaxBytes: config.maxRequestBytes,
+    logger: deps.logger,
+  });
+  const cors = corsFor(config.corsAllowedOrigins);
+
+  const ready = async (): Promise<boolean> => {
+    if (!health.isServing()) return false;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("readiness check timed out")), READY_TIMEOUT_MS);
+      });
+      await Promise.race([sql`SELECT 1`.execute(deps.db), timeout]);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const handler: RequestHandler = (req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method === "GET" && (path === "/healthz" || path === "/readyz")) {
+      const reply = (status: number, body: object) => {
+        res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
+        res.end(JSON.stringify(body));
+      };
+      if (path === "/healthz") return reply(200, { status: "ok" });
+      void ready().then((ok) => reply(ok ? 200 : 503, { status: ok ? "ready" : "unavailable" }));
+      return;
+    }
+    const decision = cors(req.method, req.headers);
+    if (decision) {
+      for (const [k, v] of Object.entries(decision.headers)) res.setHeader(k, v);
+      if (decision.preflight) {
+        res.writeHead(204);
+        res.end();
+        return;
+      }
+    }
+    rpc(req, res);
+  };
+
+  const server = createDualServer(handler);
+  return {
+    server,
+    health,
+    listen: (port, host) => server.listen(port, host),
+    async shutdown() {
+      health.stopServing();
+      await server.shutdown(config.shutdownTimeoutMs);
+    },
+  };
+}

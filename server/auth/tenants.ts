@@ -1,0 +1,50 @@
+import type { Kysely } from "kysely";
+import type { Database } from "../db/database.js";
+import { DomainError, invalidArgument, notFound } from "../platform/errors.js";
+
+/** Organization and project slugs: 1-63 lowercase letters, digits, hyphens. */
+export const SLUG_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** Features an organization can be given. */
+export const KNOWN_FEATURES = ["toolset_staging"] as const;
+
+function checkSlug(field: string, slug: string): void {
+  if (!SLUG_PATTERN.test(slug)) throw invalidArgument(field, "must be 1-63 lowercase letters, digits or hyphens, starting with a letter or digit");
+}
+
+/** Creates an organization; ALREADY_EXISTS when the slug is taken. */
+export async function createOrganization(
+  db: Kysely<Database>,
+  args: { slug: string; name?: string | undefined; features?: string[] | undefined },
+): Promise<{ id: string; slug: string }> {
+  checkSlug("org", args.slug);
+  for (const f of args.features ?? []) {
+    if (!(KNOWN_FEATURES as readonly string[]).includes(f)) throw invalidArgument("feature", `unknown feature "${f}" (known: ${KNOWN_FEATURES.join(", ")})`);
+  }
+  const row = await db
+    .insertInto("organizations")
+    .values({ slug: args.slug, name: args.name ?? args.slug, features: [...new Set(args.features ?? [])] })
+    .onConflict((oc) => oc.column("slug").where("deleted_at", "is", null).doNothing())
+    .returning(["id", "slug"])
+    .executeTakeFirst();
+  if (!row) throw new DomainError("already_exists", `organization "${args.slug}" already exists`);
+  return row;
+}
+
+/** Creates a project in an organization; ALREADY_EXISTS when the slug is taken there. */
+export async function createProject(
+  db: Kysely<Database>,
+  args: { org: string; slug: string; name?: string | undefined },
+): Promise<{ id: string; slug: string }> {
+  checkSlug("project", args.slug);
+  const org = await db.selectFrom("organizations").select("id").where("slug", "=", args.org).where("deleted_at", "is", null).executeTakeFirst();
+  if (!org) throw notFound(`organization "${args.org}" not found`);
+  const row = await db
+    .insertInto("projects")
+    .values({ organization_id: org.id, slug: args.slug, name: args.name ?? args.slug })
+    .onConflict((oc) => oc.columns(["organization_id", "slug"]).where("deleted_at", "is", null).doNothing())
+    .returning(["id", "slug"])
+    .executeTakeFirst();
+  if (!row) throw new DomainError("already_exists", `project "${args.slug}" already exists in organization "${args.org}"`);
+  return row;
+}

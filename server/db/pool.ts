@@ -1,0 +1,42 @@
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import type { Database } from "./database.js";
+
+/** Pool settings taken from configuration. */
+export interface PoolOptions {
+  connectionString: string;
+  max: number;
+  statementTimeoutMs: number;
+  applicationName?: string;
+}
+
+// int8 as bigint, never a lossy number; numeric stays a string. Per-pool parsers
+// rather than pg.types.setTypeParser, so nothing else in the process is affected.
+const INT8_OID = 20;
+const typeParsers = {
+  getTypeParser(oid: number, format?: "text" | "binary") {
+    if (oid === INT8_OID) return (v: string) => BigInt(v);
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+/** A pg pool with bigint int8 parsing, a statement timeout and bounded size. */
+export function createPool(opts: PoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: opts.connectionString,
+    max: opts.max,
+    statement_timeout: opts.statementTimeoutMs,
+    connectionTimeoutMillis: 5_000,
+    application_name: opts.applicationName ?? "toolset-release-service",
+    types: typeParsers,
+  });
+  // An idle client whose server went away emits 'error' on the pool; without a
+  // listener that would crash the process. The next checkout reconnects.
+  pool.on("error", () => undefined);
+  return pool;
+}
+
+/** The Kysely instance every query goes through. */
+export function createDb(pool: pg.Pool): Kysely<Database> {
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}

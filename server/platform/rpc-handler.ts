@@ -1,0 +1,106 @@
+import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
+import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import type { Logger } from "./logging.js";
+import type { RequestHandler } from "./server.js";
+
+/**
+ * Like connectNodeAdapter, with one correction: connect-es reports a request body
+ * that is not valid protobuf binary as INTERNAL ("parse binary: …"), before any
+ * interceptor runs. That is bad input, so it is answered as INVALID_ARGUMENT on
+ * every protocol (Connect unary and streaming, gRPC, gRPC-Web).
+ */
+export function createRpcHandler(options: ConnectRouterOptions & { routes: (router: ConnectRouter) => void; logger: Logger }): RequestHandler {
+  const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options });
+  options.routes(router);
+  const paths = new Map(router.handlers.map((h) => [h.requestPath, h]));
+  return (req, res) => {
+    const uHandler = paths.get((req.url ?? "").split("?", 2)[0] ?? "");
+    if (!uHandler) {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    const uReq = universalRequestFromNodeRequest(req, res, undefined, undefined);
+    uHandler(uReq)
+      .then(reclassifyParseErrors)
+      .then((uRes) => universalResponseToNodeResponse(uRes, res))
+      .catch((reason: unknown) => {
+        if (ConnectError.from(reason).code === Code.Aborted) return; // client went away
+        options.logger.error("rpc response failed", { procedure: uHandler.requestPath, cause: reason });
+      });
+  };
+}
+
+const PARSE_ERROR = /^parse binary: /;
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/** Rewrites `{"code":"internal","message":"parse binary: …"}` as invalid_argument; other bytes pass. */
+function fixJsonError(bytes: Uint8Array, wrapped: boolean): Uint8Array | undefined {
+  let parsed: { code?: string; message?: string; error?: { code?: string; message?: string } };
+  try {
+    parsed = JSON.parse(decoder.decode(bytes)) as typeof parsed;
+  } catch {
+    return undefined;
+  }
+  const err = wrapped ? parsed.error : parsed;
+  if (err?.code !== "internal" || !PARSE_ERROR.test(err.message ?? "")) return undefined;
+  err.code = "invalid_argument";
+  return encoder.encode(JSON.stringify(parsed));
+}
+
+function fixGrpcStatus(headers: Headers | undefined): void {
+  if (headers?.get("grpc-status") !== String(Code.Internal)) return;
+  if (PARSE_ERROR.test(decodeURIComponent(headers.get("grpc-message") ?? ""))) headers.set("grpc-status", String(Code.InvalidArgument));
+}
+
+/** A body chunk holding one whole envelope: a gRPC-Web trailer (0x80) or a Connect end-stream (0x02). */
+function fixEnvelope(chunk: Uint8Array): Uint8Array {
+  if (chunk.length < 5) return chunk;
+  const flags = chunk[0]!;
+  const payload = chunk.subarray(5);
+  if (flags & 0x80) {
+    const text = decoder.decode(payload);
+    const message = /grpc-message:\s*([^\r\n]*)/i.exec(text)?.[1] ?? "";
+    if (!/grpc-status:\s*13\b/i.test(text) || !PARSE_ERROR.test(decodeURIComponent(message))) return chunk;
+    return envelope(flags, encoder.encode(text.replace(/grpc-status:\s*13\b/i, `grpc-status: ${Code.InvalidArgument}`)));
+  }
+  if (flags & 0x02) {
+    const fixed = fixJsonError(payload, true);
+    return fixed ? envelope(flags, fixed) : chunk;
+  }
+  return chunk;
+}
+
+function envelope(flags: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(5 + payload.length);
+  out[0] = flags;
+  new DataView(out.buffer).setUint32(1, payload.length);
+  out.set(payload, 5);
+  return out;
+}
+
+async function reclassifyParseErrors(uRes: UniversalServerResponse): Promise<UniversalServerResponse> {
+  const body = uRes.body;
+  if (body === undefined) {
+    fixGrpcStatus(uRes.header);
+    return uRes;
+  }
+  if (uRes.status === 500 && uRes.header?.get("content-type")?.startsWith("application/json")) {
+    // A Connect unary error: a small JSON body, read whole so the status can change.
+    const chunks: Uint8Array[] = [];
+    for await (const c of body) chunks.push(c);
+    const bytes = Buffer.concat(chunks);
+    const fixed = fixJsonError(bytes, false);
+    uRes.header.delete("content-length");
+    return { ...uRes, status: fixed ? 400 : uRes.status, body: (async function* () { yield fixed ?? bytes; })() };
+  }
+  return {
+    ...uRes,
+    body: (async function* () {
+      for await (const chunk of body) yield fixEnvelope(chunk);
+      fixGrpcStatus(uRes.trailer);
+    })(),
+  };
+}

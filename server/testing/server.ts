@@ -1,0 +1,86 @@
+import type { DescService } from "@bufbuild/protobuf";
+import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import type { Kysely } from "kysely";
+import type pg from "pg";
+import { createApp, type App } from "../app.js";
+import type { Config } from "../config.js";
+import type { Database } from "../db/database.js";
+import { createDb, createPool } from "../db/pool.js";
+import { silentLogger, type Logger } from "../platform/logging.js";
+
+/** The four wire protocols a client may use, all against one port. */
+export type Protocol = "connect-json" | "connect-binary" | "grpc" | "grpc-web";
+export const PROTOCOLS: readonly Protocol[] = ["connect-json", "connect-binary", "grpc", "grpc-web"];
+
+/** A real server on an ephemeral port over a test database. */
+export interface TestServer {
+  baseUrl: string;
+  port: number;
+  app: App;
+  db: Kysely<Database>;
+  pool: pg.Pool;
+  transport(protocol: Protocol): Transport;
+  /** A generated client over `protocol` (default Connect JSON on HTTP/1.1). */
+  client<S extends DescService>(service: S, protocol?: Protocol): Client<S>;
+  close(): Promise<void>;
+}
+
+/** Starts the app on 127.0.0.1:0 against `databaseUrl`. */
+export async function startTestServer(
+  databaseUrl: string,
+  overrides: Partial<Pick<Config, "corsAllowedOrigins" | "maxRequestBytes" | "shutdownTimeoutMs" | "dbStatementTimeoutMs">> & { logger?: Logger } = {},
+): Promise<TestServer> {
+  const pool = createPool({ connectionString: databaseUrl, max: 5, statementTimeoutMs: overrides.dbStatementTimeoutMs ?? 10_000 });
+  const db = createDb(pool);
+  const app = createApp(
+    { db, logger: overrides.logger ?? silentLogger },
+    {
+      corsAllowedOrigins: overrides.corsAllowedOrigins ?? [],
+      maxRequestBytes: overrides.maxRequestBytes ?? 4 * 1024 * 1024,
+      shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? 5_000,
+    },
+  );
+  const addr = await app.listen(0, "127.0.0.1");
+  const baseUrl = `http://127.0.0.1:${addr.port}`;
+  const transports = new Map<Protocol, Transport>();
+  const transport = (protocol: Protocol): Transport => {
+    let t = transports.get(protocol);
+    if (!t) {
+      switch (protocol) {
+        case "connect-json":
+          t = createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false });
+          break;
+        case "connect-binary":
+          t = createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true });
+          break;
+        case "grpc":
+          t = createGrpcTransport({ baseUrl });
+          break;
+        case "grpc-web":
+          t = createGrpcWebTransport({ baseUrl, httpVersion: "1.1" });
+          break;
+      }
+      transports.set(protocol, t);
+    }
+    return t;
+  };
+  return {
+    baseUrl,
+    port: addr.port,
+    app,
+    db,
+    pool,
+    transport,
+    client: (service, protocol = "connect-json") => createClient(service, transport(protocol)),
+    async close() {
+      await app.shutdown();
+      await db.destroy();
+    },
+  };
+}
+
+/** Call options carrying a bearer key. */
+export function bearer(key: string): { headers: Record<string, string> } {
+  return { headers: { authorization: `Bearer ${key}` } };
+}

@@ -1,0 +1,93 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
+import { createApiKey, revokeApiKey } from "../server/auth/keys.js";
+import { createProject } from "../server/auth/tenants.js";
+import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
+import { createTenant, type Tenant } from "../server/testing/fixtures.js";
+import { bearer, startTestServer, type TestServer } from "../server/testing/server.js";
+
+let database: TestDatabase;
+let server: TestServer;
+let tenant: Tenant;
+let other: Tenant;
+let revokedKey: string;
+let boundKey: string;
+const SECOND_PROJECT = "second";
+
+beforeAll(async () => {
+  database = await cloneTemplateDatabase();
+  server = await startTestServer(database.url);
+  tenant = await createTenant(server.db);
+  other = await createTenant(server.db);
+  const revoked = await createApiKey(server.db, { org: tenant.org, scope: "producer", name: "to-revoke" });
+  await revokeApiKey(server.db, { org: tenant.org, name: "to-revoke" });
+  revokedKey = revoked.key;
+  await createProject(server.db, { org: tenant.org, slug: SECOND_PROJECT });
+  boundKey = (await createApiKey(server.db, { org: tenant.org, scope: "producer", project: SECOND_PROJECT })).key;
+});
+afterAll(async () => {
+  await server?.close();
+  await database?.drop();
+});
+
+async function code(p: Promise<unknown>): Promise<{ code: Code; message: string }> {
+  try {
+    await p;
+  } catch (e) {
+    const err = ConnectError.from(e);
+    return { code: err.code, message: err.rawMessage };
+  }
+  throw new Error("expected the call to fail");
+}
+
+// A read (consumer scope is enough) and a write (producer scope needed).
+const rpcs = {
+  read: (key: string | undefined, project: string) =>
+    server.client(ToolsetService).listToolsets({ project }, key === undefined ? {} : bearer(key)),
+  write: (key: string | undefined, project: string) =>
+    server.client(ToolsetService).createToolset({ project, name: "Pets" }, key === undefined ? {} : bearer(key)),
+};
+
+describe.each(Object.entries(rpcs))("auth matrix: %s RPC", (_kind, call) => {
+  it("no key → UNAUTHENTICATED", async () => {
+    expect((await code(call(undefined, tenant.project))).code).toBe(Code.Unauthenticated);
+  });
+  it("malformed key → UNAUTHENTICATED", async () => {
+    expect((await code(call("not-a-key", tenant.project))).code).toBe(Code.Unauthenticated);
+    const raw = await code(server.client(ToolsetService).listToolsets({ project: tenant.project }, { headers: { authorization: "Basic abc" } }));
+    expect(raw.code).toBe(Code.Unauthenticated);
+  });
+  it("unknown key → UNAUTHENTICATED", async () => {
+    expect((await code(call(`tsr_${"A".repeat(43)}`, tenant.project))).code).toBe(Code.Unauthenticated);
+  });
+  it("revoked key → UNAUTHENTICATED", async () => {
+    expect((await code(call(revokedKey, tenant.project))).code).toBe(Code.Unauthenticated);
+  });
+  it("another organization's project and a missing project → NOT_FOUND with the same message", async () => {
+    const foreign = await code(call(tenant.producerKey, other.project));
+    expect(foreign.code).toBe(Code.NotFound);
+    const missing = await code(call(tenant.producerKey, "does-not-exist"));
+    expect(missing.code).toBe(Code.NotFound);
+    expect(foreign.message.replace(other.project, "X")).toBe(missing.message.replace("does-not-exist", "X"));
+  });
+  it("a project-bound key naming another project → PERMISSION_DENIED", async () => {
+    expect((await code(call(boundKey, tenant.project))).code).toBe(Code.PermissionDenied);
+  });
+  it("a valid key for its own project passes auth", async () => {
+    const res = await code(call(tenant.producerKey, tenant.project)).catch(() => ({ code: undefined }));
+    expect([Code.Unauthenticated, Code.PermissionDenied, Code.NotFound]).not.toContain(res.code);
+  });
+});
+
+describe("scopes", () => {
+  it("a consumer key may read but not write", async () => {
+    const read = await code(rpcs.read(tenant.consumerKey, tenant.project)).catch(() => ({ code: undefined }));
+    expect([Code.Unauthenticated, Code.PermissionDenied]).not.toContain(read.code);
+    expect((await code(rpcs.write(tenant.consumerKey, tenant.project))).code).toBe(Code.PermissionDenied);
+  });
+  it("health and reflection need no key", async () => {
+    const res = await fetch(`${server.baseUrl}/grpc.health.v1.Health/Check`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    expect(res.status).toBe(200);
+  });
+});

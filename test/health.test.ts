@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
+import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
+import { startTcpProxy, type TcpProxy } from "../server/testing/tcp-proxy.js";
+import { startTestServer, type TestServer } from "../server/testing/server.js";
+
+let database: TestDatabase;
+let proxy: TcpProxy;
+let server: TestServer;
+
+beforeAll(async () => {
+  database = await cloneTemplateDatabase();
+  const target = new URL(database.url);
+  proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
+  const viaProxy = new URL(database.url);
+  viaProxy.hostname = "127.0.0.1";
+  viaProxy.port = String(proxy.port);
+  server = await startTestServer(viaProxy.toString());
+});
+afterAll(async () => {
+  await server?.close();
+  await proxy?.close();
+  await database?.drop();
+});
+
+async function readyz(): Promise<number> {
+  return (await fetch(`${server.baseUrl}/readyz`)).status;
+}
+
+describe("health", () => {
+  it("gRPC Check answers SERVING for the server and for a named service", async () => {
+    const client = server.client(Health, "grpc");
+    expect((await client.check({})).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    expect((await client.check({ service: "toolsets.v1.ToolsetService" })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    await expect(client.check({ service: "no.Such" })).rejects.toThrow(/unknown service/);
+  });
+
+  it("Watch streams the current status", async () => {
+    const ac = new AbortController();
+    const stream = server.client(Health, "grpc").watch({}, { signal: ac.signal });
+    for await (const res of stream) {
+      expect(res.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+      break;
+    }
+    ac.abort();
+  });
+
+  it("/readyz answers 503 while the database is unreachable and 200 once it is back", async () => {
+    expect(await readyz()).toBe(200);
+    await proxy.cut();
+    expect(await readyz()).toBe(503);
+    expect((await fetch(`${server.baseUrl}/healthz`)).status).toBe(200);
+    await proxy.restore();
+    await expect.poll(readyz, { timeout: 10_000, interval: 200 }).toBe(200);
+  });
+});

@@ -1,0 +1,112 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { connect } from "node:net";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
+import { createDb, createPool } from "../server/db/pool.js";
+import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
+import { createTenant, type Tenant } from "../server/testing/fixtures.js";
+import { bearer } from "../server/testing/server.js";
+
+let database: TestDatabase;
+let tenant: Tenant;
+
+beforeAll(async () => {
+  database = await cloneTemplateDatabase();
+  const db = createDb(createPool({ connectionString: database.url, max: 1, statementTimeoutMs: 5_000 }));
+  tenant = await createTenant(db);
+  await db.destroy();
+});
+afterAll(async () => {
+  await database?.drop();
+});
+
+interface Started {
+  child: ChildProcess;
+  port: number;
+  exited: Promise<number | null>;
+  output: () => string;
+}
+
+function startServer(env: Record<string, string>): Promise<Started> {
+  const child = spawn("node_modules/.bin/tsx", ["server/main.ts"], {
+    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", MIGRATE_ON_START: "false", LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /"msg":"listening".*?"port":(\d+)/.exec(out);
+      if (m) resolve({ child, port: Number(m[1]), exited, output: () => out });
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", (c: Buffer) => (out += c.toString()));
+    void exited.then((code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+}
+
+function runToExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn("node_modules/.bin/tsx", ["server/main.ts"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, stderr })));
+}
+
+function connectRefused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, "127.0.0.1");
+    s.once("connect", () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once("error", (e: NodeJS.ErrnoException) => resolve(e.code === "ECONNREFUSED"));
+  });
+}
+
+describe("process", () => {
+  it.each([
+    ["PORT", "abc"],
+    ["PORT", "70000"],
+    ["LOG_LEVEL", "loud"],
+    ["DATABASE_URL", "mysql://x"],
+    ["MIGRATE_ON_START", "maybe"],
+    ["CORS_ALLOWED_ORIGINS", "https://a.example.com/path"],
+  ])("a bad %s=%s stops start-up with a message naming it", async (name, value) => {
+    const { code, stderr } = await runToExit({ DATABASE_URL: database.url, [name]: value });
+    expect(code).toBe(2);
+    expect(stderr).toContain(name);
+  });
+
+  it("SIGTERM lets an in-flight RPC finish, then refuses new connections and exits 0", async () => {
+    const server = await startServer({ DATABASE_URL: database.url });
+    // Hold a lock the RPC's project lookup needs, so the call is in flight when SIGTERM arrives.
+    const locker = new pg.Client({ connectionString: database.url });
+    await locker.connect();
+    await locker.query("BEGIN");
+    await locker.query("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE");
+    const client = createClient(ToolsetService, createConnectTransport({ baseUrl: `http://127.0.0.1:${server.port}`, httpVersion: "1.1" }));
+    const inFlight = client.listToolsets({ project: tenant.project }, bearer(tenant.consumerKey)).then(
+      () => "ok" as const,
+      (e: unknown) => ConnectError.from(e),
+    );
+    await expect
+      .poll(async () => (await locker.query("SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = 'projects'::regclass")).rows[0].n, {
+        timeout: 10_000,
+      })
+      .toBeGreaterThan(0);
+    server.child.kill("SIGTERM");
+    await expect.poll(() => connectRefused(server.port), { timeout: 10_000 }).toBe(true);
+    await locker.query("COMMIT");
+    await locker.end();
+    const result = await inFlight;
+    // The call completed with the server's own answer rather than a broken connection.
+    if (result !== "ok") expect([Code.Unimplemented]).toContain(result.code);
+    expect(await server.exited).toBe(0);
+    expect(server.output()).toContain('"msg":"shutting down"');
+  });
+});

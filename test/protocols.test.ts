@@ -1,0 +1,69 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
+import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
+import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
+import { createTenant, type Tenant } from "../server/testing/fixtures.js";
+import { bearer, PROTOCOLS, startTestServer, type TestServer } from "../server/testing/server.js";
+
+let database: TestDatabase;
+let server: TestServer;
+let tenant: Tenant;
+
+beforeAll(async () => {
+  database = await cloneTemplateDatabase();
+  server = await startTestServer(database.url, { corsAllowedOrigins: ["https://app.example.com"] });
+  tenant = await createTenant(server.db);
+});
+afterAll(async () => {
+  await server?.close();
+  await database?.drop();
+});
+
+describe("one port, four protocols", () => {
+  it.each(PROTOCOLS)("health Check answers SERVING over %s", async (protocol) => {
+    const res = await server.client(Health, protocol).check({});
+    expect(res.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+  });
+
+  it.each(PROTOCOLS)("an authenticated project RPC runs auth and tenancy over %s", async (protocol) => {
+    const client = server.client(ToolsetService, protocol);
+    const err = await client.listToolsets({ project: "nope-nope" }, bearer(tenant.consumerKey)).catch((e: unknown) => e);
+    expect(ConnectError.from(err).code).toBe(Code.NotFound);
+    const unauth = await client.listToolsets({ project: tenant.project }).catch((e: unknown) => e);
+    expect(ConnectError.from(unauth).code).toBe(Code.Unauthenticated);
+  });
+
+  it("serves plain HTTP/1.1 JSON as curl sends it", async () => {
+    const res = await fetch(`${server.baseUrl}/grpc.health.v1.Health/Check`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: "SERVING" });
+  });
+
+  it("GET /healthz and /readyz answer over HTTP/1.1", async () => {
+    expect((await fetch(`${server.baseUrl}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${server.baseUrl}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: "ready" });
+  });
+
+  it("answers CORS preflights for allowed origins with Connect's header lists", async () => {
+    const res = await fetch(`${server.baseUrl}/toolsets.v1.ToolsetService/ListToolsets`, {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example.com", "access-control-request-method": "POST", "access-control-request-headers": "content-type,authorization,connect-protocol-version" },
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+    expect(res.headers.get("access-control-allow-headers")).toMatch(/Connect-Protocol-Version/i);
+    expect(res.headers.get("access-control-allow-headers")).toMatch(/Authorization/i);
+    const other = await fetch(`${server.baseUrl}/toolsets.v1.ToolsetService/ListToolsets`, {
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example.com", "access-control-request-method": "POST" },
+    });
+    expect(other.headers.get("access-control-allow-origin")).toBeNull();
+  });
+});
