@@ -1,0 +1,76 @@
+import { connect } from "node:http2";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
+import { createLogger } from "../server/platform/logging.js";
+import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
+import { createTenant, type Tenant } from "../server/testing/fixtures.js";
+import { bearer, startTestServer, type TestServer } from "../server/testing/server.js";
+
+let database: TestDatabase;
+let server: TestServer;
+let tenant: Tenant;
+const lines: string[] = [];
+
+beforeAll(async () => {
+  database = await cloneTemplateDatabase();
+  server = await startTestServer(database.url, { logger: createLogger("debug", { write: (s: string) => lines.push(s) }) });
+  tenant = await createTenant(server.db);
+});
+afterAll(async () => {
+  await server?.close();
+  await database?.drop();
+});
+
+describe("logs", () => {
+  it("write one JSON line per RPC with procedure, code, duration and caller id, never the key or the body", async () => {
+    lines.length = 0;
+    const secretName = "very-secret-toolset-name";
+    await server
+      .client(ToolsetService, "grpc")
+      .createToolset({ project: tenant.project, name: secretName }, bearer(tenant.producerKey))
+      .catch(() => undefined);
+    await expect.poll(() => lines.length).toBeGreaterThan(0);
+    const rpcLines = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l["msg"] === "rpc");
+    expect(rpcLines).toHaveLength(1);
+    const line = rpcLines[0]!;
+    expect(line["procedure"]).toBe("/toolsets.v1.ToolsetService/CreateToolset");
+    expect(typeof line["code"]).toBe("string");
+    expect(typeof line["duration_ms"]).toBe("number");
+    expect(line["caller_id"]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(line["protocol"]).toBe("grpc");
+    const all = lines.join("");
+    expect(all).not.toContain(tenant.producerKey);
+    expect(all).not.toContain(secretName);
+  });
+});
+
+describe("malformed binary over gRPC", () => {
+  it("answers grpc-status INVALID_ARGUMENT (3), not INTERNAL", async () => {
+    const session = connect(server.baseUrl);
+    try {
+      const status = await new Promise<string | undefined>((resolve, reject) => {
+        const req = session.request({
+          ":method": "POST",
+          ":path": "/toolsets.v1.ToolsetService/ListToolsets",
+          "content-type": "application/grpc",
+          te: "trailers",
+          authorization: `Bearer ${tenant.producerKey}`,
+        });
+        let status: string | undefined;
+        req.on("response", (h) => (status ??= h["grpc-status"] as string | undefined));
+        req.on("trailers", (t) => (status = (t["grpc-status"] as string | undefined) ?? status));
+        req.on("data", () => undefined);
+        req.on("end", () => resolve(status));
+        req.on("error", reject);
+        const bad = Buffer.from([0x0a, 0xff, 0xff, 0xff]);
+        const frame = Buffer.alloc(5 + bad.length);
+        frame.writeUInt32BE(bad.length, 1);
+        bad.copy(frame, 5);
+        req.end(frame);
+      });
+      expect(status).toBe("3");
+    } finally {
+      session.close();
+    }
+  });
+});
