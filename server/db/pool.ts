@@ -36,7 +36,11 @@ export function createPool(opts: PoolOptions): pg.Pool {
   return pool;
 }
 
-/** The Kysely instance every query goes through. */
-export function createDb(pool: pg.Pool): Kysely<Database> {
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+/** The Kysely instance every query goes through; `onQuery` sees each executed statement (tests count them). */
+export function createDb(pool: pg.Pool, opts: { onQuery?: (sql: string) => void } = {}): Kysely<Database> {
+  const onQuery = opts.onQuery;
+  return new Kysely<Database>({
+    dialect: new PostgresDialect({ pool }),
+    ...(onQuery ? { log: (event) => onQuery(event.query.sql) } : {}),
+  });
 }

@@ -21,6 +21,8 @@ export interface TestServer {
   db: Kysely<Database>;
   pool: pg.Pool;
   transport(protocol: Protocol): Transport;
+  /** Statements the server's database handle ran since the last reset (query-count tests). */
+  queries: string[];
   /** A generated client over `protocol` (default Connect JSON on HTTP/1.1). */
   client<S extends DescService>(service: S, protocol?: Protocol): Client<S>;
   close(): Promise<void>;
@@ -32,7 +34,8 @@ export async function startTestServer(
   overrides: Partial<Pick<Config, "corsAllowedOrigins" | "maxRequestBytes" | "shutdownTimeoutMs" | "dbStatementTimeoutMs">> & { logger?: Logger } = {},
 ): Promise<TestServer> {
   const pool = createPool({ connectionString: databaseUrl, max: 5, statementTimeoutMs: overrides.dbStatementTimeoutMs ?? 10_000 });
-  const db = createDb(pool);
+  const queries: string[] = [];
+  const db = createDb(pool, { onQuery: (q) => queries.push(q) });
   const app = createApp(
     { db, logger: overrides.logger ?? silentLogger },
     {
@@ -72,6 +75,7 @@ export async function startTestServer(
     db,
     pool,
     transport,
+    queries,
     client: (service, protocol = "connect-json") => createClient(service, transport(protocol)),
     async close() {
       await app.shutdown();

@@ -2,8 +2,9 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { ToolsetService } from "../../gen/toolsets/v1/toolsets_pb.js";
 import type { Deps } from "../app.js";
 import { unimplementedMethods } from "../platform/unimplemented.js";
+import { variationMethods } from "./variations.js";
 
 /** toolsets.v1.ToolsetService. */
 export function toolsetService(deps: Deps): ServiceImpl<typeof ToolsetService> {
-  return { ...unimplementedMethods(ToolsetService, deps) };
+  return { ...unimplementedMethods(ToolsetService, deps), ...variationMethods(deps) };
 }

@@ -1,0 +1,60 @@
+import type { Kysely, Transaction } from "kysely";
+import type { Database, ToolsetRow } from "../db/database.js";
+import { DomainError, notFound } from "../platform/errors.js";
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** The live toolset of a project by slug (never a staging copy, never deleted). */
+export async function findLiveToolset(db: Db, projectId: string, slug: string): Promise<ToolsetRow> {
+  const row = await db
+    .selectFrom("toolsets")
+    .selectAll()
+    .where("project_id", "=", projectId)
+    .where("slug", "=", slug)
+    .where("parent_toolset_id", "is", null)
+    .where("deleted_at", "is", null)
+    .executeTakeFirst();
+  if (!row) throw notFound(`toolset "${slug}" not found`);
+  return row;
+}
+
+/** The staging copy of a live toolset; NOT_FOUND when it has none. */
+export async function findStagingCopy(db: Db, live: ToolsetRow): Promise<ToolsetRow> {
+  const row = await db
+    .selectFrom("toolsets")
+    .selectAll()
+    .where("parent_toolset_id", "=", live.id)
+    .where("deleted_at", "is", null)
+    .executeTakeFirst();
+  if (!row) throw notFound(`toolset "${live.slug}" has no staging copy`);
+  return row;
+}
+
+/** The row a request addresses: the live toolset, or its staging copy when `staging` is set. */
+export async function findToolset(db: Db, projectId: string, slug: string, staging: boolean): Promise<ToolsetRow> {
+  const live = await findLiveToolset(db, projectId, slug);
+  return staging ? findStagingCopy(db, live) : live;
+}
+
+/**
+ * The row an edit may change. In staging mode the live toolset only changes by
+ * publish or rollback, so edits addressed to it are FAILED_PRECONDITION.
+ */
+export async function findEditableToolset(db: Db, projectId: string, slug: string, staging: boolean): Promise<ToolsetRow> {
+  const live = await findLiveToolset(db, projectId, slug);
+  if (staging) return findStagingCopy(db, live);
+  if (live.editing_mode === "staging") {
+    throw new DomainError(
+      "failed_precondition",
+      `toolset "${slug}" is in staging mode: edit its staging copy (staging = true) and publish it`,
+    );
+  }
+  return live;
+}
+
+/** Locks a toolset row for the rest of the transaction and returns it fresh. */
+export async function lockToolset(trx: Transaction<Database>, id: string): Promise<ToolsetRow> {
+  const row = await trx.selectFrom("toolsets").selectAll().where("id", "=", id).where("deleted_at", "is", null).forUpdate().executeTakeFirst();
+  if (!row) throw notFound("toolset not found");
+  return row;
+}
