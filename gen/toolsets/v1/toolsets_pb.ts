@@ -200,7 +200,8 @@ export type ToolsetFields = Message<"toolsets.v1.ToolsetFields"> & {
   toolUrns: string[];
 
   /**
-   * The selected resource URNs; at most 1000, no duplicates.
+   * The selected resource URNs, each 1–512 characters without whitespace; at
+   * most 1000, no duplicates.
    *
    * @generated from field: repeated string resource_urns = 4;
    */
@@ -290,7 +291,8 @@ export type CreateToolsetRequest = Message<"toolsets.v1.CreateToolsetRequest"> &
   toolUrns: string[];
 
   /**
-   * The selected resource URNs; at most 1000, no duplicates.
+   * The selected resource URNs, each 1–512 characters without whitespace; at
+   * most 1000, no duplicates.
    *
    * @generated from field: repeated string resource_urns = 6;
    */
@@ -1288,7 +1290,9 @@ export const ToolsetService: GenService<{
   },
   /**
    * Updates the fields named in update_mask on the live toolset, or on its
-   * staging copy when staging is set; the version increments. Producer scope.
+   * staging copy when staging is set. When a value changes, the version
+   * increments and an immutable snapshot is written; an update that changes
+   * nothing returns the toolset as it is. Producer scope.
    * Errors: ABORTED when expected_version is set and differs from the current
    * version; FAILED_PRECONDITION when addressing the live toolset in staging
    * mode; NOT_FOUND when staging is set and there is no staging copy;

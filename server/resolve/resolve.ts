@@ -1,0 +1,123 @@
+import { sql, type Kysely, type Transaction } from "kysely";
+import type { Database } from "../db/database.js";
+import { jsonObject } from "../platform/mapping.js";
+import { computeEtag, type ResolvedPromptContent } from "./etag.js";
+import { mergeTool, type MergedTool, type Variation } from "./merge.js";
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** The ids that pin every source a resolution reads; null = that source is empty. */
+export interface SourcePins {
+  deploymentId: string | null;
+  globalVariationsVersionId: string | null;
+  toolsetVariationsVersionId: string | null;
+  /** Prompt template revision ids; "latest" = the newest revision of each selected name. */
+  promptTemplateIds: string[] | "latest";
+}
+
+/** The toolset-level state a resolution starts from (a live row, a staging copy or a snapshot). */
+export interface ToolsetSelection {
+  name: string;
+  description: string;
+  toolUrns: readonly string[];
+  promptTemplateNames: readonly string[];
+}
+
+/** A resolved prompt with its revision id. */
+export interface ResolvedPromptRow extends ResolvedPromptContent {
+  id: string;
+}
+
+/** What the endpoint serves for one selection and one set of pins. */
+export interface ResolvedContent {
+  tools: MergedTool[];
+  prompts: ResolvedPromptRow[];
+  etag: string;
+}
+
+/**
+ * The sources a toolset follows in iteration mode: the project's newest
+ * deployment, the current versions of the global and the toolset's variation
+ * groups, and the latest prompt revisions. One query.
+ */
+export async function latestSourcePins(db: Db, projectId: string, toolsetGroupId: string | null): Promise<SourcePins> {
+  const { rows } = await sql<{ deployment_id: string | null; global_version_id: string | null; toolset_version_id: string | null }>`
+    SELECT
+      (SELECT id FROM deployments WHERE project_id = ${projectId} ORDER BY seq DESC LIMIT 1) AS deployment_id,
+      (SELECT g.current_version_id FROM project_tool_variations p JOIN tool_variations_groups g ON g.id = p.group_id
+        WHERE p.project_id = ${projectId}) AS global_version_id,
+      (SELECT current_version_id FROM tool_variations_groups WHERE id = ${toolsetGroupId}) AS toolset_version_id`.execute(db);
+  const r = rows[0];
+  return {
+    deploymentId: r?.deployment_id ?? null,
+    globalVariationsVersionId: r?.global_version_id ?? null,
+    toolsetVariationsVersionId: r?.toolset_version_id ?? null,
+    promptTemplateIds: "latest",
+  };
+}
+
+/**
+ * Materialises a selection against pinned sources in three set-based queries
+ * (tools, variations, prompts), whatever the number of tools. Selected URNs that
+ * the deployment lacks are left out; tools come sorted by URN, prompts by name.
+ */
+export async function resolveContent(db: Db, projectId: string, selection: ToolsetSelection, pins: SourcePins): Promise<ResolvedContent> {
+  const urns = [...selection.toolUrns];
+  const names = [...selection.promptTemplateNames];
+  const [definitions, variations, prompts] = await Promise.all([
+    pins.deploymentId === null || urns.length === 0
+      ? []
+      : db.selectFrom("http_tool_definitions").selectAll().where("deployment_id", "=", pins.deploymentId).where("tool_urn", "in", urns).orderBy("tool_urn").execute(),
+    loadVariations(db, pins, urns),
+    loadPrompts(db, projectId, names, pins.promptTemplateIds),
+  ]);
+  const globalByUrn = new Map<string, Variation>();
+  const toolsetByUrn = new Map<string, Variation>();
+  for (const v of variations) (v.group_version_id === pins.globalVariationsVersionId ? globalByUrn : toolsetByUrn).set(v.src_tool_urn, v);
+  const tools = definitions.map((d) => mergeTool(d, globalByUrn.get(d.tool_urn), toolsetByUrn.get(d.tool_urn)));
+  const resolvedPrompts = prompts.map((p) => ({ id: p.id, name: p.name, description: p.description, prompt: p.prompt, arguments: jsonObject(p.arguments) }));
+  const etag = computeEtag({
+    name: selection.name,
+    description: selection.description,
+    tools,
+    prompts: resolvedPrompts.map(({ id: _id, ...content }) => content),
+  });
+  return { tools, prompts: resolvedPrompts, etag };
+}
+
+async function loadVariations(db: Db, pins: SourcePins, urns: string[]): Promise<(Variation & { group_version_id: string })[]> {
+  const versionIds = [pins.globalVariationsVersionId, pins.toolsetVariationsVersionId].filter((id): id is string => id !== null);
+  if (versionIds.length === 0 || urns.length === 0) return [];
+  const { rows } = await sql<Variation & { group_version_id: string }>`
+    SELECT v.*, gv.id AS group_version_id
+    FROM tool_variations_group_versions gv
+    CROSS JOIN LATERAL unnest(gv.variation_ids) AS member(id)
+    JOIN tool_variations v ON v.id = member.id
+    WHERE gv.id = ANY(${versionIds}::uuid[]) AND v.src_tool_urn = ANY(${urns}::text[])`.execute(db);
+  return rows;
+}
+
+async function loadPrompts(db: Db, projectId: string, names: string[], ids: string[] | "latest") {
+  if (names.length === 0) return [];
+  if (ids === "latest") {
+    return db
+      .selectFrom("prompt_templates")
+      .distinctOn("name")
+      .select(["id", "name", "description", "prompt", "arguments"])
+      .where("project_id", "=", projectId)
+      .where("name", "in", names)
+      .where("deleted_at", "is", null)
+      .orderBy("name")
+      .orderBy("created_at", "desc")
+      .orderBy("id", "desc")
+      .execute();
+  }
+  if (ids.length === 0) return [];
+  return db
+    .selectFrom("prompt_templates")
+    .select(["id", "name", "description", "prompt", "arguments"])
+    .where("id", "in", ids)
+    .where("name", "in", names)
+    .orderBy("name")
+    .execute();
+}

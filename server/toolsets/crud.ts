@@ -1,0 +1,99 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { ToolsetService } from "../../gen/toolsets/v1/toolsets_pb.js";
+import type { Deps } from "../app.js";
+import { authorize } from "../auth/scope.js";
+import { inTransaction } from "../db/transaction.js";
+import { DomainError, invalidArgument } from "../platform/errors.js";
+import { decodePageToken, paginate } from "../platform/pagination.js";
+import { pageSize, slug as checkSlug, slugFromName } from "../platform/validate.js";
+import { findEditableToolset, findLiveToolset, findToolset, lockToolset } from "./lookup.js";
+import { toToolset } from "./mapping.js";
+import { insertToolset, listLiveToolsets, softDeleteToolset, updateToolsetState, withReleaseNumbers } from "./queries.js";
+import {
+  maskedPatch,
+  promptNames,
+  resourceUrns,
+  stateChanged,
+  stateOf,
+  toolsetDescription,
+  toolsetName,
+  toolUrns,
+  updateMaskPaths,
+} from "./validation.js";
+
+type CrudMethods = Pick<ServiceImpl<typeof ToolsetService>, "createToolset" | "getToolset" | "listToolsets" | "updateToolset" | "deleteToolset">;
+
+/** CreateToolset, GetToolset, ListToolsets, UpdateToolset, DeleteToolset. */
+export function toolsetCrudMethods({ db }: Deps): CrudMethods {
+  return {
+    async createToolset(req, ctx) {
+      const { project } = await authorize(db, ctx, req.project);
+      const name = toolsetName("name", req.name);
+      const slug = req.slug === "" ? slugFromName(name) : checkSlug("slug", req.slug);
+      if (slug === undefined) throw invalidArgument("slug", "cannot be derived from name: give a slug of lowercase letters, digits or hyphens");
+      const state = {
+        name,
+        description: toolsetDescription("description", req.description),
+        tool_urns: toolUrns("tool_urns", req.toolUrns),
+        resource_urns: resourceUrns("resource_urns", req.resourceUrns),
+        prompt_template_names: promptNames("prompt_template_names", req.promptTemplateNames),
+        mcp_slug: null,
+        mcp_enabled: false,
+        mcp_is_public: false,
+      };
+      const row = await inTransaction(db, (trx) => insertToolset(trx, project.id, slug, state));
+      return { toolset: toToolset({ ...row, current_release_number: null }) };
+    },
+
+    async getToolset(req, ctx) {
+      const { project } = await authorize(db, ctx, req.project);
+      const slug = checkSlug("slug", req.slug);
+      const row = await findToolset(db, project.id, slug, req.staging);
+      const [withNumber] = await withReleaseNumbers(db, [row]);
+      return { toolset: toToolset(withNumber!) };
+    },
+
+    async listToolsets(req, ctx) {
+      const { project } = await authorize(db, ctx, req.project);
+      const size = pageSize(req.pageSize);
+      const scope = `ListToolsets:${project.id}`;
+      const after = decodePageToken(scope, req.pageToken);
+      const afterSlug = after === undefined ? undefined : String(after[0]);
+      const rows = await listLiveToolsets(db, project.id, afterSlug, size + 1);
+      const { items, nextPageToken } = paginate(rows, size, scope, (r) => [r.slug]);
+      return { toolsets: (await withReleaseNumbers(db, items)).map(toToolset), nextPageToken };
+    },
+
+    async updateToolset(req, ctx) {
+      const { project } = await authorize(db, ctx, req.project);
+      const slug = checkSlug("slug", req.slug);
+      const paths = updateMaskPaths(req.updateMask?.paths ?? []);
+      if (req.expectedVersion < 0n) throw invalidArgument("expected_version", "must not be negative");
+      const patch = maskedPatch(req.fields, paths);
+      const row = await inTransaction(db, async (trx) => {
+        const target = await findEditableToolset(trx, project.id, slug, req.staging);
+        const current = await lockToolset(trx, target.id);
+        if (req.expectedVersion !== 0n && req.expectedVersion !== current.version) {
+          throw new DomainError("aborted", `toolset "${slug}" is at version ${current.version}, not ${req.expectedVersion}: read it again and retry`);
+        }
+        const next = { ...stateOf(current), ...patch };
+        // A write that changes nothing is not a new version.
+        if (!stateChanged(stateOf(current), next)) return current;
+        return updateToolsetState(trx, current, next);
+      });
+      const [withNumber] = await withReleaseNumbers(db, [row]);
+      return { toolset: toToolset(withNumber!) };
+    },
+
+    async deleteToolset(req, ctx) {
+      const { project } = await authorize(db, ctx, req.project);
+      const slug = checkSlug("slug", req.slug);
+      await inTransaction(db, async (trx) => {
+        const live = await findLiveToolset(trx, project.id, slug);
+        await lockToolset(trx, live.id);
+        await softDeleteToolset(trx, live.id);
+      });
+      return {};
+    },
+  };
+}

@@ -1,0 +1,121 @@
+import { sql, type Kysely, type Transaction } from "kysely";
+import type { Database, ToolsetRow } from "../db/database.js";
+import { DomainError } from "../platform/errors.js";
+import type { ToolsetWithRelease } from "./mapping.js";
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** The editable part of a toolset: what UpdateToolset may change and a version snapshots. */
+export interface ToolsetState {
+  name: string;
+  description: string;
+  tool_urns: string[];
+  resource_urns: string[];
+  prompt_template_names: string[];
+  mcp_slug: string | null;
+  mcp_enabled: boolean;
+  mcp_is_public: boolean;
+}
+
+function isUniqueViolation(err: unknown, constraint: string): boolean {
+  const e = err as { code?: unknown; constraint?: unknown };
+  return e.code === "23505" && e.constraint === constraint;
+}
+
+/** Adds the current release number to toolset rows in one query. */
+export async function withReleaseNumbers(db: Db, rows: ToolsetRow[]): Promise<ToolsetWithRelease[]> {
+  const ids = rows.map((r) => r.current_release_id).filter((id): id is string => id !== null);
+  const numbers = new Map<string, bigint>();
+  if (ids.length > 0) {
+    const releases = await db.selectFrom("toolset_releases").select(["id", "release_number"]).where("id", "in", ids).execute();
+    for (const r of releases) numbers.set(r.id, r.release_number);
+  }
+  return rows.map((r) => ({ ...r, current_release_number: r.current_release_id ? (numbers.get(r.current_release_id) ?? null) : null }));
+}
+
+/** Writes the immutable snapshot of a toolset at `version`. */
+export async function insertToolsetVersion(trx: Transaction<Database>, toolset: ToolsetRow, predecessorId: string | null): Promise<string> {
+  const row = await trx
+    .insertInto("toolset_versions")
+    .values({
+      toolset_id: toolset.id,
+      version: toolset.version,
+      tool_urns: toolset.tool_urns,
+      resource_urns: toolset.resource_urns,
+      prompt_template_names: toolset.prompt_template_names,
+      predecessor_id: predecessorId,
+      name: toolset.name,
+      description: toolset.description,
+      mcp_slug: toolset.mcp_slug,
+      mcp_enabled: toolset.mcp_enabled,
+      mcp_is_public: toolset.mcp_is_public,
+    })
+    .returning("id")
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+/** Inserts a live toolset at version 1 with its first snapshot; ALREADY_EXISTS when the slug is taken. */
+export async function insertToolset(trx: Transaction<Database>, projectId: string, slug: string, state: ToolsetState): Promise<ToolsetRow> {
+  const id = await sql<{ id: string }>`SELECT generate_uuidv7() AS id`.execute(trx);
+  const newId = id.rows[0]!.id;
+  let row: ToolsetRow | undefined;
+  try {
+    row = await trx
+      .insertInto("toolsets")
+      .values({ id: newId, project_id: projectId, slug, history_id: newId, ...state })
+      .onConflict((oc) => oc.columns(["project_id", "slug"]).where("deleted_at", "is", null).where("parent_toolset_id", "is", null).doNothing())
+      .returningAll()
+      .executeTakeFirst();
+  } catch (err) {
+    if (isUniqueViolation(err, "toolsets_project_live_mcp_slug_key")) {
+      throw new DomainError("already_exists", `mcp_slug "${state.mcp_slug}" is used by another toolset of the project`);
+    }
+    throw err;
+  }
+  if (!row) throw new DomainError("already_exists", `toolset "${slug}" already exists in this project`);
+  const versionId = await insertToolsetVersion(trx, row, null);
+  return trx.updateTable("toolsets").set({ predecessor_id: versionId }).where("id", "=", row.id).returningAll().executeTakeFirstOrThrow();
+}
+
+/** Applies a new state to a locked toolset: version + 1 and a new snapshot. */
+export async function updateToolsetState(trx: Transaction<Database>, current: ToolsetRow, state: ToolsetState): Promise<ToolsetRow> {
+  let updated: ToolsetRow;
+  try {
+    updated = await trx
+      .updateTable("toolsets")
+      .set({ ...state, version: current.version + 1n, updated_at: sql<Date>`clock_timestamp()` })
+      .where("id", "=", current.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  } catch (err) {
+    if (isUniqueViolation(err, "toolsets_project_live_mcp_slug_key")) {
+      throw new DomainError("already_exists", `mcp_slug "${state.mcp_slug}" is used by another toolset of the project`);
+    }
+    throw err;
+  }
+  const versionId = await insertToolsetVersion(trx, updated, current.predecessor_id);
+  return trx.updateTable("toolsets").set({ predecessor_id: versionId }).where("id", "=", updated.id).returningAll().executeTakeFirstOrThrow();
+}
+
+/** Soft-deletes a live toolset and its staging copy. */
+export async function softDeleteToolset(trx: Transaction<Database>, toolsetId: string): Promise<void> {
+  await trx
+    .updateTable("toolsets")
+    .set({ deleted_at: sql<Date>`clock_timestamp()`, updated_at: sql<Date>`clock_timestamp()` })
+    .where((eb) => eb.or([eb("id", "=", toolsetId), eb("parent_toolset_id", "=", toolsetId)]))
+    .where("deleted_at", "is", null)
+    .execute();
+}
+
+/** A page of the project's live toolsets ordered by slug, after `afterSlug`. */
+export async function listLiveToolsets(db: Db, projectId: string, afterSlug: string | undefined, limit: number): Promise<ToolsetRow[]> {
+  let q = db
+    .selectFrom("toolsets")
+    .selectAll()
+    .where("project_id", "=", projectId)
+    .where("parent_toolset_id", "is", null)
+    .where("deleted_at", "is", null);
+  if (afterSlug !== undefined) q = q.where("slug", ">", afterSlug);
+  return q.orderBy("slug").limit(limit).execute();
+}

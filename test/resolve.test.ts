@@ -1,0 +1,265 @@
+import { spawn } from "node:child_process";
+import type { JsonObject, MessageInitShape } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ReleaseService, type ResolvedTool } from "../gen/releases/v1/releases_pb.js";
+import { SourceService } from "../gen/sources/v1/sources_pb.js";
+import { ToolsetService, type ToolVariationSchema } from "../gen/toolsets/v1/toolsets_pb.js";
+import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
+import { createTenant, uniqueSlug, type Tenant } from "../server/testing/fixtures.js";
+import { bearer, startTestServer, type TestServer } from "../server/testing/server.js";
+
+let database: TestDatabase;
+let server: TestServer;
+let tenant: Tenant;
+
+beforeAll(async () => {
+  database = await cloneTemplateDatabase();
+  server = await startTestServer(database.url);
+  tenant = await createTenant(server.db);
+});
+afterAll(async () => {
+  await server?.close();
+  await database?.drop();
+});
+
+interface ToolInit {
+  source: string;
+  name: string;
+  httpMethod: string;
+  path: string;
+  description?: string;
+  title?: string;
+  tags?: string[];
+  inputSchema?: JsonObject;
+  readOnlyHint?: boolean;
+  destructiveHint?: boolean;
+  idempotentHint?: boolean;
+  openWorldHint?: boolean;
+}
+type VariationInit = MessageInitShape<typeof ToolVariationSchema>;
+const auth = () => bearer(tenant.producerKey);
+const sources = () => server.client(SourceService);
+const toolsets = () => server.client(ToolsetService);
+const releases = () => server.client(ReleaseService);
+
+function tool(name: string, extra: Partial<ToolInit> = {}): ToolInit {
+  return { source: "api", name, httpMethod: "GET", path: `/${name}`, description: `${name} from source`, ...extra };
+}
+
+async function deploy(project: string, tools: ToolInit[], key = tenant.producerKey) {
+  return sources().createDeployment({ project, tools }, bearer(key));
+}
+
+async function vary(scope: { global: true } | { toolsetSlug: string }, variation: VariationInit, project = tenant.project) {
+  return toolsets().upsertToolVariation({ project, scope, variation }, auth());
+}
+
+async function resolve(slug: string, project = tenant.project, ifNoneMatch = "") {
+  return releases().resolveToolset({ project, slug, ifNoneMatch }, auth());
+}
+
+describe("merge precedence: source ← global ← toolset, field by field", () => {
+  interface Case {
+    field: string;
+    kind: string;
+    source?: Partial<ToolInit>;
+    global?: VariationInit;
+    toolset?: VariationInit;
+    expected: unknown;
+    read: (t: ResolvedTool) => unknown;
+  }
+  const cases: Case[] = [];
+  const strings: [string, keyof ToolInit | undefined, (v: string) => VariationInit, (t: ResolvedTool) => unknown][] = [
+    ["title", "title", (v) => ({ title: v }), (t) => t.title],
+    ["description", "description", (v) => ({ description: v }), (t) => t.description],
+    ["confirm_prompt", undefined, (v) => ({ confirmPrompt: v }), (t) => t.confirmPrompt],
+    ["summarizer", undefined, (v) => ({ summarizer: v }), (t) => t.summarizer],
+  ];
+  for (const [field, sourceKey, set, read] of strings) {
+    const source = sourceKey ? { [sourceKey]: "S" } : {};
+    const fallback = sourceKey ? "S" : "";
+    cases.push(
+      { field, kind: "source only", source, expected: fallback, read },
+      { field, kind: "global only", source, global: set("G"), expected: "G", read },
+      { field, kind: "toolset only", source, toolset: set("T"), expected: "T", read },
+      { field, kind: "both", source, global: set("G"), toolset: set("T"), expected: "T", read },
+      { field, kind: "explicit empty", source, global: set("G"), toolset: set(""), expected: "", read },
+    );
+  }
+  // name: the source value is the tool's own name.
+  cases.push(
+    { field: "name", kind: "source only", expected: "SOURCE", read: (t) => t.name },
+    { field: "name", kind: "global only", global: { name: "global_name" }, expected: "global_name", read: (t) => t.name },
+    { field: "name", kind: "toolset only", toolset: { name: "toolset_name" }, expected: "toolset_name", read: (t) => t.name },
+    { field: "name", kind: "both", global: { name: "global_name" }, toolset: { name: "toolset_name" }, expected: "toolset_name", read: (t) => t.name },
+  );
+  const readTags = (t: ResolvedTool) => t.tags;
+  cases.push(
+    { field: "tags", kind: "source only", source: { tags: ["s"] }, expected: ["s"], read: readTags },
+    { field: "tags", kind: "global only", source: { tags: ["s"] }, global: { tags: { values: ["g"] } }, expected: ["g"], read: readTags },
+    { field: "tags", kind: "toolset only", source: { tags: ["s"] }, toolset: { tags: { values: ["t"] } }, expected: ["t"], read: readTags },
+    { field: "tags", kind: "both", source: { tags: ["s"] }, global: { tags: { values: ["g"] } }, toolset: { tags: { values: ["t"] } }, expected: ["t"], read: readTags },
+    { field: "tags", kind: "explicit empty", source: { tags: ["s"] }, global: { tags: { values: ["g"] } }, toolset: { tags: { values: [] } }, expected: [], read: readTags },
+  );
+  const readConfirm = (t: ResolvedTool) => t.confirm;
+  cases.push(
+    { field: "confirm", kind: "source only", expected: false, read: readConfirm },
+    { field: "confirm", kind: "global only", global: { confirm: true }, expected: true, read: readConfirm },
+    { field: "confirm", kind: "toolset only", toolset: { confirm: true }, expected: true, read: readConfirm },
+    { field: "confirm", kind: "both", global: { confirm: true }, toolset: { confirm: false }, expected: false, read: readConfirm },
+  );
+  const hints = ["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"] as const;
+  for (const h of hints) {
+    const read = (t: ResolvedTool) => t.annotations?.[h];
+    cases.push(
+      { field: h, kind: "source only", source: { [h]: true }, expected: true, read },
+      { field: h, kind: "unset everywhere", expected: undefined, read },
+      { field: h, kind: "global only", global: { [h]: true }, expected: true, read },
+      { field: h, kind: "toolset only", source: { [h]: true }, toolset: { [h]: false }, expected: false, read },
+      { field: h, kind: "both", source: { [h]: false }, global: { [h]: true }, toolset: { [h]: false }, expected: false, read },
+    );
+  }
+
+  let resolved: Map<string, ResolvedTool>;
+  const nameOf = (i: number) => `case_${i}`;
+  const urnOf = (i: number) => `tools:http:api:${nameOf(i)}`;
+
+  beforeAll(async () => {
+    const t = await createTenant(server.db);
+    const key = bearer(t.producerKey);
+    await deploy(t.project, cases.map((c, i) => ({ ...tool(nameOf(i)), ...c.source })), t.producerKey);
+    const slug = "merge";
+    await toolsets().createToolset({ project: t.project, name: "Merge", slug, toolUrns: cases.map((_, i) => urnOf(i)) }, key);
+    for (const [i, c] of cases.entries()) {
+      if (c.global) await toolsets().upsertToolVariation({ project: t.project, scope: { global: true }, variation: { srcToolUrn: urnOf(i), ...c.global } }, key);
+      if (c.toolset) await toolsets().upsertToolVariation({ project: t.project, scope: { toolsetSlug: slug }, variation: { srcToolUrn: urnOf(i), ...c.toolset } }, key);
+    }
+    const res = await releases().resolveToolset({ project: t.project, slug }, key);
+    resolved = new Map(res.resolved!.tools.map((x) => [x.urn, x]));
+  });
+
+  it.each(cases.map((c, i) => [c.field, c.kind, i] as const))("%s: %s", (_field, _kind, i) => {
+    const c = cases[i]!;
+    const t = resolved.get(urnOf(i));
+    expect(t).toBeDefined();
+    expect(c.read(t!)).toEqual(c.expected === "SOURCE" ? nameOf(i) : c.expected);
+  });
+});
+
+describe("ResolveToolset", () => {
+  let slug: string;
+  beforeAll(async () => {
+    await deploy(tenant.project, [tool("list_pets"), tool("get_pet", { inputSchema: { type: "object", properties: { id: { type: "string" } } } })]);
+    await sources().upsertPromptTemplate({ project: tenant.project, name: "greet", prompt: "Hello {{name}}" }, auth());
+    slug = uniqueSlug("res");
+    await toolsets().createToolset(
+      { project: tenant.project, name: "Pets", slug, toolUrns: ["tools:http:api:get_pet", "tools:http:api:list_pets", "tools:http:api:not_deployed"], promptTemplateNames: ["greet", "missing"] },
+      auth(),
+    );
+  });
+
+  it("serves the active deployment's selected tools and the latest prompt revisions, leaving out what is missing", async () => {
+    const { resolved } = await resolve(slug);
+    expect(resolved?.tools.map((t) => t.urn)).toEqual(["tools:http:api:get_pet", "tools:http:api:list_pets"]);
+    expect(resolved?.tools[0]?.inputSchema).toEqual({ type: "object", properties: { id: { type: "string" } } });
+    expect(resolved?.prompts.map((p) => [p.name, p.prompt])).toEqual([["greet", "Hello {{name}}"]]);
+    await sources().upsertPromptTemplate({ project: tenant.project, name: "greet", prompt: "Hi {{name}}" }, auth());
+    const again = await resolve(slug);
+    expect(again.resolved?.prompts.map((p) => p.prompt)).toEqual(["Hi {{name}}"]);
+  });
+
+  it("resolves by mcp_slug, and honours if_none_match", async () => {
+    const mcp = uniqueSlug("mcp");
+    await toolsets().updateToolset({ project: tenant.project, slug, fields: { mcpSlug: mcp }, updateMask: { paths: ["mcp_slug"] } }, auth());
+    const bySlug = await resolve(slug);
+    const byMcp = await releases().resolveToolset({ project: tenant.project, mcpSlug: mcp }, auth());
+    expect(byMcp.resolved?.etag).toBe(bySlug.resolved?.etag);
+    expect(byMcp.resolved?.slug).toBe(slug);
+    const cached = await resolve(slug, tenant.project, bySlug.resolved!.etag);
+    expect(cached.notModified).toBe(true);
+    expect(cached.resolved).toBeUndefined();
+    const stale = await resolve(slug, tenant.project, "stale-etag");
+    expect(stale.notModified).toBe(false);
+    expect(stale.resolved?.etag).toBe(bySlug.resolved?.etag);
+  });
+
+  it("etag: changes with tools, variations, prompts and metadata; not with invisible writes", async () => {
+    const etag = async () => (await resolve(slug)).resolved!.etag;
+    const seen = new Set<string>();
+    const expectNew = async () => {
+      const e = await etag();
+      expect(seen.has(e)).toBe(false);
+      seen.add(e);
+      return e;
+    };
+    const base = await expectNew();
+
+    // Invisible: MCP settings, an update that changes nothing, a variation of an unselected tool.
+    await toolsets().updateToolset({ project: tenant.project, slug, fields: { mcpIsPublic: true, mcpEnabled: true }, updateMask: { paths: ["mcp_is_public", "mcp_enabled"] } }, auth());
+    await toolsets().updateToolset({ project: tenant.project, slug, fields: { name: "Pets" }, updateMask: { paths: ["name"] } }, auth());
+    await vary({ global: true }, { srcToolUrn: "tools:http:api:unselected", description: "x" });
+    expect(await etag()).toBe(base);
+
+    await vary({ toolsetSlug: slug }, { srcToolUrn: "tools:http:api:get_pet", description: "Find a pet by id" });
+    await expectNew();
+    await vary({ global: true }, { srcToolUrn: "tools:http:api:list_pets", title: "List" });
+    await expectNew();
+    await sources().upsertPromptTemplate({ project: tenant.project, name: "greet", prompt: "Howdy {{name}}" }, auth());
+    await expectNew();
+    await toolsets().updateToolset({ project: tenant.project, slug, fields: { description: "All about pets" }, updateMask: { paths: ["description"] } }, auth());
+    await expectNew();
+    await deploy(tenant.project, [tool("list_pets"), tool("get_pet", { inputSchema: { type: "object", properties: { id: { type: "integer" } } } })]);
+    await expectNew();
+    await toolsets().updateToolset({ project: tenant.project, slug, fields: { toolUrns: ["tools:http:api:get_pet"] }, updateMask: { paths: ["tool_urns"] } }, auth());
+    await expectNew();
+  });
+
+  it("the etag is the same in another server process for the same content", async () => {
+    const here = (await resolve(slug)).resolved!.etag;
+    const child = spawn("node_modules/.bin/tsx", ["server/main.ts"], {
+      env: { ...process.env, DATABASE_URL: database.url, HOST: "127.0.0.1", PORT: "0", MIGRATE_ON_START: "false" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    try {
+      const port = await new Promise<number>((resolvePort, reject) => {
+        let out = "";
+        child.stdout.on("data", (c: Buffer) => {
+          out += c.toString();
+          const m = /"msg":"listening".*?"port":(\d+)/.exec(out);
+          if (m) resolvePort(Number(m[1]));
+        });
+        child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+      });
+      const client = createClient(ReleaseService, createConnectTransport({ baseUrl: `http://127.0.0.1:${port}`, httpVersion: "1.1" }));
+      const there = await client.resolveToolset({ project: tenant.project, slug }, auth());
+      expect(there.resolved?.etag).toBe(here);
+    } finally {
+      child.kill("SIGTERM");
+    }
+  });
+
+  it("runs the same number of queries for 10 and for 500 tools", async () => {
+    const count = async (n: number) => {
+      const t = await createTenant(server.db);
+      const key = bearer(t.producerKey);
+      const names = Array.from({ length: n }, (_, i) => `t${i}`);
+      await deploy(t.project, names.map((x) => tool(x)), t.producerKey);
+      const urns = names.map((x) => `tools:http:api:${x}`);
+      await toolsets().createToolset({ project: t.project, name: "Big", slug: "big", toolUrns: urns, promptTemplateNames: ["p"] }, key);
+      for (const urn of urns.slice(0, 5)) {
+        await toolsets().upsertToolVariation({ project: t.project, scope: { global: true }, variation: { srcToolUrn: urn, title: "g" } }, key);
+        await toolsets().upsertToolVariation({ project: t.project, scope: { toolsetSlug: "big" }, variation: { srcToolUrn: urn, title: "t" } }, key);
+      }
+      server.queries.length = 0;
+      const res = await releases().resolveToolset({ project: t.project, slug: "big" }, key);
+      expect(res.resolved?.tools).toHaveLength(n);
+      return server.queries.length;
+    };
+    const small = await count(10);
+    const large = await count(500);
+    expect(large).toBe(small);
+    expect(small).toBeLessThanOrEqual(8);
+  });
+});

@@ -1,0 +1,256 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
+import { SourceService } from "../gen/sources/v1/sources_pb.js";
+import { EditingMode, ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
+import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
+import { createTenant, uniqueSlug, type Tenant } from "../server/testing/fixtures.js";
+import { bearer, startTestServer, type TestServer } from "../server/testing/server.js";
+
+let database: TestDatabase;
+let server: TestServer;
+let tenant: Tenant;
+let other: Tenant;
+
+beforeAll(async () => {
+  database = await cloneTemplateDatabase();
+  server = await startTestServer(database.url);
+  tenant = await createTenant(server.db);
+  other = await createTenant(server.db);
+  // A toolset every describe below may address.
+  await server.client(ToolsetService).createToolset({ project: tenant.project, name: "Fixed", slug: "fixed" }, bearer(tenant.producerKey));
+});
+afterAll(async () => {
+  await server?.close();
+  await database?.drop();
+});
+
+const toolsets = () => server.client(ToolsetService);
+const auth = () => bearer(tenant.producerKey);
+
+async function codeOf(p: Promise<unknown>): Promise<Code | "ok"> {
+  try {
+    await p;
+    return "ok";
+  } catch (e) {
+    return ConnectError.from(e).code;
+  }
+}
+
+async function projectId(slug: string): Promise<string> {
+  const row = await server.db.selectFrom("projects").select("id").where("slug", "=", slug).executeTakeFirstOrThrow();
+  return row.id;
+}
+
+describe("iteration flow", () => {
+  it("create → update → the change is served at once → no release exists", async () => {
+    await server.client(SourceService).createDeployment(
+      {
+        project: tenant.project,
+        tools: [
+          { source: "petstore", name: "get_pet", httpMethod: "GET", path: "/pets/{id}", description: "Get a pet" },
+          { source: "petstore", name: "add_pet", httpMethod: "POST", path: "/pets", description: "Add a pet" },
+        ],
+      },
+      auth(),
+    );
+    const created = await toolsets().createToolset({ project: tenant.project, name: "Pet Store", toolUrns: ["tools:http:petstore:get_pet"] }, auth());
+    expect(created.toolset?.slug).toBe("pet-store");
+    expect(created.toolset?.version).toBe(1n);
+    expect(created.toolset?.editingMode).toBe(EditingMode.ITERATION);
+
+    const resolve = () => server.client(ReleaseService).resolveToolset({ project: tenant.project, slug: "pet-store" }, auth());
+    const before = await resolve();
+    expect(before.resolved?.tools.map((t) => t.urn)).toEqual(["tools:http:petstore:get_pet"]);
+
+    const updated = await toolsets().updateToolset(
+      {
+        project: tenant.project,
+        slug: "pet-store",
+        fields: { toolUrns: ["tools:http:petstore:get_pet", "tools:http:petstore:add_pet"], name: "ignored: not in the mask" },
+        updateMask: { paths: ["tool_urns"] },
+        expectedVersion: 1n,
+      },
+      auth(),
+    );
+    expect(updated.toolset?.version).toBe(2n);
+    expect(updated.toolset?.name).toBe("Pet Store");
+    const after = await resolve();
+    expect(after.resolved?.tools.map((t) => t.urn)).toEqual(["tools:http:petstore:add_pet", "tools:http:petstore:get_pet"]);
+    expect(after.resolved?.etag).not.toBe(before.resolved?.etag);
+    expect(after.resolved?.releaseNumber).toBe(0n);
+
+    expect(updated.toolset?.currentReleaseNumber).toBe(0n);
+    const releases = await server.db.selectFrom("toolset_releases").select("id").where("toolset_id", "=", created.toolset!.id).execute();
+    expect(releases).toEqual([]);
+    const versions = await server.db.selectFrom("toolset_versions").select(["version", "tool_urns", "name"]).where("toolset_id", "=", created.toolset!.id).orderBy("version").execute();
+    expect(versions).toEqual([
+      { version: 1n, tool_urns: ["tools:http:petstore:get_pet"], name: "Pet Store" },
+      { version: 2n, tool_urns: ["tools:http:petstore:get_pet", "tools:http:petstore:add_pet"], name: "Pet Store" },
+    ]);
+  });
+});
+
+describe("CreateToolset, GetToolset, DeleteToolset", () => {
+  it("derives the slug, rejects a taken one, and frees it on delete", async () => {
+    const name = `Ops ${uniqueSlug("t")}`;
+    const { toolset } = await toolsets().createToolset({ project: tenant.project, name, description: "d" }, auth());
+    const slug = toolset!.slug;
+    expect(slug).toMatch(/^ops-t-[0-9a-f]{8}$/);
+    expect(await codeOf(toolsets().createToolset({ project: tenant.project, name: "x", slug }, auth()))).toBe(Code.AlreadyExists);
+    const got = await toolsets().getToolset({ project: tenant.project, slug }, bearer(tenant.consumerKey));
+    expect(got.toolset?.id).toBe(toolset!.id);
+    expect(await codeOf(toolsets().getToolset({ project: tenant.project, slug, staging: true }, auth()))).toBe(Code.NotFound);
+    await toolsets().deleteToolset({ project: tenant.project, slug }, auth());
+    expect(await codeOf(toolsets().getToolset({ project: tenant.project, slug }, auth()))).toBe(Code.NotFound);
+    expect(await codeOf(toolsets().deleteToolset({ project: tenant.project, slug }, auth()))).toBe(Code.NotFound);
+    const again = await toolsets().createToolset({ project: tenant.project, name: "again", slug }, auth());
+    expect(again.toolset?.id).not.toBe(toolset!.id);
+    const deleted = await server.db.selectFrom("toolsets").select("deleted_at").where("id", "=", toolset!.id).executeTakeFirstOrThrow();
+    expect(deleted.deleted_at).not.toBeNull();
+  });
+});
+
+describe("UpdateToolset", () => {
+  it("changes only the masked paths, checks expected_version, and versions every change", async () => {
+    const slug = uniqueSlug("upd");
+    await toolsets().createToolset({ project: tenant.project, name: "Before", slug, description: "keep me" }, auth());
+    const u1 = await toolsets().updateToolset(
+      { project: tenant.project, slug, fields: { name: "After", description: "drop me", mcpSlug: slug, mcpEnabled: true }, updateMask: { paths: ["name", "mcp_slug", "mcp_enabled"] } },
+      auth(),
+    );
+    expect(u1.toolset).toMatchObject({ name: "After", description: "keep me", mcpSlug: slug, mcpEnabled: true, mcpIsPublic: false, version: 2n });
+    expect(await codeOf(toolsets().updateToolset({ project: tenant.project, slug, fields: { name: "x" }, updateMask: { paths: ["name"] }, expectedVersion: 1n }, auth()))).toBe(
+      Code.Aborted,
+    );
+    const same = await toolsets().updateToolset({ project: tenant.project, slug, fields: { name: "After" }, updateMask: { paths: ["name"] }, expectedVersion: 2n }, auth());
+    expect(same.toolset?.version).toBe(2n);
+    const cleared = await toolsets().updateToolset({ project: tenant.project, slug, fields: {}, updateMask: { paths: ["mcp_slug"] } }, auth());
+    expect(cleared.toolset?.mcpSlug).toBe("");
+    expect(cleared.toolset?.version).toBe(3n);
+  });
+
+  it("rejects an mcp_slug used by another toolset with ALREADY_EXISTS", async () => {
+    const a = uniqueSlug("a");
+    const b = uniqueSlug("b");
+    await toolsets().createToolset({ project: tenant.project, name: "A", slug: a }, auth());
+    await toolsets().createToolset({ project: tenant.project, name: "B", slug: b }, auth());
+    await toolsets().updateToolset({ project: tenant.project, slug: a, fields: { mcpSlug: a }, updateMask: { paths: ["mcp_slug"] } }, auth());
+    expect(await codeOf(toolsets().updateToolset({ project: tenant.project, slug: b, fields: { mcpSlug: a }, updateMask: { paths: ["mcp_slug"] } }, auth()))).toBe(
+      Code.AlreadyExists,
+    );
+  });
+
+  it("concurrent updates with the same expected_version: one wins, the others get ABORTED", async () => {
+    const slug = uniqueSlug("race");
+    await toolsets().createToolset({ project: tenant.project, name: "Race", slug }, auth());
+    const results = await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        codeOf(toolsets().updateToolset({ project: tenant.project, slug, fields: { description: `d${i}` }, updateMask: { paths: ["description"] }, expectedVersion: 1n }, auth())),
+      ),
+    );
+    expect(results.filter((r) => r === "ok")).toHaveLength(1);
+    expect(results.filter((r) => r === Code.Aborted)).toHaveLength(4);
+  });
+});
+
+describe("invalid input gives INVALID_ARGUMENT and changes nothing", () => {
+  const long = (n: number) => "x".repeat(n);
+  const cases: [string, () => Promise<unknown>][] = [
+    ["create: empty name", () => toolsets().createToolset({ project: tenant.project, name: "" }, auth())],
+    ["create: name too long", () => toolsets().createToolset({ project: tenant.project, name: long(129) }, auth())],
+    ["create: NUL in name", () => toolsets().createToolset({ project: tenant.project, name: "a\u0000b" }, auth())],
+    ["create: lone surrogate in description", () => toolsets().createToolset({ project: tenant.project, name: "ok", description: "\ud800" }, auth())],
+    ["create: description too long", () => toolsets().createToolset({ project: tenant.project, name: "ok", description: long(4097) }, auth())],
+    ["create: bad slug", () => toolsets().createToolset({ project: tenant.project, name: "ok", slug: "Bad Slug" }, auth())],
+    ["create: name that yields no slug", () => toolsets().createToolset({ project: tenant.project, name: "!!!" }, auth())],
+    ["create: bad tool urn", () => toolsets().createToolset({ project: tenant.project, name: "ok", toolUrns: ["tools:http:Petstore:get"] }, auth())],
+    ["create: urn of another kind", () => toolsets().createToolset({ project: tenant.project, name: "ok", toolUrns: ["tools:grpc:petstore:get"] }, auth())],
+    ["create: duplicate urn", () => toolsets().createToolset({ project: tenant.project, name: "ok", toolUrns: ["tools:http:a:b", "tools:http:a:b"] }, auth())],
+    ["create: too many urns", () => toolsets().createToolset({ project: tenant.project, name: "ok", toolUrns: Array.from({ length: 1001 }, (_, i) => `tools:http:a:t${i}`) }, auth())],
+    ["create: resource urn with space", () => toolsets().createToolset({ project: tenant.project, name: "ok", resourceUrns: ["a b"] }, auth())],
+    ["create: empty prompt name", () => toolsets().createToolset({ project: tenant.project, name: "ok", promptTemplateNames: [""] }, auth())],
+    ["create: bad project slug", () => toolsets().createToolset({ project: "BAD", name: "ok" }, auth())],
+    ["get: empty slug", () => toolsets().getToolset({ project: tenant.project, slug: "" }, auth())],
+    ["list: negative page_size", () => toolsets().listToolsets({ project: tenant.project, pageSize: -1 }, auth())],
+    ["list: tampered page_token", () => toolsets().listToolsets({ project: tenant.project, pageToken: "abc.def" }, auth())],
+    ["update: empty mask", () => toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { name: "x" } }, auth())],
+    ["update: unknown path", () => toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { name: "x" }, updateMask: { paths: ["slug"] } }, auth())],
+    ["update: bad mcp_slug", () => toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { mcpSlug: "-x" }, updateMask: { paths: ["mcp_slug"] } }, auth())],
+    ["update: empty name", () => toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { name: "" }, updateMask: { paths: ["name"] } }, auth())],
+    ["update: negative expected_version", () => toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { name: "y" }, updateMask: { paths: ["name"] }, expectedVersion: -1n }, auth())],
+    ["update: bad urn", () => toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { toolUrns: ["nope"] }, updateMask: { paths: ["tool_urns"] } }, auth())],
+    ["delete: bad slug", () => toolsets().deleteToolset({ project: tenant.project, slug: "UPPER" }, auth())],
+    ["resolve: neither slug nor mcp_slug", () => server.client(ReleaseService).resolveToolset({ project: tenant.project }, auth())],
+    ["resolve: both slug and mcp_slug", () => server.client(ReleaseService).resolveToolset({ project: tenant.project, slug: "fixed", mcpSlug: "fixed" }, auth())],
+    ["resolve: negative release_number", () => server.client(ReleaseService).resolveToolset({ project: tenant.project, slug: "fixed", releaseNumber: -1n }, auth())],
+  ];
+
+  it.each(cases)("%s", async (_name, call) => {
+    const snapshot = async () => {
+      const pid = await projectId(tenant.project);
+      return server.db.selectFrom("toolsets").select(["id", "version", "name", "deleted_at"]).where("project_id", "=", pid).orderBy("id").execute();
+    };
+    const before = await snapshot();
+    const err = await call().then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
+    expect(err?.code).toBe(Code.InvalidArgument);
+    // Our validators start with the field; the JSON decoder names the field too.
+    expect(err?.rawMessage).toMatch(/^([a-z_[\]0-9.]+: |cannot decode field )/);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it("a page token of another project is rejected", async () => {
+    const otherTenantToken = await (async () => {
+      for (let i = 0; i < 2; i++) await toolsets().createToolset({ project: other.project, name: `o${i}` }, bearer(other.producerKey));
+      return (await toolsets().listToolsets({ project: other.project, pageSize: 1 }, bearer(other.producerKey))).nextPageToken;
+    })();
+    expect(otherTenantToken).not.toBe("");
+    expect(await codeOf(toolsets().listToolsets({ project: tenant.project, pageToken: otherTenantToken }, auth()))).toBe(Code.InvalidArgument);
+  });
+});
+
+describe("ListToolsets pagination", () => {
+  it.each([1, 2, 500])("pages of %i return the same rows in order with no duplicate or gap while rows are inserted", async (size) => {
+    const t = await createTenant(server.db);
+    const key = bearer(t.producerKey);
+    for (const s of ["b", "d", "f", "h", "j"]) await toolsets().createToolset({ project: t.project, name: s, slug: s }, key);
+    const deleted = "e";
+    await toolsets().createToolset({ project: t.project, name: deleted, slug: deleted }, key);
+    await toolsets().deleteToolset({ project: t.project, slug: deleted }, key);
+    const seen: string[] = [];
+    let token = "";
+    let inserted = 0;
+    do {
+      const page = await toolsets().listToolsets({ project: t.project, pageSize: size, pageToken: token }, key);
+      expect(page.toolsets.length).toBeLessThanOrEqual(size);
+      seen.push(...page.toolsets.map((x) => x.slug));
+      token = page.nextPageToken;
+      // A toolset inserted before the cursor must not appear; one after it must.
+      await toolsets().createToolset({ project: t.project, name: `a${inserted}`, slug: `a${inserted}` }, key);
+      inserted++;
+    } while (token !== "");
+    expect(seen.filter((s) => !s.startsWith("a"))).toEqual(["b", "d", "f", "h", "j"]);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen).toEqual([...seen].sort());
+  });
+});
+
+describe("tenancy", () => {
+  const rpcs: [string, "read" | "write", (key: string, project: string) => Promise<unknown>][] = [
+    ["CreateToolset", "write", (k, p) => toolsets().createToolset({ project: p, name: uniqueSlug("n") }, bearer(k))],
+    ["GetToolset", "read", (k, p) => toolsets().getToolset({ project: p, slug: "fixed" }, bearer(k))],
+    ["ListToolsets", "read", (k, p) => toolsets().listToolsets({ project: p }, bearer(k))],
+    ["UpdateToolset", "write", (k, p) => toolsets().updateToolset({ project: p, slug: "fixed", fields: { description: uniqueSlug("d") }, updateMask: { paths: ["description"] } }, bearer(k))],
+    ["DeleteToolset", "write", (k, p) => toolsets().deleteToolset({ project: p, slug: "no-such-toolset" }, bearer(k))],
+    ["ResolveToolset", "read", (k, p) => server.client(ReleaseService).resolveToolset({ project: p, slug: "fixed" }, bearer(k))],
+  ];
+  it.each(rpcs)("%s: consumer %s, other organization NOT_FOUND", async (_name, kind, call) => {
+    const consumer = await codeOf(call(tenant.consumerKey, tenant.project));
+    if (kind === "write") expect(consumer).toBe(Code.PermissionDenied);
+    else expect(consumer).toBe("ok");
+    expect(await codeOf(call(other.producerKey, tenant.project))).toBe(Code.NotFound);
+  });
+});
