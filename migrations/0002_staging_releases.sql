@@ -20,6 +20,19 @@ ALTER TABLE tool_variations_groups
 ALTER TABLE tool_variations
   ADD COLUMN predecessor_id uuid REFERENCES tool_variations (id) ON DELETE RESTRICT,
   ADD COLUMN version bigint NOT NULL DEFAULT 1 CHECK (version > 0);
+-- Before this migration a variation could be soft-deleted and created again for
+-- the same tool: number each tool's rows in creation order and chain them.
+WITH numbered AS (
+  SELECT id,
+         row_number() OVER w AS version,
+         lag(id) OVER w AS predecessor_id
+  FROM tool_variations
+  WINDOW w AS (PARTITION BY group_id, src_tool_urn ORDER BY created_at, id)
+)
+UPDATE tool_variations v
+SET version = n.version, predecessor_id = n.predecessor_id
+FROM numbered n
+WHERE n.id = v.id AND n.version > 1;
 DROP INDEX tool_variations_group_urn_key;
 CREATE UNIQUE INDEX tool_variations_group_urn_version_key ON tool_variations (group_id, src_tool_urn, version);
 

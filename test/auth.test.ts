@@ -46,7 +46,7 @@ const rpcs = {
   read: (key: string | undefined, project: string) =>
     server.client(ToolsetService).listToolsets({ project }, key === undefined ? {} : bearer(key)),
   write: (key: string | undefined, project: string) =>
-    server.client(ToolsetService).createToolset({ project, name: "Pets" }, key === undefined ? {} : bearer(key)),
+    server.client(ToolsetService).createToolset({ project, name: `Pets ${Math.random().toString(36).slice(2, 10)}` }, key === undefined ? {} : bearer(key)),
 };
 
 describe.each(Object.entries(rpcs))("auth matrix: %s RPC", (_kind, call) => {
@@ -74,16 +74,15 @@ describe.each(Object.entries(rpcs))("auth matrix: %s RPC", (_kind, call) => {
   it("a project-bound key naming another project → PERMISSION_DENIED", async () => {
     expect((await code(call(boundKey, tenant.project))).code).toBe(Code.PermissionDenied);
   });
-  it("a valid key for its own project passes auth", async () => {
-    const res = await code(call(tenant.producerKey, tenant.project)).catch(() => ({ code: undefined }));
-    expect([Code.Unauthenticated, Code.PermissionDenied, Code.NotFound]).not.toContain(res.code);
+  it("a producer key for its own project succeeds, and so does a key bound to that project", async () => {
+    await expect(call(tenant.producerKey, tenant.project)).resolves.toBeDefined();
+    await expect(call(boundKey, SECOND_PROJECT)).resolves.toBeDefined();
   });
 });
 
 describe("scopes", () => {
   it("a consumer key may read but not write", async () => {
-    const read = await code(rpcs.read(tenant.consumerKey, tenant.project)).catch(() => ({ code: undefined }));
-    expect([Code.Unauthenticated, Code.PermissionDenied]).not.toContain(read.code);
+    await expect(rpcs.read(tenant.consumerKey, tenant.project)).resolves.toBeDefined();
     expect((await code(rpcs.write(tenant.consumerKey, tenant.project))).code).toBe(Code.PermissionDenied);
   });
   it("health and reflection need no key", async () => {

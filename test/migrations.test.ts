@@ -67,6 +67,12 @@ describe("migrations", () => {
     );
     const [group] = await query<{ id: string }>(d.url, "INSERT INTO tool_variations_groups (project_id, name) VALUES ($1, 'global') RETURNING id", [project!.id]);
     await query(d.url, "INSERT INTO project_tool_variations (project_id, group_id) VALUES ($1, $2)", [project!.id, group!.id]);
+    // Pre-feature variations were edited in place and could be deleted and created again.
+    const [deleted] = await query<{ id: string }>(
+      d.url,
+      "INSERT INTO tool_variations (group_id, src_tool_urn, description, deleted_at) VALUES ($1, 'tools:http:petstore:get_pet', 'Old', now()) RETURNING id",
+      [group!.id],
+    );
     const [variation] = await query<{ id: string }>(
       d.url,
       "INSERT INTO tool_variations (group_id, src_tool_urn, description) VALUES ($1, 'tools:http:petstore:get_pet', 'Find a pet') RETURNING id",
@@ -90,8 +96,15 @@ describe("migrations", () => {
       tool_urns: ["tools:http:petstore:get_pet"],
       current_release_id: null,
     });
-    const [v] = await query<{ version: string; description: string }>(d.url, "SELECT version::text, description FROM tool_variations WHERE id = $1", [variation!.id]);
-    expect(v).toEqual({ version: "1", description: "Find a pet" });
+    const versions = await query<{ id: string; version: string; predecessor_id: string | null }>(
+      d.url,
+      "SELECT id, version::text, predecessor_id FROM tool_variations WHERE group_id = $1 ORDER BY version",
+      [group!.id],
+    );
+    expect(versions).toEqual([
+      { id: deleted!.id, version: "1", predecessor_id: null },
+      { id: variation!.id, version: "2", predecessor_id: deleted!.id },
+    ]);
     const [groupVersion] = await query<{ variation_ids: string[]; version: string }>(
       d.url,
       "SELECT gv.variation_ids, gv.version::text FROM tool_variations_groups g JOIN tool_variations_group_versions gv ON gv.id = g.current_version_id WHERE g.id = $1",

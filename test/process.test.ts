@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { connect } from "node:net";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { ConnectError } from "@connectrpc/connect";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import pg from "pg";
@@ -103,9 +103,8 @@ describe("process", () => {
     await expect.poll(() => connectRefused(server.port), { timeout: 10_000 }).toBe(true);
     await locker.query("COMMIT");
     await locker.end();
-    const result = await inFlight;
-    // The call completed with the server's own answer rather than a broken connection.
-    if (result !== "ok") expect([Code.Unimplemented]).toContain(result.code);
+    // The call completed with a real answer rather than a broken connection.
+    expect(await inFlight).toBe("ok");
     expect(await server.exited).toBe(0);
     expect(server.output()).toContain('"msg":"shutting down"');
   });

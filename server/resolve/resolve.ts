@@ -2,6 +2,7 @@ import { sql, type Kysely, type Transaction } from "kysely";
 import type { Database } from "../db/database.js";
 import { jsonObject } from "../platform/mapping.js";
 import { computeEtag, type ResolvedPromptContent } from "./etag.js";
+import { listLatestRevisions, type PromptTemplateRow } from "../sources/prompt-template-queries.js";
 import { mergeTool, type MergedTool, type Variation } from "./merge.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -67,7 +68,7 @@ export async function resolveContent(db: Db, projectId: string, selection: Tools
   const [definitions, variations, prompts] = await Promise.all([
     pins.deploymentId === null || urns.length === 0
       ? []
-      : db.selectFrom("http_tool_definitions").selectAll().where("deployment_id", "=", pins.deploymentId).where("tool_urn", "in", urns).orderBy("tool_urn").execute(),
+      : db.selectFrom("http_tool_definitions").selectAll().where("deployment_id", "=", pins.deploymentId).where("tool_urn", "in", urns).orderBy(sql`tool_urn COLLATE "C"`).execute(),
     loadVariations(db, pins, urns),
     loadPrompts(db, projectId, names, pins.promptTemplateIds),
   ]);
@@ -97,27 +98,15 @@ async function loadVariations(db: Db, pins: SourcePins, urns: string[]): Promise
   return rows;
 }
 
-async function loadPrompts(db: Db, projectId: string, names: string[], ids: string[] | "latest") {
+async function loadPrompts(db: Db, projectId: string, names: string[], ids: string[] | "latest"): Promise<PromptTemplateRow[]> {
   if (names.length === 0) return [];
-  if (ids === "latest") {
-    return db
-      .selectFrom("prompt_templates")
-      .distinctOn("name")
-      .select(["id", "name", "description", "prompt", "arguments"])
-      .where("project_id", "=", projectId)
-      .where("name", "in", names)
-      .where("deleted_at", "is", null)
-      .orderBy("name")
-      .orderBy("created_at", "desc")
-      .orderBy("id", "desc")
-      .execute();
-  }
+  if (ids === "latest") return listLatestRevisions(db, projectId, names);
   if (ids.length === 0) return [];
   return db
     .selectFrom("prompt_templates")
-    .select(["id", "name", "description", "prompt", "arguments"])
+    .selectAll()
     .where("id", "in", ids)
     .where("name", "in", names)
-    .orderBy("name")
+    .orderBy(sql`name COLLATE "C"`)
     .execute();
 }

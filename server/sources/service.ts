@@ -1,9 +1,10 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import { SourceService } from "../../gen/sources/v1/sources_pb.js";
+import type { SourceService } from "../../gen/sources/v1/sources_pb.js";
 import type { Deps } from "../app.js";
-import { unimplementedMethods } from "../platform/unimplemented.js";
+import { deploymentMethods } from "./deployments.js";
+import { promptTemplateMethods } from "./prompt-templates.js";
 
 /** sources.v1.SourceService. */
 export function sourceService(deps: Deps): ServiceImpl<typeof SourceService> {
-  return { ...unimplementedMethods(SourceService, deps) };
+  return { ...deploymentMethods(deps), ...promptTemplateMethods(deps) };
 }

@@ -6,7 +6,7 @@ import { inTransaction } from "../db/transaction.js";
 import { DomainError, invalidArgument } from "../platform/errors.js";
 import { decodePageToken, paginate } from "../platform/pagination.js";
 import { pageSize, slug as checkSlug, slugFromName } from "../platform/validate.js";
-import { findEditableToolset, findLiveToolset, findToolset, lockToolset } from "./lookup.js";
+import { findLiveToolset, findToolset, lockEditableToolset, lockToolset } from "./lookup.js";
 import { toToolset } from "./mapping.js";
 import { insertToolset, listLiveToolsets, softDeleteToolset, updateToolsetState, withReleaseNumbers } from "./queries.js";
 import {
@@ -71,8 +71,7 @@ export function toolsetCrudMethods({ db }: Deps): CrudMethods {
       if (req.expectedVersion < 0n) throw invalidArgument("expected_version", "must not be negative");
       const patch = maskedPatch(req.fields, paths);
       const row = await inTransaction(db, async (trx) => {
-        const target = await findEditableToolset(trx, project.id, slug, req.staging);
-        const current = await lockToolset(trx, target.id);
+        const current = await lockEditableToolset(trx, project.id, slug, req.staging);
         if (req.expectedVersion !== 0n && req.expectedVersion !== current.version) {
           throw new DomainError("aborted", `toolset "${slug}" is at version ${current.version}, not ${req.expectedVersion}: read it again and retry`);
         }

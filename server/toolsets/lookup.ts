@@ -37,12 +37,17 @@ export async function findToolset(db: Db, projectId: string, slug: string, stagi
 }
 
 /**
- * The row an edit may change. In staging mode the live toolset only changes by
- * publish or rollback, so edits addressed to it are FAILED_PRECONDITION.
+ * Finds and locks the row an edit may change, for the rest of the transaction.
+ * The live row is locked first, also for edits of the staging copy, so edits
+ * serialize with publish, rollback and mode switches (which lock it too); lock
+ * order is live row, then staging copy, then variation groups. In staging mode
+ * the live toolset only changes by publish or rollback, so edits addressed to it
+ * are FAILED_PRECONDITION; the mode is checked after the lock, so a switch that
+ * committed meanwhile is seen.
  */
-export async function findEditableToolset(db: Db, projectId: string, slug: string, staging: boolean): Promise<ToolsetRow> {
-  const live = await findLiveToolset(db, projectId, slug);
-  if (staging) return findStagingCopy(db, live);
+export async function lockEditableToolset(trx: Transaction<Database>, projectId: string, slug: string, staging: boolean): Promise<ToolsetRow> {
+  const live = await lockToolset(trx, (await findLiveToolset(trx, projectId, slug)).id);
+  if (staging) return lockToolset(trx, (await findStagingCopy(trx, live)).id);
   if (live.editing_mode === "staging") {
     throw new DomainError(
       "failed_precondition",

@@ -1,0 +1,89 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { SourceService } from "../../gen/sources/v1/sources_pb.js";
+import type { Deps } from "../app.js";
+import { authorize } from "../auth/scope.js";
+import { inTransaction } from "../db/transaction.js";
+import { invalidArgument, notFound } from "../platform/errors.js";
+import { decodePageToken, paginate } from "../platform/pagination.js";
+import { pageSize, uuid } from "../platform/validate.js";
+import { validateCreateDeployment } from "./deployment-input.js";
+import {
+  findActiveDeployment,
+  findDeployment,
+  findDeploymentByIdempotencyKey,
+  insertDeployment,
+  insertToolDefinitions,
+  listDeploymentsPage,
+  listToolDefinitions,
+  lockProjectForDeployment,
+  withToolUrns,
+  type DeploymentWithUrns,
+} from "./deployment-queries.js";
+import { toDeployment } from "./mapping.js";
+
+type DeploymentMethods = Pick<ServiceImpl<typeof SourceService>, "createDeployment" | "getDeployment" | "listDeployments">;
+
+const SEQ = /^[1-9][0-9]{0,18}$/;
+
+/** The list a ListDeployments page token belongs to. */
+export function listDeploymentsScope(projectId: string): string {
+  return `ListDeployments:${projectId}`;
+}
+
+function beforeSeq(scope: string, token: string): bigint | undefined {
+  const key = decodePageToken(scope, token);
+  if (key === undefined) return undefined;
+  const [seq, ...rest] = key;
+  if (typeof seq !== "string" || !SEQ.test(seq) || rest.length > 0) throw invalidArgument("page_token", "is not a page token of this list (pass back next_page_token unchanged)");
+  return BigInt(seq);
+}
+
+/** The deployment RPCs of SourceService. */
+export function deploymentMethods(deps: Deps): DeploymentMethods {
+  const { db } = deps;
+  return {
+    async createDeployment(req, ctx) {
+      const { project } = await authorize(db, ctx, req.project);
+      const input = validateCreateDeployment(req);
+      const deployment = await inTransaction(db, async (trx): Promise<DeploymentWithUrns> => {
+        await lockProjectForDeployment(trx, project.id);
+        const key = input.idempotencyKey;
+        const earlier = key === undefined ? undefined : await findDeploymentByIdempotencyKey(trx, project.id, key);
+        if (earlier) return (await withToolUrns(trx, [earlier]))[0]!;
+        const created = await insertDeployment(trx, project.id, key);
+        if (!created) {
+          // Only reachable if a writer skipped the project lock: the unique index
+          // on the key still guarantees one deployment per key.
+          const raced = key === undefined ? undefined : await findDeploymentByIdempotencyKey(trx, project.id, key);
+          if (!raced) throw new Error("deployment insert skipped without an idempotency key conflict");
+          return (await withToolUrns(trx, [raced]))[0]!;
+        }
+        await insertToolDefinitions(trx, project.id, created.id, input.tools);
+        return { ...created, toolUrns: input.tools.map((t) => t.urn) };
+      });
+      return { deployment: toDeployment(deployment) };
+    },
+
+    async getDeployment(req, ctx) {
+      const { project } = await authorize(db, ctx, req.project);
+      const id = req.id === "" ? undefined : uuid("id", req.id);
+      // Deployments and their tools are written in one transaction and never
+      // change, so two plain reads are as consistent as one transaction.
+      const row = id === undefined ? await findActiveDeployment(db, project.id) : await findDeployment(db, project.id, id);
+      if (!row) throw notFound(id === undefined ? `project "${project.slug}" has no deployment yet` : `deployment "${id}" not found`);
+      const tools = await listToolDefinitions(db, row.id);
+      return { deployment: toDeployment({ ...row, toolUrns: tools.map((t) => t.tool_urn) }, tools) };
+    },
+
+    async listDeployments(req, ctx) {
+      const { project } = await authorize(db, ctx, req.project);
+      const size = pageSize(req.pageSize);
+      const scope = listDeploymentsScope(project.id);
+      const before = beforeSeq(scope, req.pageToken);
+      const rows = await listDeploymentsPage(db, project.id, before, size + 1);
+      const page = paginate(rows, size, scope, (r) => [r.seq.toString()]);
+      const deployments = await withToolUrns(db, page.items);
+      return { deployments: deployments.map((d) => toDeployment(d)), nextPageToken: page.nextPageToken };
+    },
+  };
+}

@@ -1,0 +1,191 @@
+import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
+import type { Database, ToolVariationsTable } from "../db/database.js";
+import { notFound } from "../platform/errors.js";
+import { findToolset, lockEditableToolset } from "./lookup.js";
+import type { Scope, VariationFields } from "./variation-input.js";
+
+/** One immutable variation version as stored. */
+export type ToolVariationRow = Selectable<ToolVariationsTable>;
+
+// URNs are ASCII, and "C" orders them by byte on every server whatever its
+// locale, so snapshots, listings and the codepoint sort below always agree.
+const byUrn = sql`tv.src_tool_urn collate "C"`;
+
+function compareUrns(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The current group version of the project's global variations; null while the project has none. */
+export async function currentGlobalVariationsVersionId(db: Kysely<Database>, projectId: string): Promise<string | null> {
+  const row = await db
+    .selectFrom("project_tool_variations as p")
+    .innerJoin("tool_variations_groups as g", "g.id", "p.group_id")
+    .select("g.current_version_id")
+    .where("p.project_id", "=", projectId)
+    .executeTakeFirst();
+  return row?.current_version_id ?? null;
+}
+
+/** The current version of a variation group (e.g. `toolsets.tool_variations_group_id`); null for no group or an empty one. */
+export async function currentGroupVersionId(db: Kysely<Database>, groupId: string | null): Promise<string | null> {
+  if (groupId === null) return null;
+  const row = await db.selectFrom("tool_variations_groups").select("current_version_id").where("id", "=", groupId).executeTakeFirst();
+  return row?.current_version_id ?? null;
+}
+
+/** The variations of one group version, ordered by src_tool_urn, in one query. */
+export async function groupVersionVariations(db: Kysely<Database>, versionId: string): Promise<ToolVariationRow[]> {
+  return db
+    .selectFrom("tool_variations_group_versions as gv")
+    .innerJoin("tool_variations as tv", (join) => join.on(sql<boolean>`tv.id = any(gv.variation_ids)`))
+    .selectAll("tv")
+    .where("gv.id", "=", versionId)
+    .orderBy(byUrn)
+    .execute();
+}
+
+/** The variations currently in a group, ordered by src_tool_urn; empty for a group with no version yet. */
+export async function currentGroupVariations(db: Kysely<Database>, groupId: string): Promise<ToolVariationRow[]> {
+  return db
+    .selectFrom("tool_variations_groups as g")
+    .innerJoin("tool_variations_group_versions as gv", "gv.id", "g.current_version_id")
+    .innerJoin("tool_variations as tv", (join) => join.on(sql<boolean>`tv.id = any(gv.variation_ids)`))
+    .selectAll("tv")
+    .where("g.id", "=", groupId)
+    .orderBy(byUrn)
+    .execute();
+}
+
+/** Every version of one tool's variation in a group, newest first. */
+export async function variationVersions(db: Kysely<Database>, groupId: string, urn: string): Promise<ToolVariationRow[]> {
+  return db
+    .selectFrom("tool_variations")
+    .selectAll()
+    .where("group_id", "=", groupId)
+    .where("src_tool_urn", "=", urn)
+    .orderBy("version", "desc")
+    .execute();
+}
+
+/** The group a read addresses; null when it has not been created yet. NOT_FOUND for a missing toolset or staging copy. */
+export async function findScopeGroupId(db: Kysely<Database>, projectId: string, scope: Scope): Promise<string | null> {
+  if (scope.kind === "global") {
+    const row = await db.selectFrom("project_tool_variations").select("group_id").where("project_id", "=", projectId).executeTakeFirst();
+    return row?.group_id ?? null;
+  }
+  const toolset = await findToolset(db, projectId, scope.slug, scope.staging);
+  return toolset.tool_variations_group_id;
+}
+
+/**
+ * The group a write addresses, with the row that owns it locked so the group can
+ * be attached race-free and the editing mode cannot change under the write.
+ * FAILED_PRECONDITION for the live toolset of a toolset in staging mode. With
+ * `create`, a missing group is created; otherwise the result is null.
+ */
+export async function lockScopeGroup(trx: Transaction<Database>, projectId: string, scope: Scope, create: true): Promise<string>;
+export async function lockScopeGroup(trx: Transaction<Database>, projectId: string, scope: Scope, create: false): Promise<string | null>;
+export async function lockScopeGroup(trx: Transaction<Database>, projectId: string, scope: Scope, create: boolean): Promise<string | null> {
+  if (scope.kind === "global") return globalGroupId(trx, projectId, create);
+  const toolset = await lockEditableToolset(trx, projectId, scope.slug, scope.staging);
+  if (toolset.tool_variations_group_id !== null || !create) return toolset.tool_variations_group_id;
+  const groupId = await insertGroup(trx, projectId, `toolset:${scope.slug}${scope.staging ? ":staging" : ""}`);
+  // Attaching an empty group changes nothing a client sees: version and updated_at stay.
+  await trx.updateTable("toolsets").set({ tool_variations_group_id: groupId }).where("id", "=", toolset.id).execute();
+  return groupId;
+}
+
+async function globalGroupId(trx: Transaction<Database>, projectId: string, create: boolean): Promise<string | null> {
+  const select = async () =>
+    (await trx.selectFrom("project_tool_variations").select("group_id").where("project_id", "=", projectId).executeTakeFirst())?.group_id ?? null;
+  const existing = await select();
+  if (existing !== null || !create) return existing;
+  // Serializes first writers of a project; NO KEY UPDATE, unlike UPDATE, does not
+  // block inserts elsewhere that reference the project.
+  await trx.selectFrom("projects").select("id").where("id", "=", projectId).forNoKeyUpdate().execute();
+  const raced = await select();
+  if (raced !== null) return raced;
+  const groupId = await insertGroup(trx, projectId, "global");
+  await trx.insertInto("project_tool_variations").values({ project_id: projectId, group_id: groupId }).execute();
+  return groupId;
+}
+
+async function insertGroup(trx: Transaction<Database>, projectId: string, name: string): Promise<string> {
+  const row = await trx.insertInto("tool_variations_groups").values({ project_id: projectId, name }).returning("id").executeTakeFirstOrThrow();
+  return row.id;
+}
+
+/** A locked group and what its current version holds, in snapshot order. */
+interface LockedGroup {
+  id: string;
+  currentVersionId: string | null;
+  currentVersion: bigint;
+  entries: { id: string; src_tool_urn: string }[];
+}
+
+async function lockGroup(trx: Transaction<Database>, groupId: string): Promise<LockedGroup> {
+  const group = await trx
+    .selectFrom("tool_variations_groups")
+    .select(["id", "current_version_id"])
+    .where("id", "=", groupId)
+    .forUpdate()
+    .executeTakeFirstOrThrow();
+  if (group.current_version_id === null) return { id: group.id, currentVersionId: null, currentVersion: 0n, entries: [] };
+  const version = await trx
+    .selectFrom("tool_variations_group_versions")
+    .select("version")
+    .where("id", "=", group.current_version_id)
+    .executeTakeFirstOrThrow();
+  const entries = await trx
+    .selectFrom("tool_variations_group_versions as gv")
+    .innerJoin("tool_variations as tv", (join) => join.on(sql<boolean>`tv.id = any(gv.variation_ids)`))
+    .select(["tv.id", "tv.src_tool_urn"])
+    .where("gv.id", "=", group.current_version_id)
+    .execute();
+  return { id: group.id, currentVersionId: group.current_version_id, currentVersion: version.version, entries };
+}
+
+async function writeGroupVersion(trx: Transaction<Database>, group: LockedGroup, entries: LockedGroup["entries"]): Promise<void> {
+  const ids = [...entries].sort((a, b) => compareUrns(a.src_tool_urn, b.src_tool_urn)).map((e) => e.id);
+  const version = await trx
+    .insertInto("tool_variations_group_versions")
+    .values({ group_id: group.id, version: group.currentVersion + 1n, variation_ids: ids, predecessor_id: group.currentVersionId })
+    .returning("id")
+    .executeTakeFirstOrThrow();
+  await trx.updateTable("tool_variations_groups").set({ current_version_id: version.id }).where("id", "=", group.id).execute();
+}
+
+/**
+ * Writes the next version of one tool's variation and a group version holding it
+ * in place of the previous one. Numbering follows every version ever written for
+ * the tool in the group, so a re-upsert after a delete continues the history.
+ */
+export async function upsertVariation(trx: Transaction<Database>, groupId: string, fields: VariationFields): Promise<ToolVariationRow> {
+  const group = await lockGroup(trx, groupId);
+  const latest = await trx
+    .selectFrom("tool_variations")
+    .select(["id", "version"])
+    .where("group_id", "=", groupId)
+    .where("src_tool_urn", "=", fields.src_tool_urn)
+    .orderBy("version", "desc")
+    .limit(1)
+    .executeTakeFirst();
+  const row = await trx
+    .insertInto("tool_variations")
+    .values({ ...fields, group_id: groupId, version: (latest?.version ?? 0n) + 1n, predecessor_id: latest?.id ?? null })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  const kept = group.entries.filter((e) => e.src_tool_urn !== fields.src_tool_urn);
+  await writeGroupVersion(trx, group, [...kept, { id: row.id, src_tool_urn: row.src_tool_urn }]);
+  return row;
+}
+
+/** Writes a group version without the tool's variation; NOT_FOUND when the group holds none for it. */
+export async function deleteVariation(trx: Transaction<Database>, groupId: string | null, urn: string): Promise<void> {
+  const missing = notFound(`no variation for tool "${urn}" in this scope`);
+  if (groupId === null) throw missing;
+  const group = await lockGroup(trx, groupId);
+  const kept = group.entries.filter((e) => e.src_tool_urn !== urn);
+  if (kept.length === group.entries.length) throw missing;
+  await writeGroupVersion(trx, group, kept);
+}

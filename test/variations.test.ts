@@ -1,0 +1,564 @@
+import { toJson, type MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { sql } from "kysely";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ToolsetService, ToolVariationSchema, type ToolVariation, type VariationScopeSchema } from "../gen/toolsets/v1/toolsets_pb.js";
+import type { EditingModeColumn, ToolsetRow } from "../server/db/database.js";
+import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
+import { createTenant, uniqueSlug, type Tenant } from "../server/testing/fixtures.js";
+import { bearer, startTestServer, type Protocol, type TestServer } from "../server/testing/server.js";
+import { currentGlobalVariationsVersionId, currentGroupVersionId, groupVersionVariations } from "../server/toolsets/variations.js";
+
+type ScopeInit = MessageInitShape<typeof VariationScopeSchema>;
+type VariationInit = MessageInitShape<typeof ToolVariationSchema>;
+
+let database: TestDatabase;
+let server: TestServer;
+let tenant: Tenant;
+let other: Tenant;
+
+beforeAll(async () => {
+  database = await cloneTemplateDatabase();
+  server = await startTestServer(database.url);
+  tenant = await createTenant(server.db);
+  other = await createTenant(server.db);
+});
+afterAll(async () => {
+  await server?.close();
+  await database?.drop();
+});
+
+const GLOBAL: ScopeInit = { global: true };
+const toolsetScope = (slug: string, staging = false): ScopeInit => ({ toolsetSlug: slug, staging });
+
+function api(protocol: Protocol = "connect-json") {
+  return server.client(ToolsetService, protocol);
+}
+
+async function upsert(scope: ScopeInit, variation: VariationInit, t: Tenant = tenant, protocol?: Protocol): Promise<ToolVariation> {
+  const res = await api(protocol).upsertToolVariation({ project: t.project, scope, variation }, bearer(t.producerKey));
+  if (!res.variation) throw new Error("response without variation");
+  return res.variation;
+}
+
+async function list(scope: ScopeInit, t: Tenant = tenant, key = t.producerKey): Promise<ToolVariation[]> {
+  return (await api().listToolVariations({ project: t.project, scope }, bearer(key))).variations;
+}
+
+async function versions(scope: ScopeInit, srcToolUrn: string, t: Tenant = tenant): Promise<ToolVariation[]> {
+  return (await api().listToolVariationVersions({ project: t.project, scope, srcToolUrn }, bearer(t.producerKey))).versions;
+}
+
+async function remove(scope: ScopeInit, srcToolUrn: string, t: Tenant = tenant): Promise<void> {
+  await api().deleteToolVariation({ project: t.project, scope, srcToolUrn }, bearer(t.producerKey));
+}
+
+async function failure(p: Promise<unknown>): Promise<{ code: Code; message: string }> {
+  try {
+    await p;
+  } catch (e) {
+    const err = ConnectError.from(e);
+    return { code: err.code, message: err.rawMessage };
+  }
+  throw new Error("expected the call to fail");
+}
+
+async function projectId(t: Tenant): Promise<string> {
+  const row = await server.db
+    .selectFrom("projects")
+    .innerJoin("organizations", "organizations.id", "projects.organization_id")
+    .select("projects.id")
+    .where("organizations.slug", "=", t.org)
+    .where("projects.slug", "=", t.project)
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+/** CreateToolset is built elsewhere: tests write toolset rows directly. */
+async function insertToolset(t: Tenant, slug: string, extra: { editing_mode?: EditingModeColumn; parent_toolset_id?: string } = {}): Promise<ToolsetRow> {
+  const { rows } = await sql<{ id: string }>`select generate_uuidv7() as id`.execute(server.db);
+  return server.db
+    .insertInto("toolsets")
+    .values({
+      project_id: await projectId(t),
+      slug,
+      name: slug,
+      description: "",
+      tool_urns: [],
+      resource_urns: [],
+      prompt_template_names: [],
+      mcp_enabled: false,
+      mcp_is_public: false,
+      history_id: rows[0]!.id,
+      ...extra,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** A live toolset in staging mode with its staging copy. */
+async function insertStagedToolset(t: Tenant, slug: string): Promise<{ live: ToolsetRow; copy: ToolsetRow }> {
+  const live = await insertToolset(t, slug, { editing_mode: "staging" });
+  const copy = await insertToolset(t, slug, { parent_toolset_id: live.id });
+  return { live, copy };
+}
+
+async function toolsetRow(id: string): Promise<ToolsetRow> {
+  return server.db.selectFrom("toolsets").selectAll().where("id", "=", id).executeTakeFirstOrThrow();
+}
+
+async function groupOf(groupId: string) {
+  const group = await server.db.selectFrom("tool_variations_groups").selectAll().where("id", "=", groupId).executeTakeFirstOrThrow();
+  const current = await server.db
+    .selectFrom("tool_variations_group_versions")
+    .selectAll()
+    .where("id", "=", group.current_version_id!)
+    .executeTakeFirstOrThrow();
+  return { group, current };
+}
+
+async function rowCounts(): Promise<Record<string, string>> {
+  const { rows } = await sql<Record<string, string>>`
+    select (select count(*) from tool_variations)::text as variations,
+           (select count(*) from tool_variations_group_versions)::text as group_versions,
+           (select count(*) from tool_variations_groups)::text as groups,
+           (select count(*) from project_tool_variations)::text as project_groups,
+           (select count(*) from toolsets where tool_variations_group_id is not null)::text as toolsets_with_group`.execute(server.db);
+  return rows[0]!;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+describe("variation lifecycle in one scope", () => {
+  const urn = "tools:http:petstore:get_pet";
+  let v1: ToolVariation;
+  let v2: ToolVariation;
+
+  it("a scope without a group lists nothing and creates nothing", async () => {
+    const before = await rowCounts();
+    expect(await list(GLOBAL)).toEqual([]);
+    expect(await versions(GLOBAL, urn)).toEqual([]);
+    expect(await currentGlobalVariationsVersionId(server.db, await projectId(tenant))).toBeNull();
+    expect(await rowCounts()).toEqual(before);
+  });
+
+  it("the first upsert writes version 1", async () => {
+    v1 = await upsert(GLOBAL, { srcToolUrn: urn, description: "Fetch one pet", confirm: true, tags: { values: [] }, readOnlyHint: true });
+    expect(v1.id).toMatch(UUID);
+    expect(v1.groupId).toMatch(UUID);
+    expect(v1.version).toBe(1n);
+    expect(v1.predecessorId).toBe("");
+    expect(v1.description).toBe("Fetch one pet");
+    expect(v1.confirm).toBe(true);
+    expect(v1.readOnlyHint).toBe(true);
+    expect(v1.tags?.values).toEqual([]);
+    expect(v1.name).toBeUndefined();
+    expect(v1.destructiveHint).toBeUndefined();
+    expect(v1.createdAt).toBeDefined();
+    // Unset overrides are absent on the wire, an empty tag list is not.
+    const json = toJson(ToolVariationSchema, v1) as Record<string, unknown>;
+    expect(json["tags"]).toEqual({});
+    expect("name" in json).toBe(false);
+    expect("summary" in json).toBe(false);
+    const { group, current } = await groupOf(v1.groupId);
+    expect(current.variation_ids).toEqual([v1.id]);
+    expect(current.version).toBe(1n);
+    expect(current.predecessor_id).toBeNull();
+    expect(await currentGlobalVariationsVersionId(server.db, await projectId(tenant))).toBe(group.current_version_id);
+  });
+
+  it("a second upsert writes version 2 and leaves version 1 as it was", async () => {
+    const storedV1 = await server.db.selectFrom("tool_variations").selectAll().where("id", "=", v1.id).executeTakeFirstOrThrow();
+    const before = await groupOf(v1.groupId);
+    v2 = await upsert(GLOBAL, { srcToolUrn: urn, name: "get_pet_v2", tags: { values: ["pets", "read"] } });
+    expect(v2.version).toBe(2n);
+    expect(v2.predecessorId).toBe(v1.id);
+    expect(v2.groupId).toBe(v1.groupId);
+    expect(v2.name).toBe("get_pet_v2");
+    expect(v2.tags?.values).toEqual(["pets", "read"]);
+    // The request defines the whole override: what it leaves out inherits again.
+    expect(v2.description).toBeUndefined();
+    expect(v2.confirm).toBeUndefined();
+    expect(v2.readOnlyHint).toBeUndefined();
+
+    expect(await server.db.selectFrom("tool_variations").selectAll().where("id", "=", v1.id).executeTakeFirstOrThrow()).toEqual(storedV1);
+    const after = await groupOf(v1.groupId);
+    expect(after.group.current_version_id).not.toBe(before.group.current_version_id);
+    expect(after.current.variation_ids).toEqual([v2.id]);
+    expect(before.current.variation_ids).toEqual([v1.id]);
+    expect(after.current.version).toBe(before.current.version + 1n);
+    expect(after.current.predecessor_id).toBe(before.current.id);
+
+    expect((await list(GLOBAL)).map((v) => v.id)).toEqual([v2.id]);
+    const history = await versions(GLOBAL, urn);
+    expect(history.map((v) => [v.id, v.version])).toEqual([
+      [v2.id, 2n],
+      [v1.id, 1n],
+    ]);
+    expect(history[1]).toEqual(v1);
+  });
+
+  it("lists current variations ordered by src_tool_urn, and group snapshots keep that order", async () => {
+    const z = await upsert(GLOBAL, { srcToolUrn: "tools:http:zoo:list_animals", title: "Animals" });
+    const a = await upsert(GLOBAL, { srcToolUrn: "tools:http:accounts:get_me", summary: "Me" });
+    const listed = await list(GLOBAL);
+    expect(listed.map((v) => v.srcToolUrn)).toEqual(["tools:http:accounts:get_me", urn, "tools:http:zoo:list_animals"]);
+    expect(listed.map((v) => v.id)).toEqual([a.id, v2.id, z.id]);
+    const { current } = await groupOf(v1.groupId);
+    expect(current.variation_ids).toEqual([a.id, v2.id, z.id]);
+    const rows = await groupVersionVariations(server.db, current.id);
+    expect(rows.map((r) => r.id)).toEqual([a.id, v2.id, z.id]);
+  });
+
+  it("delete writes a group version without the variation; its versions stay readable", async () => {
+    const variationsBefore = (await rowCounts())["variations"];
+    const before = await groupOf(v1.groupId);
+    await remove(GLOBAL, urn);
+    const after = await groupOf(v1.groupId);
+    expect(after.group.current_version_id).not.toBe(before.group.current_version_id);
+    expect(after.current.version).toBe(before.current.version + 1n);
+    expect(after.current.predecessor_id).toBe(before.current.id);
+    expect(after.current.variation_ids).not.toContain(v2.id);
+    expect(after.current.variation_ids).toHaveLength(2);
+    expect((await list(GLOBAL)).map((v) => v.srcToolUrn)).not.toContain(urn);
+    expect((await versions(GLOBAL, urn)).map((v) => v.version)).toEqual([2n, 1n]);
+    expect((await rowCounts())["variations"]).toBe(variationsBefore);
+  });
+
+  it("deleting a variation that is not there → NOT_FOUND, nothing written", async () => {
+    const before = await rowCounts();
+    const again = await failure(remove(GLOBAL, urn));
+    expect(again.code).toBe(Code.NotFound);
+    expect(again.message).toContain(urn);
+    expect((await failure(remove(GLOBAL, "tools:http:petstore:never_varied"))).code).toBe(Code.NotFound);
+    expect(await rowCounts()).toEqual(before);
+  });
+
+  it("an upsert after a delete continues the version history", async () => {
+    const v3 = await upsert(GLOBAL, { srcToolUrn: urn, description: "back" });
+    expect(v3.version).toBe(3n);
+    expect(v3.predecessorId).toBe(v2.id);
+    expect((await list(GLOBAL)).map((v) => v.id)).toContain(v3.id);
+    expect((await versions(GLOBAL, urn)).map((v) => v.version)).toEqual([3n, 2n, 1n]);
+  });
+
+  it("ignores output-only fields of the request", async () => {
+    const v = await upsert(GLOBAL, {
+      srcToolUrn: "tools:http:petstore:add_pet",
+      id: "not-an-id",
+      groupId: "not-a-group",
+      version: -7n,
+      predecessorId: "nope",
+      createdAt: { seconds: 1n, nanos: 0 },
+    });
+    expect(v.id).toMatch(UUID);
+    expect(v.groupId).toBe(v1.groupId);
+    expect(v.version).toBe(1n);
+    expect(v.predecessorId).toBe("");
+    expect(Number(v.createdAt?.seconds)).toBeGreaterThan(1_700_000_000);
+  });
+
+  it("round-trips every override field", async () => {
+    const v = await upsert(GLOBAL, {
+      srcToolUrn: "tools:http:petstore:delete_pet",
+      name: "remove.Pet-1",
+      description: "Deletes a pet ✓",
+      summary: "delete",
+      title: "Delete pet",
+      confirm: false,
+      confirmPrompt: "Really delete?",
+      summarizer: "short",
+      tags: { values: ["danger"] },
+      readOnlyHint: false,
+      destructiveHint: true,
+      idempotentHint: true,
+      openWorldHint: false,
+    });
+    const [listed] = (await list(GLOBAL)).filter((x) => x.id === v.id);
+    expect(listed).toEqual(v);
+    expect(toJson(ToolVariationSchema, v)).toMatchObject({
+      name: "remove.Pet-1",
+      description: "Deletes a pet ✓",
+      summary: "delete",
+      title: "Delete pet",
+      confirm: false,
+      confirmPrompt: "Really delete?",
+      summarizer: "short",
+      tags: { values: ["danger"] },
+      readOnlyHint: false,
+      destructiveHint: true,
+      idempotentHint: true,
+      openWorldHint: false,
+    });
+  });
+});
+
+describe("toolset scopes", () => {
+  const urn = "tools:http:petstore:get_pet";
+
+  it("global and toolset variations live in independent groups", async () => {
+    const slug = uniqueSlug("ts");
+    const toolset = await insertToolset(tenant, slug);
+    const t1 = await upsert(toolsetScope(slug), { srcToolUrn: urn, description: "toolset" });
+    const g = await upsert(GLOBAL, { srcToolUrn: "tools:http:other:thing", description: "global" });
+    expect(t1.version).toBe(1n);
+    expect(t1.groupId).not.toBe(g.groupId);
+    expect((await list(toolsetScope(slug))).map((v) => v.id)).toEqual([t1.id]);
+    expect((await list(GLOBAL)).map((v) => v.id)).not.toContain(t1.id);
+    // The toolset's own history of the URN starts at 1 whatever the global group holds.
+    expect((await versions(toolsetScope(slug), urn)).map((v) => v.id)).toEqual([t1.id]);
+
+    const after = await toolsetRow(toolset.id);
+    expect(after.tool_variations_group_id).toBe(t1.groupId);
+    // Attaching the group is bookkeeping, not a change clients see.
+    expect(after.version).toBe(toolset.version);
+    expect(after.updated_at).toEqual(toolset.updated_at);
+    expect(await currentGroupVersionId(server.db, after.tool_variations_group_id)).toBe((await groupOf(t1.groupId)).group.current_version_id);
+    expect(await currentGroupVersionId(server.db, null)).toBeNull();
+
+    await remove(toolsetScope(slug), urn);
+    expect(await list(toolsetScope(slug))).toEqual([]);
+    expect((await list(GLOBAL)).map((v) => v.id)).toContain(g.id);
+  });
+
+  it("a toolset without a group lists nothing; a missing toolset → NOT_FOUND", async () => {
+    const slug = uniqueSlug("ts");
+    await insertToolset(tenant, slug);
+    expect(await list(toolsetScope(slug))).toEqual([]);
+    expect(await versions(toolsetScope(slug), urn)).toEqual([]);
+    expect((await failure(remove(toolsetScope(slug), urn))).code).toBe(Code.NotFound);
+    const before = await rowCounts();
+    expect((await failure(list(toolsetScope("no-such-toolset")))).code).toBe(Code.NotFound);
+    expect((await failure(upsert(toolsetScope("no-such-toolset"), { srcToolUrn: urn }))).code).toBe(Code.NotFound);
+    expect(await rowCounts()).toEqual(before);
+  });
+
+  it("staging = true without a staging copy → NOT_FOUND", async () => {
+    const slug = uniqueSlug("ts");
+    await insertToolset(tenant, slug);
+    const before = await rowCounts();
+    expect((await failure(upsert(toolsetScope(slug, true), { srcToolUrn: urn }))).code).toBe(Code.NotFound);
+    expect((await failure(list(toolsetScope(slug, true)))).code).toBe(Code.NotFound);
+    expect((await failure(versions(toolsetScope(slug, true), urn))).code).toBe(Code.NotFound);
+    expect((await failure(remove(toolsetScope(slug, true), urn))).code).toBe(Code.NotFound);
+    expect(await rowCounts()).toEqual(before);
+  });
+
+  it("a live toolset in staging mode rejects variation edits; its staging copy and global variations accept them", async () => {
+    const slug = uniqueSlug("ts");
+    const live = await insertToolset(tenant, slug);
+    const v = await upsert(toolsetScope(slug), { srcToolUrn: urn, description: "before staging" });
+    await server.db.updateTable("toolsets").set({ editing_mode: "staging" }).where("id", "=", live.id).execute();
+    const copy = await insertToolset(tenant, slug, { parent_toolset_id: live.id });
+
+    const before = await rowCounts();
+    const up = await failure(upsert(toolsetScope(slug), { srcToolUrn: urn, description: "direct" }));
+    expect(up.code).toBe(Code.FailedPrecondition);
+    expect(up.message).toContain("staging copy");
+    expect((await failure(remove(toolsetScope(slug), urn))).code).toBe(Code.FailedPrecondition);
+    expect(await rowCounts()).toEqual(before);
+
+    // Reads of the live scope still work.
+    expect((await list(toolsetScope(slug))).map((x) => x.id)).toEqual([v.id]);
+
+    const g = await upsert(GLOBAL, { srcToolUrn: urn, description: "global while staged" });
+    expect(g.description).toBe("global while staged");
+
+    const s = await upsert(toolsetScope(slug, true), { srcToolUrn: urn, description: "staged" });
+    expect(s.version).toBe(1n);
+    expect(s.groupId).not.toBe(v.groupId);
+    expect((await toolsetRow(copy.id)).tool_variations_group_id).toBe(s.groupId);
+    expect((await list(toolsetScope(slug, true))).map((x) => x.id)).toEqual([s.id]);
+    expect((await list(toolsetScope(slug))).map((x) => x.id)).toEqual([v.id]);
+    await remove(toolsetScope(slug, true), urn);
+    expect(await list(toolsetScope(slug, true))).toEqual([]);
+  });
+
+  it("a staging copy's scope works on a toolset created in staging mode", async () => {
+    const slug = uniqueSlug("ts");
+    const { copy } = await insertStagedToolset(tenant, slug);
+    const s = await upsert(toolsetScope(slug, true), { srcToolUrn: urn, title: "T" });
+    expect((await toolsetRow(copy.id)).tool_variations_group_id).toBe(s.groupId);
+  });
+});
+
+describe("concurrency", () => {
+  const urn = "tools:http:petstore:get_pet";
+
+  async function assertContiguous(results: ToolVariation[], scope: ScopeInit, t: Tenant) {
+    expect(results.map((v) => v.version).sort((a, b) => Number(a - b))).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 10n]);
+    expect(new Set(results.map((v) => v.groupId)).size).toBe(1);
+    const history = await versions(scope, urn, t);
+    expect(history.map((v) => v.version)).toEqual([10n, 9n, 8n, 7n, 6n, 5n, 4n, 3n, 2n, 1n]);
+    // Each version replaces exactly the one before it.
+    history.forEach((v, i) => expect(v.predecessorId).toBe(history[i + 1]?.id ?? ""));
+    const { current } = await groupOf(results[0]!.groupId);
+    expect(current.version).toBe(10n);
+    expect(current.variation_ids).toEqual([history[0]!.id]);
+    const groupVersions = await server.db
+      .selectFrom("tool_variations_group_versions")
+      .select("version")
+      .where("group_id", "=", results[0]!.groupId)
+      .orderBy("version")
+      .execute();
+    expect(groupVersions.map((r) => r.version)).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 10n]);
+  }
+
+  it("10 concurrent upserts of one tool in a new toolset group get versions 1..10 once each", async () => {
+    const slug = uniqueSlug("ts");
+    await insertToolset(tenant, slug);
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => upsert(toolsetScope(slug), { srcToolUrn: urn, description: `d${i}` })));
+    await assertContiguous(results, toolsetScope(slug), tenant);
+  });
+
+  it("10 concurrent upserts in a project without a global group create exactly one", async () => {
+    const fresh = await createTenant(server.db);
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => upsert(GLOBAL, { srcToolUrn: urn, description: `d${i}` }, fresh)));
+    await assertContiguous(results, GLOBAL, fresh);
+    const groups = await server.db.selectFrom("tool_variations_groups").select("id").where("project_id", "=", await projectId(fresh)).execute();
+    expect(groups).toHaveLength(1);
+  });
+});
+
+describe("validation", () => {
+  const urn = "tools:http:petstore:get_pet";
+  // The last column is the field the message starts with, or a pattern for input
+  // the protocol's own decoder rejects before the handler runs.
+  const cases: [string, ScopeInit | undefined, VariationInit | undefined, string | RegExp][] = [
+    ["no scope", undefined, { srcToolUrn: urn }, "scope"],
+    ["an empty scope", {}, { srcToolUrn: urn }, "scope"],
+    ["global and toolset_slug", { global: true, toolsetSlug: "pets" }, { srcToolUrn: urn }, "scope"],
+    ["global with staging", { global: true, staging: true }, { srcToolUrn: urn }, "scope.staging"],
+    ["staging without toolset_slug", { staging: true }, { srcToolUrn: urn }, "scope"],
+    ["a malformed toolset_slug", { toolsetSlug: "Bad_Slug" }, { srcToolUrn: urn }, "scope.toolset_slug"],
+    ["no variation", GLOBAL, undefined, "variation"],
+    ["no src_tool_urn", GLOBAL, {}, "variation.src_tool_urn"],
+    ["a urn of another kind", GLOBAL, { srcToolUrn: "tools:grpc:petstore:get_pet" }, "variation.src_tool_urn"],
+    ["a urn with an uppercase source", GLOBAL, { srcToolUrn: "tools:http:PetStore:get_pet" }, "variation.src_tool_urn"],
+    ["a urn without a name", GLOBAL, { srcToolUrn: "tools:http:petstore" }, "variation.src_tool_urn"],
+    ["a urn with too many parts", GLOBAL, { srcToolUrn: "tools:http:petstore:get:pet" }, "variation.src_tool_urn"],
+    ["an empty name", GLOBAL, { srcToolUrn: urn, name: "" }, "variation.name"],
+    ["a name with a space", GLOBAL, { srcToolUrn: urn, name: "get pet" }, "variation.name"],
+    ["a name over 128 characters", GLOBAL, { srcToolUrn: urn, name: "n".repeat(129) }, "variation.name"],
+    ["a NUL in the description", GLOBAL, { srcToolUrn: urn, description: "a\u0000b" }, "variation.description"],
+    ["a description over 4096 characters", GLOBAL, { srcToolUrn: urn, description: "d".repeat(4097) }, "variation.description"],
+    ["a lone surrogate in the summary", GLOBAL, { srcToolUrn: urn, summary: "x\uD800y" }, /ToolVariation\.summary.*invalid UTF8/],
+    ["a title over 128 characters", GLOBAL, { srcToolUrn: urn, title: "t".repeat(129) }, "variation.title"],
+    ["a confirm_prompt over 4096 characters", GLOBAL, { srcToolUrn: urn, confirmPrompt: "c".repeat(4097) }, "variation.confirm_prompt"],
+    ["a NUL in the summarizer", GLOBAL, { srcToolUrn: urn, summarizer: "\u0000" }, "variation.summarizer"],
+    ["65 tags", GLOBAL, { srcToolUrn: urn, tags: { values: Array.from({ length: 65 }, (_, i) => `t${i}`) } }, "variation.tags"],
+    ["a tag over 128 characters", GLOBAL, { srcToolUrn: urn, tags: { values: ["x".repeat(129)] } }, "variation.tags[0]"],
+    ["an empty tag", GLOBAL, { srcToolUrn: urn, tags: { values: ["ok", ""] } }, "variation.tags[1]"],
+    ["a duplicate tag", GLOBAL, { srcToolUrn: urn, tags: { values: ["a", "a"] } }, "variation.tags[1]"],
+    ["a NUL in a tag", GLOBAL, { srcToolUrn: urn, tags: { values: ["a\u0000"] } }, "variation.tags[0]"],
+  ];
+
+  it.each(cases)("upsert with %s → INVALID_ARGUMENT, nothing written", async (_name, scope, variation, field) => {
+    const before = await rowCounts();
+    const err = await failure(
+      api().upsertToolVariation(
+        { project: tenant.project, ...(scope === undefined ? {} : { scope }), ...(variation === undefined ? {} : { variation }) },
+        bearer(tenant.producerKey),
+      ),
+    );
+    expect(err.code).toBe(Code.InvalidArgument);
+    if (typeof field === "string") expect(err.message.startsWith(`${field}: `)).toBe(true);
+    else expect(err.message).toMatch(field);
+    expect(await rowCounts()).toEqual(before);
+  });
+
+  it("the maxima themselves are accepted", async () => {
+    const v = await upsert(GLOBAL, {
+      srcToolUrn: `tools:http:${"s".repeat(128)}:${"N".repeat(128)}`,
+      name: "n".repeat(128),
+      description: "d".repeat(4096),
+      title: "t".repeat(128),
+      tags: { values: Array.from({ length: 64 }, (_, i) => `${i}`.padEnd(128, "x")) },
+    });
+    expect(v.version).toBe(1n);
+    expect(v.tags?.values).toHaveLength(64);
+  });
+
+  it.each([
+    ["a bad scope", { global: true, toolsetSlug: "x" }, urn, "scope"],
+    ["a bad urn", GLOBAL, "tools:http:petstore", "src_tool_urn"],
+    ["no urn", GLOBAL, "", "src_tool_urn"],
+  ] as [string, ScopeInit, string, string][])("delete and version listing with %s → INVALID_ARGUMENT", async (_name, scope, srcToolUrn, field) => {
+    const before = await rowCounts();
+    for (const call of [
+      () => api().deleteToolVariation({ project: tenant.project, scope, srcToolUrn }, bearer(tenant.producerKey)),
+      () => api().listToolVariationVersions({ project: tenant.project, scope, srcToolUrn }, bearer(tenant.producerKey)),
+    ]) {
+      const err = await failure(call());
+      expect(err.code).toBe(Code.InvalidArgument);
+      expect(err.message.startsWith(`${field}: `)).toBe(true);
+    }
+    expect(await rowCounts()).toEqual(before);
+  });
+
+  it("list with a bad scope → INVALID_ARGUMENT", async () => {
+    const err = await failure(api().listToolVariations({ project: tenant.project, scope: { global: true, staging: true } }, bearer(tenant.producerKey)));
+    expect(err.code).toBe(Code.InvalidArgument);
+    expect(err.message).toContain("scope.staging");
+  });
+});
+
+describe("tenancy and protocols", () => {
+  const urn = "tools:http:petstore:tenancy";
+
+  it("a consumer key may list but not write", async () => {
+    const v = await upsert(GLOBAL, { srcToolUrn: urn, description: "x" });
+    expect((await list(GLOBAL, tenant, tenant.consumerKey)).map((x) => x.id)).toContain(v.id);
+    const history = await api().listToolVariationVersions({ project: tenant.project, scope: GLOBAL, srcToolUrn: urn }, bearer(tenant.consumerKey));
+    expect(history.versions.map((x) => x.id)).toContain(v.id);
+    const before = await rowCounts();
+    const up = api().upsertToolVariation({ project: tenant.project, scope: GLOBAL, variation: { srcToolUrn: urn } }, bearer(tenant.consumerKey));
+    expect((await failure(up)).code).toBe(Code.PermissionDenied);
+    const del = api().deleteToolVariation({ project: tenant.project, scope: GLOBAL, srcToolUrn: urn }, bearer(tenant.consumerKey));
+    expect((await failure(del)).code).toBe(Code.PermissionDenied);
+    expect(await rowCounts()).toEqual(before);
+  });
+
+  it("another organization's project → NOT_FOUND, and its variations stay apart", async () => {
+    const theirs = await upsert(GLOBAL, { srcToolUrn: urn, description: "theirs" }, other);
+    const before = await rowCounts();
+    const asUs = { ...other, producerKey: tenant.producerKey };
+    expect((await failure(list(GLOBAL, asUs))).code).toBe(Code.NotFound);
+    expect((await failure(upsert(GLOBAL, { srcToolUrn: urn }, asUs))).code).toBe(Code.NotFound);
+    expect((await failure(remove(GLOBAL, urn, asUs))).code).toBe(Code.NotFound);
+    expect(await rowCounts()).toEqual(before);
+    expect((await list(GLOBAL)).map((x) => x.id)).not.toContain(theirs.id);
+    expect((await list(GLOBAL, other)).map((x) => x.id)).toEqual([theirs.id]);
+  });
+
+  it("works over gRPC", async () => {
+    const grpcUrn = "tools:http:petstore:over_grpc";
+    const v = await upsert(GLOBAL, { srcToolUrn: grpcUrn, tags: { values: [] }, idempotentHint: true }, tenant, "grpc");
+    expect(v.version).toBe(1n);
+    expect(v.tags?.values).toEqual([]);
+    const res = await api("grpc").listToolVariations({ project: tenant.project, scope: GLOBAL }, bearer(tenant.consumerKey));
+    const listed = res.variations.find((x) => x.srcToolUrn === grpcUrn);
+    expect(listed).toEqual(v);
+    const err = await failure(api("grpc").deleteToolVariation({ project: tenant.project, scope: GLOBAL, srcToolUrn: "tools:http:x:missing" }, bearer(tenant.producerKey)));
+    expect(err.code).toBe(Code.NotFound);
+  });
+});
+
+describe("exported helpers for the resolver", () => {
+  it("read the current version ids with one query each, however many variations there are", async () => {
+    const fresh = await createTenant(server.db);
+    const pid = await projectId(fresh);
+    for (let i = 0; i < 5; i++) await upsert(GLOBAL, { srcToolUrn: `tools:http:bulk:tool_${i}` }, fresh);
+    const { group } = await groupOf((await list(GLOBAL, fresh))[0]!.groupId);
+
+    server.queries.length = 0;
+    expect(await currentGlobalVariationsVersionId(server.db, pid)).toBe(group.current_version_id);
+    expect(server.queries).toHaveLength(1);
+    server.queries.length = 0;
+    expect(await currentGroupVersionId(server.db, group.id)).toBe(group.current_version_id);
+    expect(server.queries).toHaveLength(1);
+    server.queries.length = 0;
+    expect(await groupVersionVariations(server.db, group.current_version_id!)).toHaveLength(5);
+    expect(server.queries).toHaveLength(1);
+  });
+});
