@@ -31,11 +31,16 @@ lint: install ## buf lint, TypeScript typecheck, eslint
 	$(BIN)/tsc --noEmit
 	$(BIN)/eslint .
 
+# On a branch: compare with main. On main itself (CI): compare with the commit
+# before HEAD, the newest state clients may already use.
+BREAKING_AGAINST ?= $(shell if [ "$$(git rev-parse --abbrev-ref HEAD 2>/dev/null)" = main ]; then git rev-parse -q --verify HEAD~1; else echo main; fi)
+
 .PHONY: breaking
-breaking: install ## buf breaking against the main branch
-	@if git rev-parse --verify -q main >/dev/null && git cat-file -e main:proto 2>/dev/null; then \
-	  $(BIN)/buf breaking --against '.git#branch=main'; \
-	else echo "main has no proto/ yet: nothing to compare"; fi
+breaking: install ## buf breaking against main (on main: against HEAD~1)
+	@if [ -n "$(BREAKING_AGAINST)" ] && git cat-file -e "$(BREAKING_AGAINST):proto" 2>/dev/null; then \
+	  echo "buf breaking against $(BREAKING_AGAINST)"; \
+	  $(BIN)/buf breaking --against ".git#ref=$(BREAKING_AGAINST)"; \
+	else echo "no proto/ at $(BREAKING_AGAINST): nothing to compare"; fi
 
 .PHONY: run
 run: install ## Start the service (embedded PostgreSQL under .data/ unless DATABASE_URL is set)

@@ -86,6 +86,22 @@ ALTER TABLE toolsets
   ADD COLUMN history_id uuid,
   ADD COLUMN tool_variations_group_id uuid REFERENCES tool_variations_groups (id) ON DELETE RESTRICT;
 UPDATE toolsets SET history_id = id WHERE history_id IS NULL;
+
+-- Every toolset gets a snapshot of its current state, metadata included. A
+-- toolset without snapshots comes out at version 1; one that had snapshots keeps
+-- their numbers and continues after the newest, so versions stay unique.
+UPDATE toolsets t
+SET version = COALESCE((SELECT max(v.version) FROM toolset_versions v WHERE v.toolset_id = t.id), 0) + 1;
+INSERT INTO toolset_versions (toolset_id, version, tool_urns, resource_urns, prompt_template_names, predecessor_id,
+                              name, description, mcp_slug, mcp_enabled, mcp_is_public)
+SELECT t.id, t.version, t.tool_urns, t.resource_urns, t.prompt_template_names,
+       (SELECT v.id FROM toolset_versions v WHERE v.toolset_id = t.id ORDER BY v.version DESC LIMIT 1),
+       t.name, t.description, t.mcp_slug, t.mcp_enabled, t.mcp_is_public
+FROM toolsets t;
+UPDATE toolsets t
+SET predecessor_id = v.id
+FROM toolset_versions v
+WHERE v.toolset_id = t.id AND v.version = t.version;
 ALTER TABLE toolsets
   ALTER COLUMN history_id SET NOT NULL,
   ADD CONSTRAINT toolsets_staging_copy_mode CHECK (parent_toolset_id IS NULL OR editing_mode = 'iteration');

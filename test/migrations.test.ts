@@ -1,5 +1,4 @@
-import { cp, writeFile } from "node:fs/promises";
-import { mkdtemp } from "node:fs/promises";
+import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -8,9 +7,18 @@ import { MIGRATIONS_DIR, migrate, readMigrations } from "../server/db/migrator.j
 import { createEmptyDatabase, type TestDatabase } from "../server/testing/database.js";
 
 const dbs: TestDatabase[] = [];
+const tempDirs: string[] = [];
 afterEach(async () => {
-  await Promise.all(dbs.splice(0).map((d) => d.drop()));
+  await Promise.all([...dbs.splice(0).map((d) => d.drop()), ...tempDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true }))]);
 });
+
+/** A temporary copy of the migrations directory, removed after the test. */
+async function migrationsCopy(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "tsr-migrations-"));
+  tempDirs.push(dir);
+  await cp(MIGRATIONS_DIR, dir, { recursive: true });
+  return dir;
+}
 
 async function emptyDb(): Promise<TestDatabase> {
   const d = await createEmptyDatabase();
@@ -127,8 +135,7 @@ describe("migrations", () => {
 
   it("refuses to run when an applied migration was edited", async () => {
     const d = await emptyDb();
-    const dir = await mkdtemp(join(tmpdir(), "tsr-migrations-"));
-    await cp(MIGRATIONS_DIR, dir, { recursive: true });
+    const dir = await migrationsCopy();
     await migrate(d.url, { dir });
     await writeFile(join(dir, "0001_pre_feature.sql"), "-- edited\nSELECT 1;\n", { flag: "a" });
     await expect(migrate(d.url, { dir })).rejects.toThrow(/0001_pre_feature was changed after it was applied/);
@@ -136,8 +143,7 @@ describe("migrations", () => {
 
   it("a failing transactional migration leaves no trace", async () => {
     const d = await emptyDb();
-    const dir = await mkdtemp(join(tmpdir(), "tsr-migrations-"));
-    await cp(MIGRATIONS_DIR, dir, { recursive: true });
+    const dir = await migrationsCopy();
     await writeFile(join(dir, "9999_broken.sql"), "CREATE TABLE half_done (id int);\nSELECT 1/0;\n");
     await expect(migrate(d.url, { dir })).rejects.toThrow(/9999_broken failed/);
     const t = await query(d.url, "SELECT 1 FROM information_schema.tables WHERE table_name = 'half_done'");

@@ -67,3 +67,23 @@ describe("one port, four protocols", () => {
     expect(other.headers.get("access-control-allow-origin")).toBeNull();
   });
 });
+
+describe("protocol detection", () => {
+  it("closes a connection that never says which protocol it speaks", async () => {
+    const { createDualServer } = await import("../server/platform/server.js");
+    const { connect } = await import("node:net");
+    const dual = createDualServer((_req, res) => res.end(), { detectTimeoutMs: 200 });
+    const addr = await dual.listen(0, "127.0.0.1");
+    try {
+      const closed = await new Promise<boolean>((resolve) => {
+        const s = connect(addr.port, "127.0.0.1", () => s.write("P"));
+        s.on("close", () => resolve(true));
+        s.on("error", () => undefined);
+        setTimeout(() => resolve(false), 5_000);
+      });
+      expect(closed).toBe(true);
+    } finally {
+      await dual.shutdown(100);
+    }
+  });
+});

@@ -354,15 +354,27 @@ describe("ListDeployments pagination", () => {
 
   it("reads page_size 0 as 50 and caps large sizes at 500", async () => {
     const project = await newProject();
-    for (let i = 0; i < 51; i++) await create(project, [tool("a")]);
+    // 501 deployments (seq 1..501, the project has none yet) in one statement: more than one capped page.
+    const inserted = await sql`
+      INSERT INTO deployments (project_id, seq)
+      SELECT p.id, g
+      FROM projects p JOIN organizations o ON o.id = p.organization_id, generate_series(1, 501) g
+      WHERE o.slug = ${tenant.org} AND p.slug = ${project}`.execute(server.db);
+    expect(inserted.numAffectedRows).toBe(501n);
     const first = await sources().listDeployments({ project, pageSize: 0 }, producer());
     expect(first.deployments).toHaveLength(50);
+    expect(first.deployments.map((d) => d.seq)).toEqual(Array.from({ length: 50 }, (_, i) => BigInt(501 - i)));
     expect(first.nextPageToken).not.toBe("");
-    const rest = await sources().listDeployments({ project, pageSize: 0, pageToken: first.nextPageToken }, producer());
+    const second = await sources().listDeployments({ project, pageSize: 0, pageToken: first.nextPageToken }, producer());
+    expect(second.deployments.map((d) => d.seq)).toEqual(Array.from({ length: 50 }, (_, i) => BigInt(451 - i)));
+    const big = await sources().listDeployments({ project, pageSize: 1000 }, producer());
+    expect(big.deployments).toHaveLength(500);
+    expect(big.deployments.at(-1)?.seq).toBe(2n);
+    expect(big.nextPageToken).not.toBe("");
+    const rest = await sources().listDeployments({ project, pageSize: 1000, pageToken: big.nextPageToken }, producer());
     expect(rest.deployments.map((d) => d.seq)).toEqual([1n]);
-    const big = await sources().listDeployments({ project, pageSize: 100_000 }, producer());
-    expect(big.deployments).toHaveLength(51);
-    expect(big.nextPageToken).toBe("");
+    expect(rest.deployments[0]!.toolUrns).toEqual([]);
+    expect(rest.nextPageToken).toBe("");
   });
 });
 

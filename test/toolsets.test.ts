@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
+import { ReleaseService, type Target } from "../gen/releases/v1/releases_pb.js";
 import { SourceService } from "../gen/sources/v1/sources_pb.js";
 import { EditingMode, ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
@@ -154,6 +155,65 @@ describe("UpdateToolset", () => {
   });
 });
 
+describe("UpdateToolset and editing modes", () => {
+  it("a live toolset in staging mode refuses edits; staging = true edits its staging copy", async () => {
+    const slug = uniqueSlug("stg");
+    const { toolset } = await toolsets().createToolset({ project: tenant.project, name: "Staged", slug }, auth());
+    // Staging mode and its copy are made directly here; the staging RPCs come with releases.
+    await server.db.updateTable("toolsets").set({ editing_mode: "staging" }).where("id", "=", toolset!.id).execute();
+    const update = (staging: boolean, description: string) =>
+      toolsets().updateToolset({ project: tenant.project, slug, staging, fields: { description }, updateMask: { paths: ["description"] } }, auth());
+    const refused = await update(false, "live edit").catch((e: unknown) => ConnectError.from(e));
+    expect(refused).toBeInstanceOf(ConnectError);
+    expect((refused as ConnectError).code).toBe(Code.FailedPrecondition);
+    expect((refused as ConnectError).rawMessage).toMatch(/staging copy/);
+    expect(await codeOf(update(true, "no copy yet"))).toBe(Code.NotFound);
+
+    await server.db
+      .insertInto("toolsets")
+      .values({
+        project_id: toolset!.projectId,
+        slug,
+        name: "Staged",
+        description: "",
+        tool_urns: [],
+        resource_urns: [],
+        prompt_template_names: [],
+        mcp_slug: null,
+        mcp_enabled: false,
+        mcp_is_public: false,
+        history_id: toolset!.id,
+        parent_toolset_id: toolset!.id,
+        current_release_id: null,
+        predecessor_id: null,
+        tool_variations_group_id: null,
+      })
+      .execute();
+    const staged = await update(true, "staged edit");
+    expect(staged.toolset?.isStaging).toBe(true);
+    expect(staged.toolset?.description).toBe("staged edit");
+    const live = await toolsets().getToolset({ project: tenant.project, slug }, auth());
+    expect(live.toolset?.description).toBe("");
+    expect(live.toolset?.version).toBe(1n);
+    const copy = await toolsets().getToolset({ project: tenant.project, slug, staging: true }, auth());
+    expect(copy.toolset?.description).toBe("staged edit");
+    const list = await toolsets().listToolsets({ project: tenant.project, pageSize: 500 }, auth());
+    expect(list.toolsets.filter((x) => x.slug === slug)).toHaveLength(1);
+  });
+
+  it("retrying an update that already applied succeeds without a new version", async () => {
+    const slug = uniqueSlug("retry");
+    await toolsets().createToolset({ project: tenant.project, name: "Retry", slug }, auth());
+    const req = { project: tenant.project, slug, fields: { description: "once" }, updateMask: { paths: ["description"] }, expectedVersion: 1n };
+    const first = await toolsets().updateToolset(req, auth());
+    const again = await toolsets().updateToolset(req, auth());
+    expect(first.toolset?.version).toBe(2n);
+    expect(again.toolset?.version).toBe(2n);
+    const different = await codeOf(toolsets().updateToolset({ ...req, fields: { description: "twice" } }, auth()));
+    expect(different).toBe(Code.Aborted);
+  });
+});
+
 describe("invalid input gives INVALID_ARGUMENT and changes nothing", () => {
   const long = (n: number) => "x".repeat(n);
   const cases: [string, () => Promise<unknown>][] = [
@@ -175,6 +235,8 @@ describe("invalid input gives INVALID_ARGUMENT and changes nothing", () => {
     ["list: negative page_size", () => toolsets().listToolsets({ project: tenant.project, pageSize: -1 }, auth())],
     ["list: tampered page_token", () => toolsets().listToolsets({ project: tenant.project, pageToken: "abc.def" }, auth())],
     ["update: empty mask", () => toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { name: "x" } }, auth())],
+    ["update: repeated path", () => toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { name: "x" }, updateMask: { paths: ["name", "name"] } }, auth())],
+    ["resolve: unknown target", () => server.client(ReleaseService).resolveToolset({ project: tenant.project, slug: "fixed", target: 7 as Target }, auth())],
     ["update: unknown path", () => toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { name: "x" }, updateMask: { paths: ["slug"] } }, auth())],
     ["update: bad mcp_slug", () => toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { mcpSlug: "-x" }, updateMask: { paths: ["mcp_slug"] } }, auth())],
     ["update: empty name", () => toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { name: "" }, updateMask: { paths: ["name"] } }, auth())],
@@ -221,20 +283,45 @@ describe("ListToolsets pagination", () => {
     await toolsets().createToolset({ project: t.project, name: deleted, slug: deleted }, key);
     await toolsets().deleteToolset({ project: t.project, slug: deleted }, key);
     const seen: string[] = [];
+    const after: string[] = [];
     let token = "";
-    let inserted = 0;
-    do {
+    for (let i = 0; ; i++) {
       const page = await toolsets().listToolsets({ project: t.project, pageSize: size, pageToken: token }, key);
       expect(page.toolsets.length).toBeLessThanOrEqual(size);
       seen.push(...page.toolsets.map((x) => x.slug));
       token = page.nextPageToken;
-      // A toolset inserted before the cursor must not appear; one after it must.
-      await toolsets().createToolset({ project: t.project, name: `a${inserted}`, slug: `a${inserted}` }, key);
-      inserted++;
-    } while (token !== "");
-    expect(seen.filter((s) => !s.startsWith("a"))).toEqual(["b", "d", "f", "h", "j"]);
-    expect(new Set(seen).size).toBe(seen.length);
-    expect(seen).toEqual([...seen].sort());
+      if (token === "") break;
+      // Between the first pages: one toolset sorting before the cursor (must not
+      // show up) and one after every existing slug (must show up on a later page).
+      if (i < 3) {
+        await toolsets().createToolset({ project: t.project, name: `a${i}`, slug: `a${i}` }, key);
+        await toolsets().createToolset({ project: t.project, name: `z${i}`, slug: `z${i}` }, key);
+        after.push(`z${i}`);
+      }
+    }
+    expect(seen).toEqual(["b", "d", "f", "h", "j", ...after]);
+  });
+
+  it("caps page_size at 500 and defaults to 50", async () => {
+    const t = await createTenant(server.db);
+    const pid = await projectId(t.project);
+    await server.db
+      .insertInto("toolsets")
+      .columns(["project_id", "slug", "name", "history_id"])
+      .expression((eb) =>
+        eb
+          .selectFrom(sql<{ n: number }>`generate_series(1, 501)`.as("g"))
+          .select([eb.val(pid).as("project_id"), sql<string>`'t' || lpad(g::text, 4, '0')`.as("slug"), sql<string>`'T'`.as("name"), sql<string>`generate_uuidv7()`.as("history_id")]),
+      )
+      .execute();
+    const key = bearer(t.consumerKey);
+    const big = await toolsets().listToolsets({ project: t.project, pageSize: 1000 }, key);
+    expect(big.toolsets).toHaveLength(500);
+    expect(big.nextPageToken).not.toBe("");
+    const rest = await toolsets().listToolsets({ project: t.project, pageSize: 1000, pageToken: big.nextPageToken }, key);
+    expect(rest.toolsets.map((x) => x.slug)).toEqual(["t0501"]);
+    expect(rest.nextPageToken).toBe("");
+    expect((await toolsets().listToolsets({ project: t.project }, key)).toolsets).toHaveLength(50);
   });
 });
 
@@ -244,7 +331,7 @@ describe("tenancy", () => {
     ["GetToolset", "read", (k, p) => toolsets().getToolset({ project: p, slug: "fixed" }, bearer(k))],
     ["ListToolsets", "read", (k, p) => toolsets().listToolsets({ project: p }, bearer(k))],
     ["UpdateToolset", "write", (k, p) => toolsets().updateToolset({ project: p, slug: "fixed", fields: { description: uniqueSlug("d") }, updateMask: { paths: ["description"] } }, bearer(k))],
-    ["DeleteToolset", "write", (k, p) => toolsets().deleteToolset({ project: p, slug: "no-such-toolset" }, bearer(k))],
+    ["DeleteToolset", "write", (k, p) => toolsets().deleteToolset({ project: p, slug: "fixed" }, bearer(k))],
     ["ResolveToolset", "read", (k, p) => server.client(ReleaseService).resolveToolset({ project: p, slug: "fixed" }, bearer(k))],
   ];
   it.each(rpcs)("%s: consumer %s, other organization NOT_FOUND", async (_name, kind, call) => {
@@ -252,5 +339,8 @@ describe("tenancy", () => {
     if (kind === "write") expect(consumer).toBe(Code.PermissionDenied);
     else expect(consumer).toBe("ok");
     expect(await codeOf(call(other.producerKey, tenant.project))).toBe(Code.NotFound);
+    // Neither call touched the toolset.
+    const { toolset } = await toolsets().getToolset({ project: tenant.project, slug: "fixed" }, auth());
+    expect(toolset?.slug).toBe("fixed");
   });
 });

@@ -1,6 +1,7 @@
-import { Code, ConnectError } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import type { Database } from "../db/database.js";
+import { DomainError, notFound } from "../platform/errors.js";
+import { slug as checkSlug } from "../platform/validate.js";
 import type { Caller } from "./caller.js";
 
 /** The project a request is scoped to, after tenancy checks. */
@@ -10,8 +11,6 @@ export interface ProjectScope {
   organizationId: string;
 }
 
-const PROJECT_SLUG = /^[a-z0-9][a-z0-9-]{0,62}$/;
-
 /**
  * Resolves `project` for the caller. A project of another organization and one
  * that does not exist get the same NOT_FOUND, so nothing leaks across tenants; a
@@ -19,10 +18,7 @@ const PROJECT_SLUG = /^[a-z0-9][a-z0-9-]{0,62}$/;
  * PERMISSION_DENIED.
  */
 export async function resolveProject(db: Kysely<Database>, caller: Caller, slug: string): Promise<ProjectScope> {
-  if (slug === "") throw new ConnectError("project: required", Code.InvalidArgument);
-  if (!PROJECT_SLUG.test(slug)) {
-    throw new ConnectError("project: must be 1-63 lowercase letters, digits or hyphens, starting with a letter or digit", Code.InvalidArgument);
-  }
+  checkSlug("project", slug);
   const row = await db
     .selectFrom("projects")
     .select(["id", "slug", "organization_id"])
@@ -30,9 +26,9 @@ export async function resolveProject(db: Kysely<Database>, caller: Caller, slug:
     .where("slug", "=", slug)
     .where("deleted_at", "is", null)
     .executeTakeFirst();
-  if (!row) throw new ConnectError(`project "${slug}" not found`, Code.NotFound);
+  if (!row) throw notFound(`project "${slug}" not found`);
   if (caller.projectId !== null && caller.projectId !== row.id) {
-    throw new ConnectError(`this API key is bound to another project and cannot use project "${slug}"`, Code.PermissionDenied);
+    throw new DomainError("permission_denied", `this API key is bound to another project and cannot use project "${slug}"`);
   }
   return { id: row.id, slug: row.slug, organizationId: row.organization_id };
 }

@@ -1,16 +1,10 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../db/database.js";
 import { DomainError, invalidArgument, notFound } from "../platform/errors.js";
-
-/** Organization and project slugs: 1-63 lowercase letters, digits, hyphens. */
-export const SLUG_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+import { slug as checkSlug } from "../platform/validate.js";
 
 /** Features an organization can be given. */
 export const KNOWN_FEATURES = ["toolset_staging"] as const;
-
-function checkSlug(field: string, slug: string): void {
-  if (!SLUG_PATTERN.test(slug)) throw invalidArgument(field, "must be 1-63 lowercase letters, digits or hyphens, starting with a letter or digit");
-}
 
 /** Creates an organization; ALREADY_EXISTS when the slug is taken. */
 export async function createOrganization(

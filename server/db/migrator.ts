@@ -113,6 +113,9 @@ async function runOne(client: pg.Client, file: MigrationFile): Promise<void> {
   }
   // Outside a transaction every statement commits on its own, so such a file must
   // be written to be re-runnable (IF NOT EXISTS / IF EXISTS) in case it stops half-way.
+  // A CREATE INDEX CONCURRENTLY that failed leaves an INVALID index behind, which
+  // IF NOT EXISTS would then skip: drop those first, so the retry builds them.
+  await dropInvalidIndexes(client);
   for (const statement of splitStatements(file.sql)) {
     try {
       await client.query(statement);
@@ -121,6 +124,16 @@ async function runOne(client: pg.Client, file: MigrationFile): Promise<void> {
     }
   }
   await record();
+}
+
+/** Drops the indexes a failed concurrent build left INVALID (never used by queries, still maintained by writes). */
+async function dropInvalidIndexes(client: pg.Client): Promise<void> {
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS name
+     FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE NOT i.indisvalid AND n.nspname = current_schema()`,
+  );
+  for (const { name } of rows) await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`);
 }
 
 /** Splits a no-transaction migration at semicolons that end a line; such files hold plain DDL only. */

@@ -23,13 +23,15 @@ export interface DualServer {
 // Every HTTP/2 prior-knowledge connection opens with this preface (RFC 9113 §3.4);
 // no HTTP/1.x request line can start with "PRI ".
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+const DETECT_TIMEOUT_MS = 10_000;
 
 /**
  * Node's plaintext http2 server does not fall back to HTTP/1.1, so one net server
  * reads the first bytes of each connection and hands the socket to the HTTP/2
  * server when they are the HTTP/2 preface, else to the HTTP/1.1 server.
  */
-export function createDualServer(handler: RequestHandler): DualServer {
+export function createDualServer(handler: RequestHandler, opts: { detectTimeoutMs?: number } = {}): DualServer {
+  const detectTimeoutMs = opts.detectTimeoutMs ?? DETECT_TIMEOUT_MS;
   let active = 0;
   let draining = false;
   let drained: (() => void) | undefined;
@@ -58,6 +60,9 @@ export function createDualServer(handler: RequestHandler): DualServer {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
+    // A client that connects and says nothing (or half a preface) is never handed
+    // to a server whose timeouts would close it: close it here.
+    socket.setTimeout(detectTimeoutMs, () => socket.destroy());
     let head = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       head = Buffer.concat([head, chunk]);
@@ -65,6 +70,7 @@ export function createDualServer(handler: RequestHandler): DualServer {
       const isH2 = head.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
       if (isH2 && head.length < H2_PREFACE.length) return; // wait for the whole preface
       socket.off("data", onData);
+      socket.setTimeout(0);
       socket.pause();
       socket.unshift(head);
       (isH2 ? h2 : h1).emit("connection", socket);

@@ -5,10 +5,12 @@ import { EditingMode } from "../../gen/toolsets/v1/toolsets_pb.js";
 import type { Deps } from "../app.js";
 import { authorize } from "../auth/scope.js";
 import type { ToolsetRow } from "../db/database.js";
-import { invalidArgument, notFound } from "../platform/errors.js";
+import { invalidArgument } from "../platform/errors.js";
 import { slug as checkSlug, text } from "../platform/validate.js";
 import { latestSourcePins, resolveContent, type ResolvedContent } from "../resolve/resolve.js";
-import { findLiveToolset } from "../toolsets/lookup.js";
+import { findLiveToolset, findLiveToolsetByMcpSlug } from "../toolsets/lookup.js";
+
+const KNOWN_TARGETS = new Set<Target>([Target.UNSPECIFIED, Target.LIVE, Target.STAGING]);
 
 /** ResolveToolset: what an MCP endpoint serves, cheap enough to call on every session. */
 export function resolveToolsetMethod({ db }: Deps): Pick<ServiceImpl<typeof ReleaseService>, "resolveToolset"> {
@@ -20,37 +22,29 @@ export function resolveToolsetMethod({ db }: Deps): Pick<ServiceImpl<typeof Rele
       else checkSlug("mcp_slug", req.mcpSlug);
       if (req.releaseNumber < 0n) throw invalidArgument("release_number", "must not be negative");
       if (req.releaseNumber !== 0n && req.target !== Target.UNSPECIFIED) throw invalidArgument("target", "give either target or release_number, not both");
+      if (!KNOWN_TARGETS.has(req.target)) throw invalidArgument("target", "must be TARGET_LIVE or TARGET_STAGING");
       text("if_none_match", req.ifNoneMatch, { max: 128 });
 
-      const live = req.slug !== "" ? await findLiveToolset(db, project.id, req.slug) : await findByMcpSlug(db, project.id, req.mcpSlug);
       const target = req.target === Target.UNSPECIFIED ? Target.LIVE : req.target;
-      if (req.releaseNumber !== 0n || target !== Target.LIVE || live.editing_mode === "staging") {
-        throw new ConnectError("resolving staging copies and releases is not implemented yet", Code.Unimplemented);
-      }
-      const pins = await latestSourcePins(db, project.id, live.tool_variations_group_id);
-      const content = await resolveContent(
-        db,
-        project.id,
-        { name: live.name, description: live.description, toolUrns: live.tool_urns, promptTemplateNames: live.prompt_template_names },
-        pins,
-      );
+      // One snapshot: the toolset row, the source pins and the content must agree,
+      // or a concurrent edit could yield an etag for a state that never existed.
+      const { live, content } = await db
+        .transaction()
+        .setIsolationLevel("repeatable read")
+        .setAccessMode("read only")
+        .execute(async (trx) => {
+          const live = req.slug !== "" ? await findLiveToolset(trx, project.id, req.slug) : await findLiveToolsetByMcpSlug(trx, project.id, req.mcpSlug);
+          if (req.releaseNumber !== 0n || target !== Target.LIVE || live.editing_mode === "staging") {
+            throw new ConnectError("resolving staging copies and releases is not implemented yet", Code.Unimplemented);
+          }
+          const pins = await latestSourcePins(trx, project.id, live.tool_variations_group_id);
+          const selection = { name: live.name, description: live.description, toolUrns: live.tool_urns, promptTemplateNames: live.prompt_template_names };
+          return { live, content: await resolveContent(trx, project.id, selection, pins) };
+        });
       if (req.ifNoneMatch !== "" && req.ifNoneMatch === content.etag) return { notModified: true };
       return { resolved: toResolved(live, 0n, content), notModified: false };
     },
   };
-}
-
-async function findByMcpSlug(db: Deps["db"], projectId: string, mcpSlug: string): Promise<ToolsetRow> {
-  const row = await db
-    .selectFrom("toolsets")
-    .selectAll()
-    .where("project_id", "=", projectId)
-    .where("mcp_slug", "=", mcpSlug)
-    .where("parent_toolset_id", "is", null)
-    .where("deleted_at", "is", null)
-    .executeTakeFirst();
-  if (!row) throw notFound(`no toolset with mcp_slug "${mcpSlug}"`);
-  return row;
 }
 
 /** Maps resolved content to the API message. */

@@ -59,19 +59,19 @@ export async function latestSourcePins(db: Db, projectId: string, toolsetGroupId
 
 /**
  * Materialises a selection against pinned sources in three set-based queries
- * (tools, variations, prompts), whatever the number of tools. Selected URNs that
+ * (tools, variations, prompts), whatever the number of tools. Callers run it in
+ * one transaction so all three read the same snapshot. Selected URNs that
  * the deployment lacks are left out; tools come sorted by URN, prompts by name.
  */
 export async function resolveContent(db: Db, projectId: string, selection: ToolsetSelection, pins: SourcePins): Promise<ResolvedContent> {
   const urns = [...selection.toolUrns];
   const names = [...selection.promptTemplateNames];
-  const [definitions, variations, prompts] = await Promise.all([
+  const definitions =
     pins.deploymentId === null || urns.length === 0
       ? []
-      : db.selectFrom("http_tool_definitions").selectAll().where("deployment_id", "=", pins.deploymentId).where("tool_urn", "in", urns).orderBy(sql`tool_urn COLLATE "C"`).execute(),
-    loadVariations(db, pins, urns),
-    loadPrompts(db, projectId, names, pins.promptTemplateIds),
-  ]);
+      : await db.selectFrom("http_tool_definitions").selectAll().where("deployment_id", "=", pins.deploymentId).where(sql<boolean>`tool_urn = ANY(${urns}::text[])`).orderBy(sql`tool_urn COLLATE "C"`).execute();
+  const variations = await loadVariations(db, pins, urns);
+  const prompts = await loadPrompts(db, projectId, names, pins.promptTemplateIds);
   const globalByUrn = new Map<string, Variation>();
   const toolsetByUrn = new Map<string, Variation>();
   for (const v of variations) (v.group_version_id === pins.globalVariationsVersionId ? globalByUrn : toolsetByUrn).set(v.src_tool_urn, v);
@@ -105,6 +105,7 @@ async function loadPrompts(db: Db, projectId: string, names: string[], ids: stri
   return db
     .selectFrom("prompt_templates")
     .selectAll()
+    .where("project_id", "=", projectId)
     .where("id", "in", ids)
     .where("name", "in", names)
     .orderBy(sql`name COLLATE "C"`)

@@ -72,12 +72,13 @@ export function toolsetCrudMethods({ db }: Deps): CrudMethods {
       const patch = maskedPatch(req.fields, paths);
       const row = await inTransaction(db, async (trx) => {
         const current = await lockEditableToolset(trx, project.id, slug, req.staging);
+        const next = { ...stateOf(current), ...patch };
+        // A write that changes nothing is not a new version, so a retry of an
+        // update that already applied succeeds instead of conflicting with itself.
+        if (!stateChanged(stateOf(current), next)) return current;
         if (req.expectedVersion !== 0n && req.expectedVersion !== current.version) {
           throw new DomainError("aborted", `toolset "${slug}" is at version ${current.version}, not ${req.expectedVersion}: read it again and retry`);
         }
-        const next = { ...stateOf(current), ...patch };
-        // A write that changes nothing is not a new version.
-        if (!stateChanged(stateOf(current), next)) return current;
         return updateToolsetState(trx, current, next);
       });
       const [withNumber] = await withReleaseNumbers(db, [row]);

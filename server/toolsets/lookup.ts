@@ -18,6 +18,20 @@ export async function findLiveToolset(db: Db, projectId: string, slug: string): 
   return row;
 }
 
+/** The live toolset serving an MCP endpoint slug. */
+export async function findLiveToolsetByMcpSlug(db: Db, projectId: string, mcpSlug: string): Promise<ToolsetRow> {
+  const row = await db
+    .selectFrom("toolsets")
+    .selectAll()
+    .where("project_id", "=", projectId)
+    .where("mcp_slug", "=", mcpSlug)
+    .where("parent_toolset_id", "is", null)
+    .where("deleted_at", "is", null)
+    .executeTakeFirst();
+  if (!row) throw notFound(`no toolset with mcp_slug "${mcpSlug}"`);
+  return row;
+}
+
 /** The staging copy of a live toolset; NOT_FOUND when it has none. */
 export async function findStagingCopy(db: Db, live: ToolsetRow): Promise<ToolsetRow> {
   const row = await db

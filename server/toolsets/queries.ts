@@ -55,24 +55,16 @@ export async function insertToolsetVersion(trx: Transaction<Database>, toolset: 
   return row.id;
 }
 
-/** Inserts a live toolset at version 1 with its first snapshot; ALREADY_EXISTS when the slug is taken. */
-export async function insertToolset(trx: Transaction<Database>, projectId: string, slug: string, state: ToolsetState): Promise<ToolsetRow> {
+/** Inserts a live toolset (no MCP slug yet) at version 1 with its first snapshot; ALREADY_EXISTS when the slug is taken. */
+export async function insertToolset(trx: Transaction<Database>, projectId: string, slug: string, state: Omit<ToolsetState, "mcp_slug"> & { mcp_slug: null }): Promise<ToolsetRow> {
   const id = await sql<{ id: string }>`SELECT generate_uuidv7() AS id`.execute(trx);
   const newId = id.rows[0]!.id;
-  let row: ToolsetRow | undefined;
-  try {
-    row = await trx
-      .insertInto("toolsets")
-      .values({ id: newId, project_id: projectId, slug, history_id: newId, ...state })
-      .onConflict((oc) => oc.columns(["project_id", "slug"]).where("deleted_at", "is", null).where("parent_toolset_id", "is", null).doNothing())
-      .returningAll()
-      .executeTakeFirst();
-  } catch (err) {
-    if (isUniqueViolation(err, "toolsets_project_live_mcp_slug_key")) {
-      throw new DomainError("already_exists", `mcp_slug "${state.mcp_slug}" is used by another toolset of the project`);
-    }
-    throw err;
-  }
+  const row = await trx
+    .insertInto("toolsets")
+    .values({ id: newId, project_id: projectId, slug, history_id: newId, ...state })
+    .onConflict((oc) => oc.columns(["project_id", "slug"]).where("deleted_at", "is", null).where("parent_toolset_id", "is", null).doNothing())
+    .returningAll()
+    .executeTakeFirst();
   if (!row) throw new DomainError("already_exists", `toolset "${slug}" already exists in this project`);
   const versionId = await insertToolsetVersion(trx, row, null);
   return trx.updateTable("toolsets").set({ predecessor_id: versionId }).where("id", "=", row.id).returningAll().executeTakeFirstOrThrow();

@@ -55,6 +55,7 @@ export function updateMaskPaths(paths: readonly string[]): UpdatablePath[] {
     if (!(UPDATABLE_PATHS as readonly string[]).includes(p)) {
       throw invalidArgument(`update_mask.paths[${i}]`, `unknown path ${JSON.stringify(p)}; allowed: ${UPDATABLE_PATHS.join(", ")}`);
     }
+    if (seen.has(p as UpdatablePath)) throw invalidArgument(`update_mask.paths[${i}]`, `duplicate path ${JSON.stringify(p)}`);
     seen.add(p as UpdatablePath);
   });
   return [...seen];

@@ -15,35 +15,6 @@ function compareUrns(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** The current group version of the project's global variations; null while the project has none. */
-export async function currentGlobalVariationsVersionId(db: Kysely<Database>, projectId: string): Promise<string | null> {
-  const row = await db
-    .selectFrom("project_tool_variations as p")
-    .innerJoin("tool_variations_groups as g", "g.id", "p.group_id")
-    .select("g.current_version_id")
-    .where("p.project_id", "=", projectId)
-    .executeTakeFirst();
-  return row?.current_version_id ?? null;
-}
-
-/** The current version of a variation group (e.g. `toolsets.tool_variations_group_id`); null for no group or an empty one. */
-export async function currentGroupVersionId(db: Kysely<Database>, groupId: string | null): Promise<string | null> {
-  if (groupId === null) return null;
-  const row = await db.selectFrom("tool_variations_groups").select("current_version_id").where("id", "=", groupId).executeTakeFirst();
-  return row?.current_version_id ?? null;
-}
-
-/** The variations of one group version, ordered by src_tool_urn, in one query. */
-export async function groupVersionVariations(db: Kysely<Database>, versionId: string): Promise<ToolVariationRow[]> {
-  return db
-    .selectFrom("tool_variations_group_versions as gv")
-    .innerJoin("tool_variations as tv", (join) => join.on(sql<boolean>`tv.id = any(gv.variation_ids)`))
-    .selectAll("tv")
-    .where("gv.id", "=", versionId)
-    .orderBy(byUrn)
-    .execute();
-}
-
 /** The variations currently in a group, ordered by src_tool_urn; empty for a group with no version yet. */
 export async function currentGroupVariations(db: Kysely<Database>, groupId: string): Promise<ToolVariationRow[]> {
   return db

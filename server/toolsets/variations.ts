@@ -16,8 +16,6 @@ import {
   type ToolVariationRow,
 } from "./variation-store.js";
 
-export { currentGlobalVariationsVersionId, currentGroupVersionId, groupVersionVariations, type ToolVariationRow } from "./variation-store.js";
-
 type VariationMethods = Pick<ServiceImpl<typeof ToolsetService>, "upsertToolVariation" | "listToolVariations" | "listToolVariationVersions" | "deleteToolVariation">;
 
 /** The variation RPCs of ToolsetService. */
