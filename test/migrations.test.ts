@@ -121,6 +121,29 @@ describe("migrations", () => {
     expect(groupVersion).toEqual({ variation_ids: [variation!.id], version: "1" });
   });
 
+  it("a concurrent index build that failed half-way is rebuilt on the next run", async () => {
+    const d = await emptyDb();
+    await migrate(d.url, { upTo: "0002" });
+    const [org] = await query<{ id: string }>(d.url, "INSERT INTO organizations (slug, name) VALUES ('acme', 'Acme') RETURNING id");
+    const [project] = await query<{ id: string }>(d.url, "INSERT INTO projects (organization_id, slug, name) VALUES ($1, 'web', 'Web') RETURNING id", [org!.id]);
+    for (const slug of ["a", "b"]) {
+      await query(d.url, "INSERT INTO toolsets (project_id, slug, name, history_id) VALUES ($1, $2, 'Same', generate_uuidv7())", [project!.id, slug]);
+    }
+    // A failed CREATE UNIQUE INDEX CONCURRENTLY leaves an INVALID index under the
+    // name migration 3 uses; IF NOT EXISTS alone would skip it.
+    await expect(query(d.url, "CREATE UNIQUE INDEX CONCURRENTLY toolsets_project_live_slug_key ON toolsets (name)")).rejects.toThrow();
+    const invalid = await query(d.url, "SELECT 1 FROM pg_index WHERE NOT indisvalid AND indexrelid = 'toolsets_project_live_slug_key'::regclass");
+    expect(invalid).toHaveLength(1);
+
+    await migrate(d.url);
+    const [index] = await query<{ valid: boolean; def: string }>(
+      d.url,
+      "SELECT i.indisvalid AS valid, pg_get_indexdef(i.indexrelid) AS def FROM pg_index i WHERE i.indexrelid = 'toolsets_project_live_slug_key'::regclass",
+    );
+    expect(index?.valid).toBe(true);
+    expect(index?.def).toContain("(project_id, slug)");
+  });
+
   it("generate_uuidv7 makes version-7 ids in time order", async () => {
     const d = await emptyDb();
     await migrate(d.url, { upTo: "0001" });
