@@ -6,16 +6,10 @@ import type { ToolsetWithRelease } from "./mapping.js";
 type Db = Kysely<Database> | Transaction<Database>;
 
 /** The editable part of a toolset: what UpdateToolset may change and a version snapshots. */
-export interface ToolsetState {
-  name: string;
-  description: string;
-  tool_urns: string[];
-  resource_urns: string[];
-  prompt_template_names: string[];
-  mcp_slug: string | null;
-  mcp_enabled: boolean;
-  mcp_is_public: boolean;
-}
+export type ToolsetState = Pick<
+  ToolsetRow,
+  "name" | "description" | "tool_urns" | "resource_urns" | "prompt_template_names" | "mcp_slug" | "mcp_enabled" | "mcp_is_public"
+>;
 
 function isUniqueViolation(err: unknown, constraint: string): boolean {
   const e = err as { code?: unknown; constraint?: unknown };

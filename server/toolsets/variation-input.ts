@@ -1,26 +1,31 @@
 import type { ToolVariation, VariationScope } from "../../gen/toolsets/v1/toolsets_pb.js";
+import type { Selectable } from "kysely";
+import type { ToolVariationsTable } from "../db/database.js";
 import { invalidArgument } from "../platform/errors.js";
 import { LIMITS, slug, text, toolUrn, uniqueList, urnPart } from "../platform/validate.js";
+
+type VariationRow = Selectable<ToolVariationsTable>;
 
 /** A validated VariationScope: the project's global group, or one toolset's own group. */
 export type Scope = { kind: "global" } | { kind: "toolset"; slug: string; staging: boolean };
 
 /** The overrides of one variation version as they are stored; null inherits. */
-export interface VariationFields {
-  src_tool_urn: string;
-  name: string | null;
-  description: string | null;
-  summary: string | null;
-  title: string | null;
-  confirm: boolean | null;
-  confirm_prompt: string | null;
-  summarizer: string | null;
-  tags: string[] | null;
-  read_only_hint: boolean | null;
-  destructive_hint: boolean | null;
-  idempotent_hint: boolean | null;
-  open_world_hint: boolean | null;
-}
+export type VariationFields = Pick<
+  VariationRow,
+  | "src_tool_urn"
+  | "name"
+  | "description"
+  | "summary"
+  | "title"
+  | "confirm"
+  | "confirm_prompt"
+  | "summarizer"
+  | "tags"
+  | "read_only_hint"
+  | "destructive_hint"
+  | "idempotent_hint"
+  | "open_world_hint"
+>;
 
 const SCOPE_RULE = "set exactly one of global = true or toolset_slug";
 
