@@ -1,11 +1,11 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { createApiKey, revokeApiKey } from "../server/auth/keys.js";
 import { createProject } from "../server/auth/tenants.js";
 import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
 import { createTenant, type Tenant } from "../server/testing/fixtures.js";
-import { bearer, startTestServer, type TestServer } from "../server/testing/server.js";
+import { bearer, failure, startTestServer, type TestServer } from "../server/testing/server.js";
 
 let database: TestDatabase;
 let server: TestServer;
@@ -31,15 +31,6 @@ afterAll(async () => {
   await database?.drop();
 });
 
-async function code(p: Promise<unknown>): Promise<{ code: Code; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    const err = ConnectError.from(e);
-    return { code: err.code, message: err.rawMessage };
-  }
-  throw new Error("expected the call to fail");
-}
 
 // A read (consumer scope is enough) and a write (producer scope needed).
 const rpcs = {
@@ -51,28 +42,28 @@ const rpcs = {
 
 describe.each(Object.entries(rpcs))("auth matrix: %s RPC", (_kind, call) => {
   it("no key → UNAUTHENTICATED", async () => {
-    expect((await code(call(undefined, tenant.project))).code).toBe(Code.Unauthenticated);
+    expect((await failure(call(undefined, tenant.project))).code).toBe(Code.Unauthenticated);
   });
   it("malformed key → UNAUTHENTICATED", async () => {
-    expect((await code(call("not-a-key", tenant.project))).code).toBe(Code.Unauthenticated);
-    const raw = await code(server.client(ToolsetService).listToolsets({ project: tenant.project }, { headers: { authorization: "Basic abc" } }));
+    expect((await failure(call("not-a-key", tenant.project))).code).toBe(Code.Unauthenticated);
+    const raw = await failure(server.client(ToolsetService).listToolsets({ project: tenant.project }, { headers: { authorization: "Basic abc" } }));
     expect(raw.code).toBe(Code.Unauthenticated);
   });
   it("unknown key → UNAUTHENTICATED", async () => {
-    expect((await code(call(`tsr_${"A".repeat(43)}`, tenant.project))).code).toBe(Code.Unauthenticated);
+    expect((await failure(call(`tsr_${"A".repeat(43)}`, tenant.project))).code).toBe(Code.Unauthenticated);
   });
   it("revoked key → UNAUTHENTICATED", async () => {
-    expect((await code(call(revokedKey, tenant.project))).code).toBe(Code.Unauthenticated);
+    expect((await failure(call(revokedKey, tenant.project))).code).toBe(Code.Unauthenticated);
   });
   it("another organization's project and a missing project → NOT_FOUND with the same message", async () => {
-    const foreign = await code(call(tenant.producerKey, other.project));
+    const foreign = await failure(call(tenant.producerKey, other.project));
     expect(foreign.code).toBe(Code.NotFound);
-    const missing = await code(call(tenant.producerKey, "does-not-exist"));
+    const missing = await failure(call(tenant.producerKey, "does-not-exist"));
     expect(missing.code).toBe(Code.NotFound);
     expect(foreign.message.replace(other.project, "X")).toBe(missing.message.replace("does-not-exist", "X"));
   });
   it("a project-bound key naming another project → PERMISSION_DENIED", async () => {
-    expect((await code(call(boundKey, tenant.project))).code).toBe(Code.PermissionDenied);
+    expect((await failure(call(boundKey, tenant.project))).code).toBe(Code.PermissionDenied);
   });
   it("a producer key for its own project succeeds, and so does a key bound to that project", async () => {
     await expect(call(tenant.producerKey, tenant.project)).resolves.toBeDefined();
@@ -83,7 +74,7 @@ describe.each(Object.entries(rpcs))("auth matrix: %s RPC", (_kind, call) => {
 describe("scopes", () => {
   it("a consumer key may read but not write", async () => {
     await expect(rpcs.read(tenant.consumerKey, tenant.project)).resolves.toBeDefined();
-    expect((await code(rpcs.write(tenant.consumerKey, tenant.project))).code).toBe(Code.PermissionDenied);
+    expect((await failure(rpcs.write(tenant.consumerKey, tenant.project))).code).toBe(Code.PermissionDenied);
   });
   it("health and reflection need no key", async () => {
     const res = await fetch(`${server.baseUrl}/grpc.health.v1.Health/Check`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });

@@ -1,5 +1,5 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SourceService, type Deployment } from "../gen/sources/v1/sources_pb.js";
@@ -7,7 +7,7 @@ import { createApiKey } from "../server/auth/keys.js";
 import { createProject } from "../server/auth/tenants.js";
 import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
 import { createTenant, uniqueSlug, type Tenant } from "../server/testing/fixtures.js";
-import { bearer, PROTOCOLS, startTestServer, type Protocol, type TestServer } from "../server/testing/server.js";
+import { bearer, PROTOCOLS, startTestServer, type Protocol, type TestServer, failure } from "../server/testing/server.js";
 
 /** The fields of an HttpToolDefinition a test sets. */
 interface ToolInit {
@@ -72,15 +72,6 @@ async function create(project: string, tools: ToolInit[], idempotencyKey = ""): 
   return res.deployment!;
 }
 
-async function failure(p: Promise<unknown>): Promise<{ code: Code; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    const err = ConnectError.from(e);
-    return { code: err.code, message: err.rawMessage };
-  }
-  throw new Error("expected the call to fail");
-}
 
 /** Row counts of everything SourceService writes. */
 async function counts(): Promise<{ deployments: number; tools: number; prompts: number }> {

@@ -6,7 +6,7 @@ import { SourceService } from "../gen/sources/v1/sources_pb.js";
 import { EditingMode, ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
 import { createTenant, uniqueSlug, type Tenant } from "../server/testing/fixtures.js";
-import { bearer, startTestServer, type TestServer } from "../server/testing/server.js";
+import { bearer, outcome, startTestServer, type TestServer } from "../server/testing/server.js";
 
 let database: TestDatabase;
 let server: TestServer;
@@ -29,14 +29,6 @@ afterAll(async () => {
 const toolsets = () => server.client(ToolsetService);
 const auth = () => bearer(tenant.producerKey);
 
-async function codeOf(p: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await p;
-    return "ok";
-  } catch (e) {
-    return ConnectError.from(e).code;
-  }
-}
 
 async function projectId(slug: string): Promise<string> {
   const row = await server.db.selectFrom("projects").select("id").where("slug", "=", slug).executeTakeFirstOrThrow();
@@ -98,13 +90,13 @@ describe("CreateToolset, GetToolset, DeleteToolset", () => {
     const { toolset } = await toolsets().createToolset({ project: tenant.project, name, description: "d" }, auth());
     const slug = toolset!.slug;
     expect(slug).toMatch(/^ops-t-[0-9a-f]{8}$/);
-    expect(await codeOf(toolsets().createToolset({ project: tenant.project, name: "x", slug }, auth()))).toBe(Code.AlreadyExists);
+    expect(await outcome(toolsets().createToolset({ project: tenant.project, name: "x", slug }, auth()))).toBe(Code.AlreadyExists);
     const got = await toolsets().getToolset({ project: tenant.project, slug }, bearer(tenant.consumerKey));
     expect(got.toolset?.id).toBe(toolset!.id);
-    expect(await codeOf(toolsets().getToolset({ project: tenant.project, slug, staging: true }, auth()))).toBe(Code.NotFound);
+    expect(await outcome(toolsets().getToolset({ project: tenant.project, slug, staging: true }, auth()))).toBe(Code.NotFound);
     await toolsets().deleteToolset({ project: tenant.project, slug }, auth());
-    expect(await codeOf(toolsets().getToolset({ project: tenant.project, slug }, auth()))).toBe(Code.NotFound);
-    expect(await codeOf(toolsets().deleteToolset({ project: tenant.project, slug }, auth()))).toBe(Code.NotFound);
+    expect(await outcome(toolsets().getToolset({ project: tenant.project, slug }, auth()))).toBe(Code.NotFound);
+    expect(await outcome(toolsets().deleteToolset({ project: tenant.project, slug }, auth()))).toBe(Code.NotFound);
     const again = await toolsets().createToolset({ project: tenant.project, name: "again", slug }, auth());
     expect(again.toolset?.id).not.toBe(toolset!.id);
     const deleted = await server.db.selectFrom("toolsets").select("deleted_at").where("id", "=", toolset!.id).executeTakeFirstOrThrow();
@@ -121,7 +113,7 @@ describe("UpdateToolset", () => {
       auth(),
     );
     expect(u1.toolset).toMatchObject({ name: "After", description: "keep me", mcpSlug: slug, mcpEnabled: true, mcpIsPublic: false, version: 2n });
-    expect(await codeOf(toolsets().updateToolset({ project: tenant.project, slug, fields: { name: "x" }, updateMask: { paths: ["name"] }, expectedVersion: 1n }, auth()))).toBe(
+    expect(await outcome(toolsets().updateToolset({ project: tenant.project, slug, fields: { name: "x" }, updateMask: { paths: ["name"] }, expectedVersion: 1n }, auth()))).toBe(
       Code.Aborted,
     );
     const same = await toolsets().updateToolset({ project: tenant.project, slug, fields: { name: "After" }, updateMask: { paths: ["name"] }, expectedVersion: 2n }, auth());
@@ -137,7 +129,7 @@ describe("UpdateToolset", () => {
     await toolsets().createToolset({ project: tenant.project, name: "A", slug: a }, auth());
     await toolsets().createToolset({ project: tenant.project, name: "B", slug: b }, auth());
     await toolsets().updateToolset({ project: tenant.project, slug: a, fields: { mcpSlug: a }, updateMask: { paths: ["mcp_slug"] } }, auth());
-    expect(await codeOf(toolsets().updateToolset({ project: tenant.project, slug: b, fields: { mcpSlug: a }, updateMask: { paths: ["mcp_slug"] } }, auth()))).toBe(
+    expect(await outcome(toolsets().updateToolset({ project: tenant.project, slug: b, fields: { mcpSlug: a }, updateMask: { paths: ["mcp_slug"] } }, auth()))).toBe(
       Code.AlreadyExists,
     );
   });
@@ -147,7 +139,7 @@ describe("UpdateToolset", () => {
     await toolsets().createToolset({ project: tenant.project, name: "Race", slug }, auth());
     const results = await Promise.all(
       Array.from({ length: 5 }, (_, i) =>
-        codeOf(toolsets().updateToolset({ project: tenant.project, slug, fields: { description: `d${i}` }, updateMask: { paths: ["description"] }, expectedVersion: 1n }, auth())),
+        outcome(toolsets().updateToolset({ project: tenant.project, slug, fields: { description: `d${i}` }, updateMask: { paths: ["description"] }, expectedVersion: 1n }, auth())),
       ),
     );
     expect(results.filter((r) => r === "ok")).toHaveLength(1);
@@ -167,7 +159,7 @@ describe("UpdateToolset and editing modes", () => {
     expect(refused).toBeInstanceOf(ConnectError);
     expect((refused as ConnectError).code).toBe(Code.FailedPrecondition);
     expect((refused as ConnectError).rawMessage).toMatch(/staging copy/);
-    expect(await codeOf(update(true, "no copy yet"))).toBe(Code.NotFound);
+    expect(await outcome(update(true, "no copy yet"))).toBe(Code.NotFound);
 
     await server.db
       .insertInto("toolsets")
@@ -209,7 +201,7 @@ describe("UpdateToolset and editing modes", () => {
     const again = await toolsets().updateToolset(req, auth());
     expect(first.toolset?.version).toBe(2n);
     expect(again.toolset?.version).toBe(2n);
-    const different = await codeOf(toolsets().updateToolset({ ...req, fields: { description: "twice" } }, auth()));
+    const different = await outcome(toolsets().updateToolset({ ...req, fields: { description: "twice" } }, auth()));
     expect(different).toBe(Code.Aborted);
   });
 });
@@ -270,7 +262,7 @@ describe("invalid input gives INVALID_ARGUMENT and changes nothing", () => {
       return (await toolsets().listToolsets({ project: other.project, pageSize: 1 }, bearer(other.producerKey))).nextPageToken;
     })();
     expect(otherTenantToken).not.toBe("");
-    expect(await codeOf(toolsets().listToolsets({ project: tenant.project, pageToken: otherTenantToken }, auth()))).toBe(Code.InvalidArgument);
+    expect(await outcome(toolsets().listToolsets({ project: tenant.project, pageToken: otherTenantToken }, auth()))).toBe(Code.InvalidArgument);
   });
 });
 
@@ -335,10 +327,10 @@ describe("tenancy", () => {
     ["ResolveToolset", "read", (k, p) => server.client(ReleaseService).resolveToolset({ project: p, slug: "fixed" }, bearer(k))],
   ];
   it.each(rpcs)("%s: consumer %s, other organization NOT_FOUND", async (_name, kind, call) => {
-    const consumer = await codeOf(call(tenant.consumerKey, tenant.project));
+    const consumer = await outcome(call(tenant.consumerKey, tenant.project));
     if (kind === "write") expect(consumer).toBe(Code.PermissionDenied);
     else expect(consumer).toBe("ok");
-    expect(await codeOf(call(other.producerKey, tenant.project))).toBe(Code.NotFound);
+    expect(await outcome(call(other.producerKey, tenant.project))).toBe(Code.NotFound);
     // Neither call touched the toolset.
     const { toolset } = await toolsets().getToolset({ project: tenant.project, slug: "fixed" }, auth());
     expect(toolset?.slug).toBe("fixed");

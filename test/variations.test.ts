@@ -1,12 +1,12 @@
 import { toJson, type MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ToolsetService, ToolVariationSchema, type ToolVariation, type VariationScopeSchema } from "../gen/toolsets/v1/toolsets_pb.js";
 import type { ToolsetRow } from "../server/db/database.js";
 import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
 import { createTenant, uniqueSlug, type Tenant } from "../server/testing/fixtures.js";
-import { bearer, startTestServer, type Protocol, type TestServer } from "../server/testing/server.js";
+import { bearer, startTestServer, type Protocol, type TestServer, failure } from "../server/testing/server.js";
 
 type ScopeInit = MessageInitShape<typeof VariationScopeSchema>;
 type VariationInit = MessageInitShape<typeof ToolVariationSchema>;
@@ -52,15 +52,6 @@ async function remove(scope: ScopeInit, srcToolUrn: string, t: Tenant = tenant):
   await api().deleteToolVariation({ project: t.project, scope, srcToolUrn }, bearer(t.producerKey));
 }
 
-async function failure(p: Promise<unknown>): Promise<{ code: Code; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    const err = ConnectError.from(e);
-    return { code: err.code, message: err.rawMessage };
-  }
-  throw new Error("expected the call to fail");
-}
 
 async function projectId(t: Tenant): Promise<string> {
   const row = await server.db

@@ -1,5 +1,5 @@
 import type { DescService } from "@bufbuild/protobuf";
-import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import { ConnectError, createClient, type Client, type Code, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import type { Kysely } from "kysely";
 import type pg from "pg";
@@ -87,4 +87,25 @@ export async function startTestServer(
 /** Call options carrying a bearer key. */
 export function bearer(key: string): { headers: Record<string, string> } {
   return { headers: { authorization: `Bearer ${key}` } };
+}
+
+/** The code and message of a call that must fail; throws when it succeeds. */
+export async function failure(p: Promise<unknown>): Promise<{ code: Code; message: string }> {
+  try {
+    await p;
+  } catch (e) {
+    const err = ConnectError.from(e);
+    return { code: err.code, message: err.rawMessage };
+  }
+  throw new Error("expected the call to fail");
+}
+
+/** "ok" when the call succeeds, else its error code. */
+export async function outcome(p: Promise<unknown>): Promise<Code | "ok"> {
+  try {
+    await p;
+    return "ok";
+  } catch (e) {
+    return ConnectError.from(e).code;
+  }
 }
