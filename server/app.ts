@@ -24,6 +24,8 @@ import { releaseService } from "./releases/service.js";
 export interface Deps {
   db: Kysely<Database>;
   logger: Logger;
+  /** Bound of the in-process cache of resolved toolsets, in tools; 0 turns it off. */
+  resolveCacheTools: number;
 }
 
 /** The assembled service: routes, interceptors, HTTP endpoints; not yet listening. */

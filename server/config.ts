@@ -14,6 +14,7 @@ export interface Config {
   shutdownTimeoutMs: number;
   dataDir: string;
   embeddedPgPort: number;
+  resolveCacheTools: number;
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -121,5 +122,6 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 20_000, 0, 600_000),
     dataDir: str(env, "DATA_DIR", ".data"),
     embeddedPgPort: int(env, "EMBEDDED_PG_PORT", 54329, 1, 65535),
+    resolveCacheTools: int(env, "RESOLVE_CACHE_TOOLS", 50_000, 0, 10_000_000),
   };
 }

@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   }
   const pool = createPool({ connectionString: database.url, max: config.dbPoolMax, statementTimeoutMs: config.dbStatementTimeoutMs });
   const db = createDb(pool);
-  const app = createApp({ db, logger }, config);
+  const app = createApp({ db, logger, resolveCacheTools: config.resolveCacheTools }, config);
   const addr = await app.listen(config.port, config.host);
   const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
   const baseUrl = `http://${host}:${addr.port}`;

@@ -216,6 +216,28 @@ describe("ResolveToolset", () => {
     await expectNew();
   });
 
+  it("a replica with a warm cache serves another replica's write at once", async () => {
+    const replica = await startTestServer(database.url);
+    try {
+      const resolveOn = async (srv: TestServer) => (await srv.client(ReleaseService).resolveToolset({ project: tenant.project, slug }, auth())).resolved!;
+      const before = await resolveOn(replica);
+      expect((await resolveOn(server)).etag).toBe(before.etag);
+      // The second call on a warm replica skips the content queries.
+      replica.queries.length = 0;
+      await resolveOn(replica);
+      const warm = replica.queries.length;
+      await toolsets().updateToolset({ project: tenant.project, slug, fields: { description: `edited ${uniqueSlug("d")}` }, updateMask: { paths: ["description"] } }, auth());
+      await vary({ toolsetSlug: slug }, { srcToolUrn: "tools:http:api:get_pet", title: uniqueSlug("title") });
+      replica.queries.length = 0;
+      const after = await resolveOn(replica);
+      expect(replica.queries.length).toBeGreaterThan(warm);
+      expect(after.etag).not.toBe(before.etag);
+      expect(after.etag).toBe((await resolveOn(server)).etag);
+    } finally {
+      await replica.close();
+    }
+  });
+
   it("the etag is the same in another server process for the same content", async () => {
     const here = (await resolve(slug)).resolved!.etag;
     const child = spawn("node_modules/.bin/tsx", ["server/main.ts"], {

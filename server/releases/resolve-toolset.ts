@@ -7,13 +7,16 @@ import { authorize } from "../auth/scope.js";
 import type { ToolsetRow } from "../db/database.js";
 import { invalidArgument } from "../platform/errors.js";
 import { slug as checkSlug, text } from "../platform/validate.js";
+import { contentKey, WeightedLru } from "../resolve/cache.js";
 import { latestSourcePins, resolveContent, type ResolvedContent } from "../resolve/resolve.js";
 import { findLiveToolset, findLiveToolsetByMcpSlug } from "../toolsets/lookup.js";
 
 const KNOWN_TARGETS = new Set<Target>([Target.UNSPECIFIED, Target.LIVE, Target.STAGING]);
 
 /** ResolveToolset: what an MCP endpoint serves, cheap enough to call on every session. */
-export function resolveToolsetMethod({ db }: Deps): Pick<ServiceImpl<typeof ReleaseService>, "resolveToolset"> {
+export function resolveToolsetMethod({ db, resolveCacheTools }: Deps): Pick<ServiceImpl<typeof ReleaseService>, "resolveToolset"> {
+  // Resolved messages are shared between responses; nothing mutates them.
+  const cache = new WeightedLru<ResolvedToolset>(resolveCacheTools, (m) => m.tools.length + 1);
   return {
     async resolveToolset(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);
@@ -28,7 +31,7 @@ export function resolveToolsetMethod({ db }: Deps): Pick<ServiceImpl<typeof Rele
       const target = req.target === Target.UNSPECIFIED ? Target.LIVE : req.target;
       // One snapshot: the toolset row, the source pins and the content must agree,
       // or a concurrent edit could yield an etag for a state that never existed.
-      const { live, content } = await db
+      const resolved = await db
         .transaction()
         .setIsolationLevel("repeatable read")
         .setAccessMode("read only")
@@ -37,12 +40,19 @@ export function resolveToolsetMethod({ db }: Deps): Pick<ServiceImpl<typeof Rele
           if (req.releaseNumber !== 0n || target !== Target.LIVE || live.editing_mode === "staging") {
             throw new ConnectError("resolving staging copies and releases is not implemented yet", Code.Unimplemented);
           }
-          const pins = await latestSourcePins(trx, project.id, live.tool_variations_group_id);
           const selection = { name: live.name, description: live.description, toolUrns: live.tool_urns, promptTemplateNames: live.prompt_template_names };
-          return { live, content: await resolveContent(trx, project.id, selection, pins) };
+          const pins = await latestSourcePins(trx, project.id, live.tool_variations_group_id, selection.promptTemplateNames);
+          // The content key covers everything resolved from immutable rows; the
+          // rest of the message comes from the toolset row itself.
+          const key = `${contentKey(selection, pins)}:${live.id}:${live.slug}:${live.mcp_slug ?? ""}:${live.editing_mode}:0`;
+          const cached = cache.get(key);
+          if (cached) return cached;
+          const message = toResolved(live, 0n, await resolveContent(trx, project.id, selection, pins));
+          cache.set(key, message);
+          return message;
         });
-      if (req.ifNoneMatch !== "" && req.ifNoneMatch === content.etag) return { notModified: true };
-      return { resolved: toResolved(live, 0n, content), notModified: false };
+      if (req.ifNoneMatch !== "" && req.ifNoneMatch === resolved.etag) return { notModified: true };
+      return { resolved, notModified: false };
     },
   };
 }

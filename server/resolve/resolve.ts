@@ -2,18 +2,18 @@ import { sql, type Kysely, type Transaction } from "kysely";
 import type { Database } from "../db/database.js";
 import { jsonObject } from "../platform/mapping.js";
 import { computeEtag, type ResolvedPromptContent } from "./etag.js";
-import { listLatestRevisions, type PromptTemplateRow } from "../sources/prompt-template-queries.js";
+import { latestRevisionsQuery, type PromptTemplateRow } from "../sources/prompt-template-queries.js";
 import { mergeTool, type MergedTool, type Variation } from "./merge.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-/** The ids that pin every source a resolution reads; null = that source is empty. */
+/** The ids that pin every source a resolution reads; null = that source is empty. All immutable. */
 export interface SourcePins {
   deploymentId: string | null;
   globalVariationsVersionId: string | null;
   toolsetVariationsVersionId: string | null;
-  /** Prompt template revision ids; "latest" = the newest revision of each selected name. */
-  promptTemplateIds: string[] | "latest";
+  /** The prompt template revisions served, one per selected name that exists. */
+  promptTemplateIds: string[];
 }
 
 /** The toolset-level state a resolution starts from (a live row, a staging copy or a snapshot). */
@@ -39,21 +39,23 @@ export interface ResolvedContent {
 /**
  * The sources a toolset follows in iteration mode: the project's newest
  * deployment, the current versions of the global and the toolset's variation
- * groups, and the latest prompt revisions. One query.
+ * groups, and the latest revision of each selected prompt template. One query.
  */
-export async function latestSourcePins(db: Db, projectId: string, toolsetGroupId: string | null): Promise<SourcePins> {
-  const { rows } = await sql<{ deployment_id: string | null; global_version_id: string | null; toolset_version_id: string | null }>`
+export async function latestSourcePins(db: Db, projectId: string, toolsetGroupId: string | null, promptNames: readonly string[]): Promise<SourcePins> {
+  const latestPrompts = latestRevisionsQuery(db, projectId, promptNames).clearSelect().select("id");
+  const { rows } = await sql<{ deployment_id: string | null; global_version_id: string | null; toolset_version_id: string | null; prompt_ids: string[] }>`
     SELECT
       (SELECT id FROM deployments WHERE project_id = ${projectId} ORDER BY seq DESC LIMIT 1) AS deployment_id,
       (SELECT g.current_version_id FROM project_tool_variations p JOIN tool_variations_groups g ON g.id = p.group_id
         WHERE p.project_id = ${projectId}) AS global_version_id,
-      (SELECT current_version_id FROM tool_variations_groups WHERE id = ${toolsetGroupId}) AS toolset_version_id`.execute(db);
+      (SELECT current_version_id FROM tool_variations_groups WHERE id = ${toolsetGroupId}) AS toolset_version_id,
+      ARRAY(${latestPrompts}) AS prompt_ids`.execute(db);
   const r = rows[0];
   return {
     deploymentId: r?.deployment_id ?? null,
     globalVariationsVersionId: r?.global_version_id ?? null,
     toolsetVariationsVersionId: r?.toolset_version_id ?? null,
-    promptTemplateIds: "latest",
+    promptTemplateIds: r?.prompt_ids ?? [],
   };
 }
 
@@ -98,16 +100,14 @@ async function loadVariations(db: Db, pins: SourcePins, urns: string[]): Promise
   return rows;
 }
 
-async function loadPrompts(db: Db, projectId: string, names: string[], ids: string[] | "latest"): Promise<PromptTemplateRow[]> {
-  if (names.length === 0) return [];
-  if (ids === "latest") return listLatestRevisions(db, projectId, names);
-  if (ids.length === 0) return [];
+async function loadPrompts(db: Db, projectId: string, names: string[], ids: string[]): Promise<PromptTemplateRow[]> {
+  if (names.length === 0 || ids.length === 0) return [];
   return db
     .selectFrom("prompt_templates")
     .selectAll()
     .where("project_id", "=", projectId)
-    .where("id", "in", ids)
-    .where("name", "in", names)
+    .where(sql<boolean>`id = ANY(${ids}::uuid[])`)
+    .where(sql<boolean>`name = ANY(${names}::text[])`)
     .orderBy(sql`name COLLATE "C"`)
     .execute();
 }

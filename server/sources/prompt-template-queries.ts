@@ -60,11 +60,11 @@ export async function insertRevision(
 }
 
 /**
- * The latest revision of each of the project's prompt templates that is not
- * deleted, ordered by name; `names` narrows it to those names (resolution).
+ * The query for the latest revision of each of the project's prompt templates
+ * that is not deleted, ordered by name; `names` narrows it to those names. The
+ * one definition of "latest", shared by listings and resolution.
  */
-export async function listLatestRevisions(db: Db, projectId: string, names?: readonly string[]): Promise<PromptTemplateRow[]> {
-  if (names !== undefined && names.length === 0) return [];
+export function latestRevisionsQuery(db: Db, projectId: string, names?: readonly string[]) {
   // Pick the latest revision first and drop deleted ones after: filtering first
   // would bring back an older revision of a template whose latest one was deleted.
   return db
@@ -74,7 +74,7 @@ export async function listLatestRevisions(db: Db, projectId: string, names?: rea
         .selectAll()
         .distinctOn("name")
         .where("project_id", "=", projectId)
-        .$if(names !== undefined, (qb) => qb.where("name", "in", names ?? []))
+        .$if(names !== undefined, (qb) => qb.where(sql<boolean>`name = ANY(${names ?? []}::text[])`))
         .orderBy("name")
         .orderBy("created_at", "desc")
         .orderBy("id", "desc")
@@ -83,6 +83,10 @@ export async function listLatestRevisions(db: Db, projectId: string, names?: rea
     .selectAll()
     .where("deleted_at", "is", null)
     // Byte order: the same on every database whatever its default collation.
-    .orderBy(sql`name COLLATE "C"`)
-    .execute();
+    .orderBy(sql`name COLLATE "C"`);
+}
+
+/** The latest revision of each of the project's prompt templates that is not deleted, ordered by name. */
+export async function listLatestRevisions(db: Db, projectId: string): Promise<PromptTemplateRow[]> {
+  return latestRevisionsQuery(db, projectId).execute();
 }

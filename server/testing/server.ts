@@ -31,13 +31,13 @@ export interface TestServer {
 /** Starts the app on 127.0.0.1:0 against `databaseUrl`. */
 export async function startTestServer(
   databaseUrl: string,
-  overrides: Partial<Pick<Config, "corsAllowedOrigins" | "maxRequestBytes" | "shutdownTimeoutMs" | "dbStatementTimeoutMs">> & { logger?: Logger } = {},
+  overrides: Partial<Pick<Config, "corsAllowedOrigins" | "maxRequestBytes" | "shutdownTimeoutMs" | "dbStatementTimeoutMs" | "resolveCacheTools">> & { logger?: Logger } = {},
 ): Promise<TestServer> {
   const pool = createPool({ connectionString: databaseUrl, max: 5, statementTimeoutMs: overrides.dbStatementTimeoutMs ?? 10_000 });
   const queries: string[] = [];
   const db = createDb(pool, { onQuery: (q) => queries.push(q) });
   const app = createApp(
-    { db, logger: overrides.logger ?? silentLogger },
+    { db, logger: overrides.logger ?? silentLogger, resolveCacheTools: overrides.resolveCacheTools ?? 50_000 },
     {
       corsAllowedOrigins: overrides.corsAllowedOrigins ?? [],
       maxRequestBytes: overrides.maxRequestBytes ?? 4 * 1024 * 1024,
