@@ -1,7 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { ResolvedToolsetSchema, Target, type ReleaseService, type ResolvedToolset } from "../../gen/releases/v1/releases_pb.js";
-import { EditingMode } from "../../gen/toolsets/v1/toolsets_pb.js";
 import type { Deps } from "../app.js";
 import { authorize } from "../auth/scope.js";
 import type { ToolsetRow } from "../db/database.js";
@@ -10,6 +9,7 @@ import { slug as checkSlug, text } from "../platform/validate.js";
 import { contentKey, WeightedLru } from "../resolve/cache.js";
 import { latestSourcePins, resolveContent, type ResolvedContent } from "../resolve/resolve.js";
 import { findLiveToolset, findLiveToolsetByMcpSlug } from "../toolsets/lookup.js";
+import { toEditingMode } from "../toolsets/mapping.js";
 
 const KNOWN_TARGETS = new Set<Target>([Target.UNSPECIFIED, Target.LIVE, Target.STAGING]);
 
@@ -57,7 +57,7 @@ export function resolveToolsetMethod({ db, resolveCacheTools }: Deps): Pick<Serv
   };
 }
 
-/** Maps resolved content to the API message. */
+/** Maps resolved content to the API message; merged tools and prompts already have its shape. */
 export function toResolved(toolset: ToolsetRow, releaseNumber: bigint, content: ResolvedContent): ResolvedToolset {
   return create(ResolvedToolsetSchema, {
     toolsetId: toolset.id,
@@ -65,25 +65,10 @@ export function toResolved(toolset: ToolsetRow, releaseNumber: bigint, content: 
     name: toolset.name,
     description: toolset.description,
     mcpSlug: toolset.mcp_slug ?? "",
-    editingMode: toolset.editing_mode === "staging" ? EditingMode.STAGING : EditingMode.ITERATION,
+    editingMode: toEditingMode(toolset),
     releaseNumber,
     etag: content.etag,
-    tools: content.tools.map((t) => ({
-      urn: t.urn,
-      name: t.name,
-      title: t.title,
-      description: t.description,
-      inputSchema: t.inputSchema,
-      tags: t.tags,
-      annotations: t.annotations,
-      confirm: t.confirm,
-      confirmPrompt: t.confirmPrompt,
-      summarizer: t.summarizer,
-      httpMethod: t.httpMethod,
-      path: t.path,
-      serverUrl: t.serverUrl,
-      variationIds: t.variationIds,
-    })),
-    prompts: content.prompts.map((p) => ({ id: p.id, name: p.name, description: p.description, prompt: p.prompt, arguments: p.arguments })),
+    tools: content.tools,
+    prompts: content.prompts,
   });
 }

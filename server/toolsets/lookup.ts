@@ -4,30 +4,21 @@ import { DomainError, notFound } from "../platform/errors.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-/** The live toolset of a project by slug (never a staging copy, never deleted). */
+/** The project's live toolsets: never a staging copy, never deleted. */
+export function liveToolsets(db: Db, projectId: string) {
+  return db.selectFrom("toolsets").selectAll().where("project_id", "=", projectId).where("parent_toolset_id", "is", null).where("deleted_at", "is", null);
+}
+
+/** The live toolset of a project by slug. */
 export async function findLiveToolset(db: Db, projectId: string, slug: string): Promise<ToolsetRow> {
-  const row = await db
-    .selectFrom("toolsets")
-    .selectAll()
-    .where("project_id", "=", projectId)
-    .where("slug", "=", slug)
-    .where("parent_toolset_id", "is", null)
-    .where("deleted_at", "is", null)
-    .executeTakeFirst();
+  const row = await liveToolsets(db, projectId).where("slug", "=", slug).executeTakeFirst();
   if (!row) throw notFound(`toolset "${slug}" not found`);
   return row;
 }
 
 /** The live toolset serving an MCP endpoint slug. */
 export async function findLiveToolsetByMcpSlug(db: Db, projectId: string, mcpSlug: string): Promise<ToolsetRow> {
-  const row = await db
-    .selectFrom("toolsets")
-    .selectAll()
-    .where("project_id", "=", projectId)
-    .where("mcp_slug", "=", mcpSlug)
-    .where("parent_toolset_id", "is", null)
-    .where("deleted_at", "is", null)
-    .executeTakeFirst();
+  const row = await liveToolsets(db, projectId).where("mcp_slug", "=", mcpSlug).executeTakeFirst();
   if (!row) throw notFound(`no toolset with mcp_slug "${mcpSlug}"`);
   return row;
 }

@@ -6,6 +6,11 @@ import { toTimestamp } from "../platform/mapping.js";
 /** A toolset row with the number of its current release (0 = none). */
 export type ToolsetWithRelease = ToolsetRow & { current_release_number: bigint | null };
 
+/** The API's editing mode of a toolsets row. */
+export function toEditingMode(row: Pick<ToolsetRow, "editing_mode">): EditingMode {
+  return row.editing_mode === "staging" ? EditingMode.STAGING : EditingMode.ITERATION;
+}
+
 /** The one mapping from a toolsets row to the API's Toolset. */
 export function toToolset(row: ToolsetWithRelease): Toolset {
   return create(ToolsetSchema, {
@@ -14,7 +19,7 @@ export function toToolset(row: ToolsetWithRelease): Toolset {
     slug: row.slug,
     name: row.name,
     description: row.description,
-    editingMode: row.editing_mode === "staging" ? EditingMode.STAGING : EditingMode.ITERATION,
+    editingMode: toEditingMode(row),
     isStaging: row.parent_toolset_id !== null,
     parentToolsetId: row.parent_toolset_id ?? "",
     currentReleaseId: row.current_release_id ?? "",

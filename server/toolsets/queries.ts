@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { Database, ToolsetRow } from "../db/database.js";
 import { DomainError } from "../platform/errors.js";
+import { liveToolsets } from "./lookup.js";
 import type { ToolsetWithRelease } from "./mapping.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -96,12 +97,9 @@ export async function softDeleteToolset(trx: Transaction<Database>, toolsetId: s
 
 /** A page of the project's live toolsets ordered by slug, after `afterSlug`. */
 export async function listLiveToolsets(db: Db, projectId: string, afterSlug: string | undefined, limit: number): Promise<ToolsetRow[]> {
-  let q = db
-    .selectFrom("toolsets")
-    .selectAll()
-    .where("project_id", "=", projectId)
-    .where("parent_toolset_id", "is", null)
-    .where("deleted_at", "is", null);
-  if (afterSlug !== undefined) q = q.where("slug", ">", afterSlug);
-  return q.orderBy("slug").limit(limit).execute();
+  return liveToolsets(db, projectId)
+    .$if(afterSlug !== undefined, (q) => q.where("slug", ">", afterSlug ?? ""))
+    .orderBy("slug")
+    .limit(limit)
+    .execute();
 }
