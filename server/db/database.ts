@@ -242,3 +242,6 @@ export type ProjectRow = Selectable<ProjectsTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type NewApiKey = Insertable<ApiKeysTable>;
 export type ToolsetRow = Selectable<ToolsetsTable>;
+export type ToolsetVersionRow = Selectable<ToolsetVersionsTable>;
+export type ToolsetReleaseRow = Selectable<ToolsetReleasesTable>;
+export type ToolsetReleaseEventRow = Selectable<ToolsetReleaseEventsTable>;

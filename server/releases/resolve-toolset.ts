@@ -1,17 +1,16 @@
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { ResolvedToolsetSchema, Target, type ReleaseService, type ResolvedToolset } from "../../gen/releases/v1/releases_pb.js";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { ResolvedToolsetSchema, type ReleaseService, type ResolvedToolset } from "../../gen/releases/v1/releases_pb.js";
 import type { Deps } from "../app.js";
 import { authorize } from "../auth/scope.js";
 import type { ToolsetRow } from "../db/database.js";
 import { invalidArgument } from "../platform/errors.js";
 import { slug as checkSlug, text } from "../platform/validate.js";
 import { contentKey, WeightedLru } from "../resolve/cache.js";
-import { latestSourcePins, resolveContent, type ResolvedContent } from "../resolve/resolve.js";
+import { resolveContent, rowSelection, type ResolvedContent } from "../resolve/resolve.js";
 import { findLiveToolset, findLiveToolsetByMcpSlug } from "../toolsets/lookup.js";
 import { toEditingMode } from "../toolsets/mapping.js";
-
-const KNOWN_TARGETS = new Set<Target>([Target.UNSPECIFIED, Target.LIVE, Target.STAGING]);
+import { parseTarget, targetState, type TargetState } from "./targets.js";
 
 /** ResolveToolset: what an MCP endpoint serves, cheap enough to call on every session. */
 export function resolveToolsetMethod({ db, resolveCacheTools }: Deps): Pick<ServiceImpl<typeof ReleaseService>, "resolveToolset"> {
@@ -23,12 +22,9 @@ export function resolveToolsetMethod({ db, resolveCacheTools }: Deps): Pick<Serv
       if ((req.slug === "") === (req.mcpSlug === "")) throw invalidArgument("slug", "give exactly one of slug or mcp_slug");
       if (req.slug !== "") checkSlug("slug", req.slug);
       else checkSlug("mcp_slug", req.mcpSlug);
-      if (req.releaseNumber < 0n) throw invalidArgument("release_number", "must not be negative");
-      if (req.releaseNumber !== 0n && req.target !== Target.UNSPECIFIED) throw invalidArgument("target", "give either target or release_number, not both");
-      if (!KNOWN_TARGETS.has(req.target)) throw invalidArgument("target", "must be TARGET_LIVE or TARGET_STAGING");
+      const ref = parseTarget("", req.target, req.releaseNumber);
       text("if_none_match", req.ifNoneMatch, { max: 128 });
 
-      const target = req.target === Target.UNSPECIFIED ? Target.LIVE : req.target;
       // One snapshot: the toolset row, the source pins and the content must agree,
       // or a concurrent edit could yield an etag for a state that never existed.
       const resolved = await db
@@ -37,17 +33,14 @@ export function resolveToolsetMethod({ db, resolveCacheTools }: Deps): Pick<Serv
         .setAccessMode("read only")
         .execute(async (trx) => {
           const live = req.slug !== "" ? await findLiveToolset(trx, project.id, req.slug) : await findLiveToolsetByMcpSlug(trx, project.id, req.mcpSlug);
-          if (req.releaseNumber !== 0n || target !== Target.LIVE || live.editing_mode === "staging") {
-            throw new ConnectError("resolving staging copies and releases is not implemented yet", Code.Unimplemented);
-          }
-          const selection = { name: live.name, description: live.description, toolUrns: live.tool_urns, promptTemplateNames: live.prompt_template_names };
-          const pins = await latestSourcePins(trx, project.id, live.tool_variations_group_id, selection.promptTemplateNames);
+          const target = await targetState(trx, live, ref);
+          const selection = rowSelection(target.state);
           // The content key covers everything resolved from immutable rows; the
-          // rest of the message comes from the toolset row itself.
-          const key = `${contentKey(selection, pins)}:${live.id}:${live.slug}:${live.mcp_slug ?? ""}:${live.editing_mode}:0`;
+          // rest of the message comes from the toolset and the target.
+          const key = [contentKey(selection, target.pins), live.id, live.slug, target.state.mcp_slug ?? "", live.editing_mode, target.releaseNumber].join(":");
           const cached = cache.get(key);
           if (cached) return cached;
-          const message = toResolved(live, 0n, await resolveContent(trx, project.id, selection, pins));
+          const message = toResolved(live, target, await resolveContent(trx, project.id, selection, target.pins));
           cache.set(key, message);
           return message;
         });
@@ -58,15 +51,15 @@ export function resolveToolsetMethod({ db, resolveCacheTools }: Deps): Pick<Serv
 }
 
 /** Maps resolved content to the API message; merged tools and prompts already have its shape. */
-export function toResolved(toolset: ToolsetRow, releaseNumber: bigint, content: ResolvedContent): ResolvedToolset {
+function toResolved(live: ToolsetRow, target: TargetState, content: ResolvedContent): ResolvedToolset {
   return create(ResolvedToolsetSchema, {
-    toolsetId: toolset.id,
-    slug: toolset.slug,
-    name: toolset.name,
-    description: toolset.description,
-    mcpSlug: toolset.mcp_slug ?? "",
-    editingMode: toEditingMode(toolset),
-    releaseNumber,
+    toolsetId: live.id,
+    slug: live.slug,
+    name: target.state.name,
+    description: target.state.description,
+    mcpSlug: target.state.mcp_slug ?? "",
+    editingMode: toEditingMode(live),
+    releaseNumber: target.releaseNumber,
     etag: content.etag,
     tools: content.tools,
     prompts: content.prompts,

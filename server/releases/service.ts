@@ -1,10 +1,13 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import { ReleaseService } from "../../gen/releases/v1/releases_pb.js";
+import type { ReleaseService } from "../../gen/releases/v1/releases_pb.js";
 import type { Deps } from "../app.js";
-import { unimplementedMethods } from "../platform/unimplemented.js";
+import { diffMethod } from "./diff-releases.js";
+import { historyMethods } from "./history.js";
+import { publishMethod } from "./publish.js";
 import { resolveToolsetMethod } from "./resolve-toolset.js";
+import { rollbackMethod } from "./rollback.js";
 
 /** releases.v1.ReleaseService. */
 export function releaseService(deps: Deps): ServiceImpl<typeof ReleaseService> {
-  return { ...unimplementedMethods(ReleaseService, deps), ...resolveToolsetMethod(deps) };
+  return { ...publishMethod(deps), ...rollbackMethod(deps), ...historyMethods(deps), ...diffMethod(deps), ...resolveToolsetMethod(deps) };
 }

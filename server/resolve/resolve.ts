@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from "kysely";
-import type { Database } from "../db/database.js";
+import type { Database, ToolsetRow } from "../db/database.js";
 import { jsonObject } from "../platform/mapping.js";
 import { computeEtag, type ResolvedPromptContent } from "./etag.js";
 import { latestRevisionsQuery, type PromptTemplateRow } from "../sources/prompt-template-queries.js";
@@ -110,4 +110,15 @@ async function loadPrompts(db: Db, projectId: string, names: string[], ids: stri
     .where(sql<boolean>`name = ANY(${names}::text[])`)
     .orderBy(sql`name COLLATE "C"`)
     .execute();
+}
+
+/** A toolset row's selection. */
+export function rowSelection(row: Pick<ToolsetRow, "name" | "description" | "tool_urns" | "prompt_template_names">): ToolsetSelection {
+  return { name: row.name, description: row.description, toolUrns: row.tool_urns, promptTemplateNames: row.prompt_template_names };
+}
+
+/** A toolset row (live or staging copy) over the latest project state: its pins and what they resolve to. */
+export async function resolveLatest(db: Db, row: ToolsetRow): Promise<{ pins: SourcePins; content: ResolvedContent }> {
+  const pins = await latestSourcePins(db, row.project_id, row.tool_variations_group_id, row.prompt_template_names);
+  return { pins, content: await resolveContent(db, row.project_id, rowSelection(row), pins) };
 }

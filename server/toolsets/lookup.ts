@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from "kysely";
+import { sql, type Kysely, type Transaction } from "kysely";
 import type { Database, ToolsetRow } from "../db/database.js";
 import { DomainError, notFound } from "../platform/errors.js";
 
@@ -66,5 +66,29 @@ export async function lockEditableToolset(trx: Transaction<Database>, projectId:
 export async function lockToolset(trx: Transaction<Database>, id: string): Promise<ToolsetRow> {
   const row = await trx.selectFrom("toolsets").selectAll().where("id", "=", id).where("deleted_at", "is", null).forUpdate().executeTakeFirst();
   if (!row) throw notFound("toolset not found");
+  return row;
+}
+
+/** Locks the staging copy of a live toolset (lock the live row first); null when it has none. */
+export async function lockStagingCopy(trx: Transaction<Database>, live: ToolsetRow): Promise<ToolsetRow | null> {
+  const row = await trx.selectFrom("toolsets").selectAll().where("parent_toolset_id", "=", live.id).where("deleted_at", "is", null).forUpdate().executeTakeFirst();
+  return row ?? null;
+}
+
+/**
+ * The toolset whose history a read addresses: the live toolset with the slug,
+ * else the most recently deleted one, so releases stay readable for audit.
+ */
+export async function findToolsetForHistory(db: Db, projectId: string, slug: string): Promise<ToolsetRow> {
+  const row = await db
+    .selectFrom("toolsets")
+    .selectAll()
+    .where("project_id", "=", projectId)
+    .where("slug", "=", slug)
+    .where("parent_toolset_id", "is", null)
+    .orderBy(sql`deleted_at DESC NULLS FIRST`)
+    .limit(1)
+    .executeTakeFirst();
+  if (!row) throw notFound(`toolset "${slug}" not found`);
   return row;
 }

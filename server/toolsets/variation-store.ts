@@ -27,6 +27,43 @@ export async function currentGroupVariations(db: Kysely<Database>, groupId: stri
     .execute();
 }
 
+/** The variations a group version holds, ordered by src_tool_urn; empty for null (no group). */
+export async function groupVersionVariations(db: Kysely<Database> | Transaction<Database>, versionId: string | null): Promise<ToolVariationRow[]> {
+  if (versionId === null) return [];
+  return db
+    .selectFrom("tool_variations_group_versions as gv")
+    .innerJoin("tool_variations as tv", (join) => join.on(sql<boolean>`tv.id = any(gv.variation_ids)`))
+    .selectAll("tv")
+    .where("gv.id", "=", versionId)
+    .orderBy(byUrn)
+    .execute();
+}
+
+/** The overrides of a stored variation, without its identity and bookkeeping. */
+export function fieldsOf(row: VariationFields): VariationFields {
+  return {
+    src_tool_urn: row.src_tool_urn,
+    name: row.name,
+    description: row.description,
+    summary: row.summary,
+    title: row.title,
+    confirm: row.confirm,
+    confirm_prompt: row.confirm_prompt,
+    summarizer: row.summarizer,
+    tags: row.tags,
+    read_only_hint: row.read_only_hint,
+    destructive_hint: row.destructive_hint,
+    idempotent_hint: row.idempotent_hint,
+    open_world_hint: row.open_world_hint,
+  };
+}
+
+/** True when two sets of variations override the same tools with the same values (ids and versions aside). */
+export function sameOverrides(a: readonly ToolVariationRow[], b: readonly ToolVariationRow[]): boolean {
+  const key = (rows: readonly ToolVariationRow[]) => JSON.stringify(rows.map(fieldsOf).sort((x, y) => compareUrns(x.src_tool_urn, y.src_tool_urn)));
+  return key(a) === key(b);
+}
+
 /** Every version of one tool's variation in a group, newest first. */
 export async function variationVersions(db: Kysely<Database>, groupId: string, urn: string): Promise<ToolVariationRow[]> {
   return db
@@ -81,7 +118,8 @@ async function globalGroupId(trx: Transaction<Database>, projectId: string, crea
   return groupId;
 }
 
-async function insertGroup(trx: Transaction<Database>, projectId: string, name: string): Promise<string> {
+/** Creates an empty variation group. */
+export async function insertGroup(trx: Transaction<Database>, projectId: string, name: string): Promise<string> {
   const row = await trx.insertInto("tool_variations_groups").values({ project_id: projectId, name }).returning("id").executeTakeFirstOrThrow();
   return row.id;
 }
@@ -133,6 +171,14 @@ async function writeGroupVersion(trx: Transaction<Database>, group: LockedGroup,
  */
 export async function upsertVariation(trx: Transaction<Database>, groupId: string, fields: VariationFields): Promise<ToolVariationRow> {
   const group = await lockGroup(trx, groupId);
+  const row = await insertVariationVersion(trx, groupId, fields);
+  const kept = group.entries.filter((e) => e.src_tool_urn !== fields.src_tool_urn);
+  await writeGroupVersion(trx, group, [...kept, { id: row.id, src_tool_urn: row.src_tool_urn }]);
+  return row;
+}
+
+/** Writes the next version of one tool's variation in a group whose row the caller has locked. */
+async function insertVariationVersion(trx: Transaction<Database>, groupId: string, fields: VariationFields): Promise<ToolVariationRow> {
   const latest = await trx
     .selectFrom("tool_variations")
     .select(["id", "version"])
@@ -141,14 +187,11 @@ export async function upsertVariation(trx: Transaction<Database>, groupId: strin
     .orderBy("version", "desc")
     .limit(1)
     .executeTakeFirst();
-  const row = await trx
+  return trx
     .insertInto("tool_variations")
     .values({ ...fields, group_id: groupId, version: (latest?.version ?? 0n) + 1n, predecessor_id: latest?.id ?? null })
     .returningAll()
     .executeTakeFirstOrThrow();
-  const kept = group.entries.filter((e) => e.src_tool_urn !== fields.src_tool_urn);
-  await writeGroupVersion(trx, group, [...kept, { id: row.id, src_tool_urn: row.src_tool_urn }]);
-  return row;
 }
 
 /** Writes a group version without the tool's variation; NOT_FOUND when the group holds none for it. */
@@ -159,4 +202,30 @@ export async function deleteVariation(trx: Transaction<Database>, groupId: strin
   const kept = group.entries.filter((e) => e.src_tool_urn !== urn);
   if (kept.length === group.entries.length) throw missing;
   await writeGroupVersion(trx, group, kept);
+}
+
+/**
+ * Makes a group hold exactly `overrides` (one per tool): each tool whose
+ * overrides differ from the group's current ones gets a new version, tools not
+ * in `overrides` are dropped, and one group version records the result. Writes
+ * nothing when the group already holds them. Used to copy a toolset's variations
+ * between its live row, its staging copy and its releases.
+ */
+export async function replaceGroupContent(trx: Transaction<Database>, groupId: string, overrides: readonly VariationFields[]): Promise<void> {
+  const group = await lockGroup(trx, groupId);
+  const current = await groupVersionVariations(trx, group.currentVersionId);
+  const currentByUrn = new Map(current.map((v) => [v.src_tool_urn, v]));
+  const entries: LockedGroup["entries"] = [];
+  let changed = current.length !== overrides.length;
+  for (const fields of overrides) {
+    const existing = currentByUrn.get(fields.src_tool_urn);
+    if (existing && JSON.stringify(fieldsOf(existing)) === JSON.stringify(fieldsOf(fields))) {
+      entries.push({ id: existing.id, src_tool_urn: existing.src_tool_urn });
+      continue;
+    }
+    changed = true;
+    const row = await insertVariationVersion(trx, groupId, fields);
+    entries.push({ id: row.id, src_tool_urn: row.src_tool_urn });
+  }
+  if (changed) await writeGroupVersion(trx, group, entries);
 }

@@ -1,0 +1,57 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { ReleaseRef, ReleaseService } from "../../gen/releases/v1/releases_pb.js";
+import type { Deps } from "../app.js";
+import { authorize } from "../auth/scope.js";
+import type { Database, ToolsetRow } from "../db/database.js";
+import { invalidArgument } from "../platform/errors.js";
+import { slug as checkSlug } from "../platform/validate.js";
+import { resolveContent, rowSelection } from "../resolve/resolve.js";
+import { findLiveToolset } from "../toolsets/lookup.js";
+import { diffResolved, type DiffSide } from "./diff.js";
+import { parseTarget, targetState, type TargetRef } from "./targets.js";
+import type { Transaction } from "kysely";
+import { Target } from "../../gen/releases/v1/releases_pb.js";
+
+/** DiffReleases. */
+export function diffMethod({ db }: Deps): Pick<ServiceImpl<typeof ReleaseService>, "diffReleases"> {
+  return {
+    async diffReleases(req, ctx) {
+      const { project } = await authorize(db, ctx, req.project);
+      const slug = checkSlug("slug", req.slug);
+      const from = parseRef("from", req.from);
+      const to = parseRef("to", req.to);
+      // Both sides from one snapshot, so they are states that existed together.
+      const changes = await db
+        .transaction()
+        .setIsolationLevel("repeatable read")
+        .setAccessMode("read only")
+        .execute(async (trx) => {
+          const live = await findLiveToolset(trx, project.id, slug);
+          return diffResolved(await side(trx, live, from), await side(trx, live, to));
+        });
+      return { changes };
+    },
+  };
+}
+
+function parseRef(field: string, ref: ReleaseRef | undefined): TargetRef {
+  switch (ref?.ref.case) {
+    case "releaseNumber":
+      if (ref.ref.value < 1n) throw invalidArgument(`${field}.release_number`, "must be at least 1");
+      return parseTarget(`${field}.`, Target.UNSPECIFIED, ref.ref.value);
+    case "target":
+      return parseTarget(`${field}.`, ref.ref.value, 0n);
+    default:
+      throw invalidArgument(field, "required: set release_number or target");
+  }
+}
+
+async function side(trx: Transaction<Database>, live: ToolsetRow, ref: TargetRef): Promise<DiffSide> {
+  const { state, pins } = await targetState(trx, live, ref);
+  const content = await resolveContent(trx, live.project_id, rowSelection(state), pins);
+  return {
+    metadata: { name: state.name, description: state.description, mcpSlug: state.mcp_slug ?? "", mcpEnabled: state.mcp_enabled, mcpIsPublic: state.mcp_is_public },
+    tools: content.tools,
+    prompts: content.prompts.map(({ id: _id, ...prompt }) => prompt),
+  };
+}

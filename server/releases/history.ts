@@ -1,0 +1,49 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { ReleaseService } from "../../gen/releases/v1/releases_pb.js";
+import type { Deps } from "../app.js";
+import { authorize } from "../auth/scope.js";
+import { invalidArgument } from "../platform/errors.js";
+import { decodePageToken, paginate } from "../platform/pagination.js";
+import { pageSize, slug as checkSlug } from "../platform/validate.js";
+import { findToolsetForHistory } from "../toolsets/lookup.js";
+import { toRelease, toReleaseEvent } from "./mapping.js";
+import { findRelease, listEvents, listReleases } from "./store.js";
+
+type HistoryMethods = Pick<ServiceImpl<typeof ReleaseService>, "listReleases" | "getRelease" | "listReleaseEvents">;
+
+/** ListReleases, GetRelease and ListReleaseEvents; they also read the history of a deleted toolset. */
+export function historyMethods({ db }: Deps): HistoryMethods {
+  return {
+    async listReleases(req, ctx) {
+      const { project } = await authorize(db, ctx, req.project);
+      const slug = checkSlug("slug", req.slug);
+      const size = pageSize(req.pageSize);
+      const toolset = await findToolsetForHistory(db, project.id, slug);
+      const scope = `ListReleases:${toolset.id}`;
+      const after = decodePageToken(scope, req.pageToken);
+      const rows = await listReleases(db, toolset.id, after === undefined ? undefined : BigInt(after[0]!), size + 1);
+      const { items, nextPageToken } = paginate(rows, size, scope, (r) => [r.release.release_number.toString()]);
+      return { releases: items.map((r) => toRelease(r, toolset.current_release_id)), nextPageToken };
+    },
+
+    async getRelease(req, ctx) {
+      const { project } = await authorize(db, ctx, req.project);
+      const slug = checkSlug("slug", req.slug);
+      if (req.releaseNumber < 1n) throw invalidArgument("release_number", "must be at least 1");
+      const toolset = await findToolsetForHistory(db, project.id, slug);
+      return { release: toRelease(await findRelease(db, toolset.id, req.releaseNumber), toolset.current_release_id) };
+    },
+
+    async listReleaseEvents(req, ctx) {
+      const { project } = await authorize(db, ctx, req.project);
+      const slug = checkSlug("slug", req.slug);
+      const size = pageSize(req.pageSize);
+      const toolset = await findToolsetForHistory(db, project.id, slug);
+      const scope = `ListReleaseEvents:${toolset.id}`;
+      const after = decodePageToken(scope, req.pageToken);
+      const rows = await listEvents(db, toolset.id, after === undefined ? undefined : String(after[0]), size + 1);
+      const { items, nextPageToken } = paginate(rows, size, scope, (r) => [r.id]);
+      return { events: items.map(toReleaseEvent), nextPageToken };
+    },
+  };
+}

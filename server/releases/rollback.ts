@@ -1,0 +1,43 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { ReleaseService } from "../../gen/releases/v1/releases_pb.js";
+import type { Deps } from "../app.js";
+import { authorize } from "../auth/scope.js";
+import { inTransaction } from "../db/transaction.js";
+import { DomainError, invalidArgument } from "../platform/errors.js";
+import { LIMITS, slug as checkSlug, text } from "../platform/validate.js";
+import { findLiveToolset, lockToolset } from "../toolsets/lookup.js";
+import { toToolset } from "../toolsets/mapping.js";
+import { updateToolsetState } from "../toolsets/queries.js";
+import { stateChanged, stateOf } from "../toolsets/validation.js";
+import { findRelease, moveLivePointer } from "./store.js";
+
+/** RollbackToRelease. */
+export function rollbackMethod({ db }: Deps): Pick<ServiceImpl<typeof ReleaseService>, "rollbackToRelease"> {
+  return {
+    /**
+     * DESIGN §2 rule 5, in one transaction: lock the live row, find the release
+     * among this toolset's own, restore the live selection and metadata from its
+     * snapshot, move the pointer and log the event. Only this toolset moves; the
+     * staging copy and project sources stay as they are.
+     */
+    async rollbackToRelease(req, ctx) {
+      const { caller, project } = await authorize(db, ctx, req.project);
+      const slug = checkSlug("slug", req.slug);
+      if (req.releaseNumber < 1n) throw invalidArgument("release_number", "must be at least 1");
+      const reason = text("reason", req.reason, { max: LIMITS.notes });
+      const { row, number } = await inTransaction(db, async (trx) => {
+        const live = await lockToolset(trx, (await findLiveToolset(trx, project.id, slug)).id);
+        if (live.editing_mode !== "staging") {
+          throw new DomainError("failed_precondition", `toolset "${slug}" is in iteration mode: only a toolset in staging mode serves releases`);
+        }
+        const target = await findRelease(trx, live.id, req.releaseNumber);
+        // Already current: nothing moves and no event is logged, so a retry is harmless.
+        if (target.release.id === live.current_release_id) return { row: live, number: target.release.release_number };
+        const restored = stateChanged(stateOf(live), target.state) ? await updateToolsetState(trx, live, target.state) : live;
+        const moved = await moveLivePointer(trx, restored, { kind: "rolled_back", to: target.release.id, notes: reason, caller });
+        return { row: moved, number: target.release.release_number };
+      });
+      return { toolset: toToolset({ ...row, current_release_number: number }) };
+    },
+  };
+}

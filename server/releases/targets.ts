@@ -1,0 +1,66 @@
+import type { Kysely, Transaction } from "kysely";
+import { Target } from "../../gen/releases/v1/releases_pb.js";
+import type { Database, ToolsetRow } from "../db/database.js";
+import { invalidArgument } from "../platform/errors.js";
+import { latestSourcePins, type SourcePins } from "../resolve/resolve.js";
+import { findStagingCopy } from "../toolsets/lookup.js";
+import type { ToolsetState } from "../toolsets/queries.js";
+import { stateOf } from "../toolsets/validation.js";
+import { findRelease, getRelease, type ReleaseState } from "./store.js";
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** Which state of a toolset is meant: what the endpoint serves, the staging copy, or one release. */
+export type TargetRef = { kind: "live" } | { kind: "staging" } | { kind: "release"; number: bigint };
+
+/** A state of a toolset, ready to resolve: its selection and metadata, and the sources it is pinned to. */
+export interface TargetState {
+  state: ToolsetState;
+  pins: SourcePins;
+  /** The release it is; 0 for an unreleased state (iteration-mode live state, staging copy). */
+  releaseNumber: bigint;
+}
+
+/** Reads an API target (and release number) as a TargetRef; `field` names the request field in errors. */
+export function parseTarget(field: string, target: Target, releaseNumber: bigint): TargetRef {
+  if (releaseNumber < 0n) throw invalidArgument(`${field}release_number`, "must not be negative");
+  if (releaseNumber > 0n) {
+    if (target !== Target.UNSPECIFIED) throw invalidArgument(`${field}target`, "give either target or release_number, not both");
+    return { kind: "release", number: releaseNumber };
+  }
+  switch (target) {
+    case Target.UNSPECIFIED:
+    case Target.LIVE:
+      return { kind: "live" };
+    case Target.STAGING:
+      return { kind: "staging" };
+    default:
+      throw invalidArgument(`${field}target`, "must be TARGET_LIVE or TARGET_STAGING");
+  }
+}
+
+/**
+ * The state of a live toolset a target names. LIVE of a toolset in staging mode
+ * is its current release, pinned whatever changed in the project since; LIVE in
+ * iteration mode and STAGING follow the latest project state. NOT_FOUND for a
+ * missing staging copy or release.
+ */
+export async function targetState(db: Db, live: ToolsetRow, ref: TargetRef): Promise<TargetState> {
+  switch (ref.kind) {
+    case "release":
+      return released(await findRelease(db, live.id, ref.number));
+    case "staging":
+      return latest(db, await findStagingCopy(db, live));
+    case "live":
+      return live.editing_mode === "staging" && live.current_release_id !== null ? released(await getRelease(db, live.current_release_id)) : latest(db, live);
+  }
+}
+
+function released(r: ReleaseState): TargetState {
+  return { state: r.state, pins: r.pins, releaseNumber: r.release.release_number };
+}
+
+async function latest(db: Db, row: ToolsetRow): Promise<TargetState> {
+  const pins = await latestSourcePins(db, row.project_id, row.tool_variations_group_id, row.prompt_template_names);
+  return { state: stateOf(row), pins, releaseNumber: 0n };
+}

@@ -1,0 +1,139 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { EditingMode, type ToolsetService } from "../../gen/toolsets/v1/toolsets_pb.js";
+import type { Deps } from "../app.js";
+import type { Caller } from "../auth/caller.js";
+import { authorize } from "../auth/scope.js";
+import type { Database, ToolsetRow } from "../db/database.js";
+import { inTransaction } from "../db/transaction.js";
+import { DomainError, invalidArgument, notFound } from "../platform/errors.js";
+import { slug as checkSlug } from "../platform/validate.js";
+import { captureSourceState, getRelease, insertRelease, moveLivePointer } from "../releases/store.js";
+import { resolveLatest } from "../resolve/resolve.js";
+import { findLiveToolset, findStagingCopy, lockStagingCopy, lockToolset } from "./lookup.js";
+import { toToolset } from "./mapping.js";
+import { updateToolsetState, withReleaseNumbers } from "./queries.js";
+import { adoptToolsetVariations, createStagingCopy, discardStagingCopy, hasUnpublishedChanges, type StateWithVariations } from "./staging.js";
+import { stateChanged, stateOf } from "./validation.js";
+import type { Kysely, Transaction } from "kysely";
+
+type ModeMethods = Pick<ServiceImpl<typeof ToolsetService>, "switchEditingMode" | "createStagingVersion" | "getStagingVersion" | "discardStagingVersion">;
+
+/** The feature an organization needs for staging mode (DESIGN §2 rule 8). */
+export const STAGING_FEATURE = "toolset_staging";
+
+/** SwitchEditingMode and the staging copy RPCs. */
+export function modeMethods({ db }: Deps): ModeMethods {
+  return {
+    async switchEditingMode(req, ctx) {
+      const { caller, project } = await authorize(db, ctx, req.project);
+      const slug = checkSlug("slug", req.slug);
+      if (req.mode !== EditingMode.ITERATION && req.mode !== EditingMode.STAGING) {
+        throw invalidArgument("mode", "must be EDITING_MODE_ITERATION or EDITING_MODE_STAGING");
+      }
+      if (req.mode === EditingMode.STAGING) {
+        if (req.discardStaging) throw invalidArgument("discard_staging", "applies only to a switch to EDITING_MODE_ITERATION");
+        await requireStagingFeature(db, project.organizationId);
+      }
+      const row = await inTransaction(db, async (trx) => {
+        const live = await lockToolset(trx, (await findLiveToolset(trx, project.id, slug)).id);
+        const wanted = req.mode === EditingMode.STAGING ? "staging" : "iteration";
+        // Switching to the mode it is in is a no-op, so a retried switch succeeds.
+        if (live.editing_mode === wanted) return live;
+        return wanted === "staging" ? switchToStaging(trx, live, caller) : switchToIteration(trx, live, caller, req.discardStaging);
+      });
+      const [withNumber] = await withReleaseNumbers(db, [row]);
+      return { toolset: toToolset(withNumber!) };
+    },
+
+    async createStagingVersion(req, ctx) {
+      const { project } = await authorize(db, ctx, req.project);
+      const slug = checkSlug("slug", req.slug);
+      const copy = await inTransaction(db, async (trx) => {
+        const live = await lockToolset(trx, (await findLiveToolset(trx, project.id, slug)).id);
+        if (live.editing_mode !== "staging") {
+          throw new DomainError("failed_precondition", `toolset "${slug}" is in iteration mode: switch it to staging mode, which creates the staging copy`);
+        }
+        return createStagingCopy(trx, live, await releasedState(trx, live));
+      });
+      return { toolset: toToolset({ ...copy, current_release_number: null }) };
+    },
+
+    async getStagingVersion(req, ctx) {
+      const { project } = await authorize(db, ctx, req.project);
+      const slug = checkSlug("slug", req.slug);
+      const copy = await findStagingCopy(db, await findLiveToolset(db, project.id, slug));
+      return { toolset: toToolset({ ...copy, current_release_number: null }) };
+    },
+
+    async discardStagingVersion(req, ctx) {
+      const { project } = await authorize(db, ctx, req.project);
+      const slug = checkSlug("slug", req.slug);
+      await inTransaction(db, async (trx) => {
+        const live = await lockToolset(trx, (await findLiveToolset(trx, project.id, slug)).id);
+        const copy = await lockStagingCopy(trx, live);
+        if (!copy) throw notFound(`toolset "${slug}" has no staging copy`);
+        await discardStagingCopy(trx, copy);
+      });
+      return {};
+    },
+  };
+}
+
+async function requireStagingFeature(db: Kysely<Database>, organizationId: string): Promise<void> {
+  const org = await db.selectFrom("organizations").select("features").where("id", "=", organizationId).executeTakeFirstOrThrow();
+  if (!org.features.includes(STAGING_FEATURE)) {
+    throw new DomainError("failed_precondition", `staging mode needs the "${STAGING_FEATURE}" feature, which this organization does not have`);
+  }
+}
+
+/**
+ * ITERATION → STAGING (rule 2): the live state, over the latest project state,
+ * becomes the next release and current, so the endpoint serves the same content
+ * with the same etag; the staging copy starts from it.
+ */
+async function switchToStaging(trx: Transaction<Database>, live: ToolsetRow, caller: Caller): Promise<ToolsetRow> {
+  if (live.predecessor_id === null) throw new Error(`toolset ${live.id} has no snapshot of its state`);
+  const { pins, content } = await resolveLatest(trx, live);
+  const sourceStateId = await captureSourceState(trx, live.project_id, pins);
+  const release = await insertRelease(trx, live.id, caller, {
+    notes: "",
+    idempotencyKey: null,
+    sourceStateId,
+    toolsetVersionId: live.predecessor_id,
+    pins,
+    etag: content.etag,
+  });
+  const moved = await moveLivePointer(trx, live, { kind: "mode_switched", to: release.id, mode: "staging", notes: "", caller });
+  await createStagingCopy(trx, moved, { state: stateOf(live), toolsetVariationsVersionId: pins.toolsetVariationsVersionId });
+  return moved;
+}
+
+/**
+ * STAGING → ITERATION (rule 6): the live row and its own variation group take
+ * the current release's state, the staging copy is discarded (refused while it
+ * holds unpublished changes, unless `discard`), and the pointer is cleared: from
+ * now on the toolset follows the latest project state. Releases stay.
+ */
+async function switchToIteration(trx: Transaction<Database>, live: ToolsetRow, caller: Caller, discard: boolean): Promise<ToolsetRow> {
+  const copy = await lockStagingCopy(trx, live);
+  const released = await releasedState(trx, live);
+  if (copy) {
+    if (!discard && (await hasUnpublishedChanges(trx, copy, released))) {
+      throw new DomainError(
+        "failed_precondition",
+        `the staging copy of toolset "${live.slug}" holds unpublished changes: publish them, or set discard_staging to drop them`,
+      );
+    }
+    await discardStagingCopy(trx, copy);
+  }
+  const restored = stateChanged(stateOf(live), released.state) ? await updateToolsetState(trx, live, released.state) : live;
+  await adoptToolsetVariations(trx, restored, released.toolsetVariationsVersionId);
+  return moveLivePointer(trx, restored, { kind: "mode_switched", to: null, mode: "iteration", notes: "", caller });
+}
+
+/** The state a toolset in staging mode serves: its current release's selection, metadata and toolset variations. */
+async function releasedState(trx: Transaction<Database>, live: ToolsetRow): Promise<StateWithVariations> {
+  if (live.current_release_id === null) throw new Error(`toolset ${live.id} is in staging mode without a current release`);
+  const current = await getRelease(trx, live.current_release_id);
+  return { state: current.state, toolsetVariationsVersionId: current.pins.toolsetVariationsVersionId };
+}

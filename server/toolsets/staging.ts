@@ -1,0 +1,88 @@
+import { sql, type Transaction } from "kysely";
+import type { Database, ToolsetRow } from "../db/database.js";
+import { DomainError } from "../platform/errors.js";
+import { insertToolsetVersion, type ToolsetState } from "./queries.js";
+import { stateChanged, stateOf } from "./validation.js";
+import { fieldsOf, groupVersionVariations, insertGroup, replaceGroupContent, sameOverrides } from "./variation-store.js";
+
+/** A toolset state with the toolset-level variations that go with it (a group version; null = none). */
+export interface StateWithVariations {
+  state: ToolsetState;
+  toolsetVariationsVersionId: string | null;
+}
+
+/**
+ * Creates the staging copy of a live toolset whose row the transaction has
+ * locked: a toolsets row with parent_toolset_id, holding `from`'s selection and
+ * metadata at version 1, and its own variation group holding copies of `from`'s
+ * toolset variations (none when there are none). ALREADY_EXISTS when the
+ * toolset has a staging copy.
+ */
+export async function createStagingCopy(trx: Transaction<Database>, live: ToolsetRow, from: StateWithVariations): Promise<ToolsetRow> {
+  const { rows } = await sql<{ id: string }>`SELECT generate_uuidv7() AS id`.execute(trx);
+  const id = rows[0]!.id;
+  const inserted = await trx
+    .insertInto("toolsets")
+    .values({ id, project_id: live.project_id, slug: live.slug, history_id: id, parent_toolset_id: live.id, editing_mode: "iteration", ...from.state })
+    .onConflict((oc) => oc.column("parent_toolset_id").where("deleted_at", "is", null).where("parent_toolset_id", "is not", null).doNothing())
+    .returningAll()
+    .executeTakeFirst();
+  if (!inserted) throw new DomainError("already_exists", `toolset "${live.slug}" already has a staging copy`);
+  const versionId = await insertToolsetVersion(trx, inserted, null);
+  const variations = await groupVersionVariations(trx, from.toolsetVariationsVersionId);
+  let groupId: string | null = null;
+  if (variations.length > 0) {
+    groupId = await insertGroup(trx, live.project_id, `toolset:${live.slug}:staging`);
+    await replaceGroupContent(trx, groupId, variations.map(fieldsOf));
+  }
+  return trx
+    .updateTable("toolsets")
+    .set({ predecessor_id: versionId, tool_variations_group_id: groupId })
+    .where("id", "=", id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/**
+ * True when a staging copy holds something `released` does not: another
+ * selection or metadata, or other toolset-level overrides. Compared by content,
+ * so a copy that was edited and edited back holds nothing unpublished.
+ */
+export async function hasUnpublishedChanges(trx: Transaction<Database>, staging: ToolsetRow, released: StateWithVariations): Promise<boolean> {
+  if (stateChanged(stateOf(staging), stateOf(released.state))) return true;
+  const stagedVersion = await currentVersionId(trx, staging.tool_variations_group_id);
+  if (stagedVersion === released.toolsetVariationsVersionId) return false;
+  const [staged, published] = await Promise.all([groupVersionVariations(trx, stagedVersion), groupVersionVariations(trx, released.toolsetVariationsVersionId)]);
+  return !sameOverrides(staged, published);
+}
+
+/**
+ * Makes a live toolset's own variation group hold the overrides of a group
+ * version (a release's), creating the group when needed. Writes new variation
+ * versions only for what differs, so nothing is written when they already agree.
+ */
+export async function adoptToolsetVariations(trx: Transaction<Database>, live: ToolsetRow, versionId: string | null): Promise<void> {
+  const wanted = (await groupVersionVariations(trx, versionId)).map(fieldsOf);
+  let groupId = live.tool_variations_group_id;
+  if (groupId === null) {
+    if (wanted.length === 0) return;
+    groupId = await insertGroup(trx, live.project_id, `toolset:${live.slug}`);
+    await trx.updateTable("toolsets").set({ tool_variations_group_id: groupId }).where("id", "=", live.id).execute();
+  }
+  await replaceGroupContent(trx, groupId, wanted);
+}
+
+/** Soft-deletes a staging copy. */
+export async function discardStagingCopy(trx: Transaction<Database>, staging: ToolsetRow): Promise<void> {
+  await trx
+    .updateTable("toolsets")
+    .set({ deleted_at: sql<Date>`clock_timestamp()`, updated_at: sql<Date>`clock_timestamp()` })
+    .where("id", "=", staging.id)
+    .execute();
+}
+
+async function currentVersionId(trx: Transaction<Database>, groupId: string | null): Promise<string | null> {
+  if (groupId === null) return null;
+  const row = await trx.selectFrom("tool_variations_groups").select("current_version_id").where("id", "=", groupId).executeTakeFirstOrThrow();
+  return row.current_version_id;
+}

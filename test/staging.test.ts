@@ -1,0 +1,360 @@
+import type { JsonObject } from "@bufbuild/protobuf";
+import { Code } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ChangeKind, ReleaseEventKind, ReleaseService, Target } from "../gen/releases/v1/releases_pb.js";
+import { SourceService } from "../gen/sources/v1/sources_pb.js";
+import { EditingMode, ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
+import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
+import { createTenant, uniqueSlug, type Tenant } from "../server/testing/fixtures.js";
+import { bearer, failure, startTestServer, type TestServer } from "../server/testing/server.js";
+
+let database: TestDatabase;
+let server: TestServer;
+let tenant: Tenant;
+
+beforeAll(async () => {
+  database = await cloneTemplateDatabase();
+  server = await startTestServer(database.url);
+  tenant = await createTenant(server.db);
+});
+afterAll(async () => {
+  await server?.close();
+  await database?.drop();
+});
+
+const auth = () => bearer(tenant.producerKey);
+const sources = () => server.client(SourceService);
+const toolsets = () => server.client(ToolsetService);
+const releases = () => server.client(ReleaseService);
+
+interface ToolInit {
+  source: string;
+  name: string;
+  httpMethod: string;
+  path: string;
+  description?: string;
+  inputSchema?: JsonObject;
+}
+
+function tool(name: string, extra: Partial<ToolInit> = {}): ToolInit {
+  return { source: "api", name, httpMethod: "GET", path: `/${name}`, description: `${name} from source`, ...extra };
+}
+const urn = (name: string) => `tools:http:api:${name}`;
+
+async function deploy(tools: ToolInit[], project = tenant.project) {
+  return sources().createDeployment({ project, tools }, auth());
+}
+
+async function createToolset(slug: string, toolNames: string[], project = tenant.project) {
+  const { toolset } = await toolsets().createToolset({ project, name: slug, slug, toolUrns: toolNames.map(urn) }, auth());
+  return toolset!;
+}
+
+async function switchMode(slug: string, mode: EditingMode, discardStaging = false, project = tenant.project) {
+  return (await toolsets().switchEditingMode({ project, slug, mode, discardStaging }, auth())).toolset!;
+}
+
+async function editStaging(slug: string, fields: { toolUrns?: string[]; description?: string; name?: string }) {
+  const paths = Object.keys(fields).map((k) => ({ toolUrns: "tool_urns", description: "description", name: "name" })[k as "toolUrns"]);
+  return (await toolsets().updateToolset({ project: tenant.project, slug, staging: true, fields, updateMask: { paths } }, auth())).toolset!;
+}
+
+async function publish(slug: string, notes = "", idempotencyKey = "") {
+  return (await releases().publishStagingVersion({ project: tenant.project, slug, notes, idempotencyKey }, auth())).release!;
+}
+
+async function resolve(slug: string, target: Target = Target.LIVE, releaseNumber = 0n) {
+  return (await releases().resolveToolset({ project: tenant.project, slug, target, releaseNumber }, auth())).resolved!;
+}
+
+async function globalVariation(toolName: string, description: string) {
+  return toolsets().upsertToolVariation({ project: tenant.project, scope: { global: true }, variation: { srcToolUrn: urn(toolName), description } }, auth());
+}
+
+async function stagingVariation(slug: string, toolName: string, description: string) {
+  return toolsets().upsertToolVariation(
+    { project: tenant.project, scope: { toolsetSlug: slug, staging: true }, variation: { srcToolUrn: urn(toolName), description } },
+    auth(),
+  );
+}
+
+describe("staging flow", () => {
+  it("create → switch to staging → staging copy → modify → publish → release created → live serves the change", async () => {
+    const slug = uniqueSlug("flow");
+    await deploy([tool("a"), tool("b")]);
+    const created = await createToolset(slug, ["a"]);
+    const before = await resolve(slug);
+
+    const switched = await switchMode(slug, EditingMode.STAGING);
+    expect(switched.editingMode).toBe(EditingMode.STAGING);
+    expect(switched.currentReleaseNumber).toBe(1n);
+    expect(switched.version).toBe(created.version);
+
+    const copy = (await toolsets().getStagingVersion({ project: tenant.project, slug }, auth())).toolset!;
+    expect(copy.isStaging).toBe(true);
+    expect(copy.parentToolsetId).toBe(created.id);
+    expect(copy.toolUrns).toEqual([urn("a")]);
+
+    await editStaging(slug, { toolUrns: [urn("a"), urn("b")], description: "now with b" });
+    // Not live yet.
+    expect((await resolve(slug)).etag).toBe(before.etag);
+    const staged = await resolve(slug, Target.STAGING);
+    expect(staged.tools.map((t) => t.urn)).toEqual([urn("a"), urn("b")]);
+    expect(staged.releaseNumber).toBe(0n);
+
+    const release = await publish(slug, "adds b");
+    expect(release.releaseNumber).toBe(2n);
+    expect(release.isCurrent).toBe(true);
+    expect(release.notes).toBe("adds b");
+    expect(release.releasedBy).not.toBe("");
+    expect(release.toolUrns).toEqual([urn("a"), urn("b")]);
+    expect(release.etag).toBe(staged.etag);
+
+    const live = await resolve(slug);
+    expect(live.releaseNumber).toBe(2n);
+    expect(live.etag).toBe(staged.etag);
+    expect(live.description).toBe("now with b");
+    expect(live.tools.map((t) => t.urn)).toEqual([urn("a"), urn("b")]);
+    const row = (await toolsets().getToolset({ project: tenant.project, slug }, auth())).toolset!;
+    expect(row.currentReleaseNumber).toBe(2n);
+    expect(row.description).toBe("now with b");
+    expect(row.toolUrns).toEqual([urn("a"), urn("b")]);
+
+    const events = (await releases().listReleaseEvents({ project: tenant.project, slug }, auth())).events;
+    expect(events.map((e) => [e.kind, e.fromReleaseNumber, e.toReleaseNumber, e.notes])).toEqual([
+      [ReleaseEventKind.PUBLISHED, 1n, 2n, "adds b"],
+      [ReleaseEventKind.MODE_SWITCHED, 0n, 1n, ""],
+    ]);
+  });
+
+  it("publishing again without changes → FAILED_PRECONDITION, nothing written", async () => {
+    const slug = uniqueSlug("same");
+    await deploy([tool("a")]);
+    await createToolset(slug, ["a"]);
+    await switchMode(slug, EditingMode.STAGING);
+    const err = await failure(publish(slug));
+    expect(err.code).toBe(Code.FailedPrecondition);
+    expect(err.message).toMatch(/no changes to publish/);
+    expect((await releases().listReleases({ project: tenant.project, slug }, auth())).releases.map((r) => r.releaseNumber)).toEqual([1n]);
+  });
+
+  it("a retry with the same idempotency_key returns the original release", async () => {
+    const slug = uniqueSlug("idem");
+    await deploy([tool("a"), tool("b")]);
+    await createToolset(slug, ["a"]);
+    await switchMode(slug, EditingMode.STAGING);
+    await editStaging(slug, { toolUrns: [urn("a"), urn("b")] });
+    const first = await publish(slug, "once", "key-1");
+    const again = await publish(slug, "once", "key-1");
+    expect(again.id).toBe(first.id);
+    expect(again.releaseNumber).toBe(2n);
+    expect((await releases().listReleases({ project: tenant.project, slug }, auth())).releases).toHaveLength(2);
+  });
+});
+
+describe("switching modes", () => {
+  it("switching to staging leaves the live etag unchanged and copies the toolset's variations", async () => {
+    const slug = uniqueSlug("etag");
+    await deploy([tool("a"), tool("b")]);
+    await createToolset(slug, ["a", "b"]);
+    await toolsets().upsertToolVariation({ project: tenant.project, scope: { toolsetSlug: slug }, variation: { srcToolUrn: urn("a"), title: "A!" } }, auth());
+    const before = await resolve(slug);
+    await switchMode(slug, EditingMode.STAGING);
+    const after = await resolve(slug);
+    expect(after.etag).toBe(before.etag);
+    expect(after.releaseNumber).toBe(1n);
+    expect((await resolve(slug, Target.STAGING)).etag).toBe(before.etag);
+    const release = (await releases().getRelease({ project: tenant.project, slug, releaseNumber: 1n }, auth())).release!;
+    expect(release.etag).toBe(before.etag);
+    // A second switch is a no-op.
+    expect((await switchMode(slug, EditingMode.STAGING)).currentReleaseNumber).toBe(1n);
+    expect((await releases().listReleases({ project: tenant.project, slug }, auth())).releases).toHaveLength(1);
+  });
+
+  it("switching back with unpublished staged changes fails unless discard_staging is set", async () => {
+    const slug = uniqueSlug("back");
+    await deploy([tool("a"), tool("b")]);
+    await createToolset(slug, ["a"]);
+    await switchMode(slug, EditingMode.STAGING);
+    await stagingVariation(slug, "a", "staged only");
+    const refused = await failure(switchMode(slug, EditingMode.ITERATION));
+    expect(refused.code).toBe(Code.FailedPrecondition);
+    expect(refused.message).toMatch(/unpublished changes/);
+    expect((await toolsets().getToolset({ project: tenant.project, slug }, auth())).toolset?.editingMode).toBe(EditingMode.STAGING);
+
+    const back = await switchMode(slug, EditingMode.ITERATION, true);
+    expect(back.editingMode).toBe(EditingMode.ITERATION);
+    expect(back.currentReleaseNumber).toBe(0n);
+    expect((await failure(toolsets().getStagingVersion({ project: tenant.project, slug }, auth()))).code).toBe(Code.NotFound);
+    expect((await resolve(slug)).tools[0]?.description).toBe("a from source");
+    // Releases are kept; the event log shows the way back.
+    expect((await releases().listReleases({ project: tenant.project, slug }, auth())).releases).toHaveLength(1);
+    const [last] = (await releases().listReleaseEvents({ project: tenant.project, slug }, auth())).events;
+    expect([last?.kind, last?.fromReleaseNumber, last?.toReleaseNumber]).toEqual([ReleaseEventKind.MODE_SWITCHED, 1n, 0n]);
+  });
+
+  it("switching back without staged changes takes the current release's state, toolset variations included", async () => {
+    const slug = uniqueSlug("adopt");
+    await deploy([tool("a")]);
+    await createToolset(slug, ["a"]);
+    await switchMode(slug, EditingMode.STAGING);
+    await stagingVariation(slug, "a", "published variation");
+    await editStaging(slug, { name: "Renamed" });
+    await publish(slug);
+    const live = await resolve(slug);
+    const back = await switchMode(slug, EditingMode.ITERATION);
+    expect(back.name).toBe("Renamed");
+    const after = await resolve(slug);
+    expect(after.etag).toBe(live.etag);
+    expect(after.tools[0]?.description).toBe("published variation");
+    // The live toolset edits directly again.
+    await toolsets().upsertToolVariation({ project: tenant.project, scope: { toolsetSlug: slug }, variation: { srcToolUrn: urn("a"), description: "direct" } }, auth());
+    expect((await resolve(slug)).tools[0]?.description).toBe("direct");
+  });
+
+  it("an organization without toolset_staging cannot switch to staging", async () => {
+    const plain = await createTenant(server.db, { features: [] });
+    await toolsets().createToolset({ project: plain.project, name: "Plain", slug: "plain" }, bearer(plain.producerKey));
+    const err = await failure(toolsets().switchEditingMode({ project: plain.project, slug: "plain", mode: EditingMode.STAGING }, bearer(plain.producerKey)));
+    expect(err.code).toBe(Code.FailedPrecondition);
+    expect(err.message).toMatch(/toolset_staging/);
+    const { toolset } = await toolsets().getToolset({ project: plain.project, slug: "plain" }, bearer(plain.producerKey));
+    expect(toolset?.editingMode).toBe(EditingMode.ITERATION);
+    expect(toolset?.currentReleaseNumber).toBe(0n);
+  });
+});
+
+describe("project changes while in staging mode", () => {
+  it("a new deployment and a global variation edit do not change live; they show in STAGING and reach live with the next publish", async () => {
+    const project = tenant.project;
+    const slug = uniqueSlug("pinned");
+    await deploy([tool("a")], project);
+    await createToolset(slug, ["a"]);
+    await switchMode(slug, EditingMode.STAGING);
+    const live = await resolve(slug);
+
+    await deploy([tool("a", { description: "a, redeployed" })], project);
+    await globalVariation("a", "a, globally varied");
+    expect((await resolve(slug)).etag).toBe(live.etag);
+    expect((await resolve(slug)).tools[0]?.description).toBe("a from source");
+    const staged = await resolve(slug, Target.STAGING);
+    expect(staged.tools[0]?.description).toBe("a, globally varied");
+
+    const release = await publish(slug, "picks up project changes");
+    expect(release.releaseNumber).toBe(2n);
+    const after = await resolve(slug);
+    expect(after.etag).toBe(staged.etag);
+    expect(after.tools[0]?.description).toBe("a, globally varied");
+    await globalVariation("a", "cleanup");
+  });
+});
+
+describe("rollback", () => {
+  it("several releases → roll back → live serves exactly the old release → the staging copy is untouched", async () => {
+    const slug = uniqueSlug("rb");
+    await deploy([tool("a"), tool("b"), tool("c")]);
+    await createToolset(slug, ["a"]);
+    await switchMode(slug, EditingMode.STAGING);
+    await editStaging(slug, { toolUrns: [urn("a"), urn("b")], name: "Two" });
+    await publish(slug);
+    const two = await resolve(slug);
+    await editStaging(slug, { toolUrns: [urn("a"), urn("b"), urn("c")], name: "Three" });
+    await publish(slug);
+    expect((await resolve(slug)).etag).not.toBe(two.etag);
+    const copyBefore = (await toolsets().getStagingVersion({ project: tenant.project, slug }, auth())).toolset!;
+
+    const { toolset } = await releases().rollbackToRelease({ project: tenant.project, slug, releaseNumber: 2n, reason: "c is broken" }, auth());
+    expect(toolset?.currentReleaseNumber).toBe(2n);
+    expect(toolset?.name).toBe("Two");
+    expect(toolset?.toolUrns).toEqual([urn("a"), urn("b")]);
+    const live = await resolve(slug);
+    expect(live.etag).toBe(two.etag);
+    expect(live.releaseNumber).toBe(2n);
+    const copyAfter = (await toolsets().getStagingVersion({ project: tenant.project, slug }, auth())).toolset!;
+    expect(copyAfter).toEqual(copyBefore);
+
+    const list = (await releases().listReleases({ project: tenant.project, slug }, auth())).releases;
+    expect(list.map((r) => [r.releaseNumber, r.isCurrent])).toEqual([
+      [3n, false],
+      [2n, true],
+      [1n, false],
+    ]);
+    const [event] = (await releases().listReleaseEvents({ project: tenant.project, slug, pageSize: 1 }, auth())).events;
+    expect([event?.kind, event?.fromReleaseNumber, event?.toReleaseNumber, event?.notes]).toEqual([ReleaseEventKind.ROLLED_BACK, 3n, 2n, "c is broken"]);
+
+    // Rolling back to the current release changes nothing and logs nothing.
+    const again = await releases().rollbackToRelease({ project: tenant.project, slug, releaseNumber: 2n }, auth());
+    expect(again.toolset?.version).toBe(toolset?.version);
+    expect((await releases().listReleaseEvents({ project: tenant.project, slug }, auth())).events).toHaveLength(4);
+    expect((await failure(releases().rollbackToRelease({ project: tenant.project, slug, releaseNumber: 9n }, auth()))).code).toBe(Code.NotFound);
+
+    // Publishing after a rollback continues the numbering.
+    const next = await publish(slug, "again three");
+    expect(next.releaseNumber).toBe(4n);
+  });
+
+  it("an older release keeps serving its own variation versions and prompt revisions after later edits", async () => {
+    const slug = uniqueSlug("old");
+    const prompt = uniqueSlug("p");
+    await deploy([tool("a")]);
+    await sources().upsertPromptTemplate({ project: tenant.project, name: prompt, prompt: "version one" }, auth());
+    await toolsets().createToolset({ project: tenant.project, name: slug, slug, toolUrns: [urn("a")], promptTemplateNames: [prompt] }, auth());
+    await switchMode(slug, EditingMode.STAGING);
+    await stagingVariation(slug, "a", "variation one");
+    await publish(slug);
+    const two = await resolve(slug, Target.UNSPECIFIED, 2n);
+
+    await stagingVariation(slug, "a", "variation two");
+    await sources().upsertPromptTemplate({ project: tenant.project, name: prompt, prompt: "version two" }, auth());
+    await publish(slug);
+    const three = await resolve(slug);
+    expect(three.tools[0]?.description).toBe("variation two");
+    expect(three.prompts[0]?.prompt).toBe("version two");
+
+    const pinned = await resolve(slug, Target.UNSPECIFIED, 2n);
+    expect(pinned.releaseNumber).toBe(2n);
+    expect(pinned.tools[0]?.description).toBe("variation one");
+    expect(pinned.prompts[0]?.prompt).toBe("version one");
+    expect(pinned.etag).toBe(two.etag);
+    expect((await failure(resolve(slug, Target.UNSPECIFIED, 7n))).code).toBe(Code.NotFound);
+  });
+});
+
+describe("DiffReleases", () => {
+  async function diff(slug: string, from: bigint | Target, to: bigint | Target) {
+    const ref = (r: bigint | Target) => (typeof r === "bigint" ? { ref: { case: "releaseNumber" as const, value: r } } : { ref: { case: "target" as const, value: r } });
+    return (await releases().diffReleases({ project: tenant.project, slug, from: ref(from), to: ref(to) }, auth())).changes;
+  }
+
+  it("classifies removed, added and renamed tools, new required input and description changes", async () => {
+    const slug = uniqueSlug("diff");
+    const schema = (required: string[]): JsonObject => ({ type: "object", properties: { id: { type: "string" }, n: { type: "integer" } }, required });
+    await deploy([tool("keep", { inputSchema: schema(["id"]) }), tool("gone"), tool("ren"), tool("new")]);
+    await createToolset(slug, ["keep", "gone", "ren"]);
+    await switchMode(slug, EditingMode.STAGING);
+    expect(await diff(slug, Target.LIVE, Target.STAGING)).toEqual([]);
+
+    await editStaging(slug, { toolUrns: [urn("keep"), urn("ren"), urn("new")] });
+    await toolsets().upsertToolVariation(
+      { project: tenant.project, scope: { toolsetSlug: slug, staging: true }, variation: { srcToolUrn: urn("ren"), name: "renamed", description: "better words" } },
+      auth(),
+    );
+    await deploy([tool("keep", { inputSchema: schema(["id", "n"]) }), tool("gone"), tool("ren"), tool("new")]);
+    const changes = await diff(slug, 1n, Target.STAGING);
+    const summary = changes.map((c) => [c.kind, c.toolUrn, c.field, c.breaking]);
+    expect(summary).toEqual([
+      [ChangeKind.TOOL_REMOVED, urn("gone"), "", true],
+      [ChangeKind.TOOL_CHANGED, urn("keep"), "input_schema.required", true],
+      [ChangeKind.TOOL_ADDED, urn("new"), "", false],
+      [ChangeKind.TOOL_RENAMED, urn("ren"), "name", true],
+      [ChangeKind.TOOL_CHANGED, urn("ren"), "description", false],
+    ]);
+    const renamed = changes.find((c) => c.kind === ChangeKind.TOOL_RENAMED);
+    expect([renamed?.before, renamed?.after]).toEqual(["ren", "renamed"]);
+
+    await publish(slug);
+    expect(await diff(slug, Target.STAGING, Target.LIVE)).toEqual([]);
+    expect((await diff(slug, 2n, 1n)).map((c) => c.kind)).toContain(ChangeKind.TOOL_ADDED);
+    expect((await failure(diff(slug, 5n, Target.LIVE))).code).toBe(Code.NotFound);
+  });
+});
