@@ -152,6 +152,27 @@ describe("staging flow", () => {
   });
 });
 
+describe("publish cost", () => {
+  it("runs the same statements whether the toolset has 2 releases or 12", async () => {
+    const slug = uniqueSlug("cost");
+    await deploy([tool("a")]);
+    await createToolset(slug, ["a"]);
+    await switchMode(slug, EditingMode.STAGING);
+    const statementsOfPublish = async (n: number) => {
+      await editStaging(slug, { description: `edit ${n}` });
+      server.queries.length = 0;
+      const release = await publish(slug);
+      expect(release.releaseNumber).toBe(BigInt(n));
+      return [...server.queries];
+    };
+    const early = await statementsOfPublish(2);
+    for (let n = 3; n < 12; n++) await statementsOfPublish(n);
+    const late = await statementsOfPublish(12);
+    expect(late).toEqual(early);
+    expect(early.length).toBeLessThan(30);
+  });
+});
+
 describe("switching modes", () => {
   it("switching to staging leaves the live etag unchanged and copies the toolset's variations", async () => {
     const slug = uniqueSlug("etag");

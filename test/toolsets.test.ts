@@ -150,37 +150,16 @@ describe("UpdateToolset", () => {
 describe("UpdateToolset and editing modes", () => {
   it("a live toolset in staging mode refuses edits; staging = true edits its staging copy", async () => {
     const slug = uniqueSlug("stg");
-    const { toolset } = await toolsets().createToolset({ project: tenant.project, name: "Staged", slug }, auth());
-    // Staging mode and its copy are made directly here; the staging RPCs come with releases.
-    await server.db.updateTable("toolsets").set({ editing_mode: "staging" }).where("id", "=", toolset!.id).execute();
+    await toolsets().createToolset({ project: tenant.project, name: "Staged", slug }, auth());
     const update = (staging: boolean, description: string) =>
       toolsets().updateToolset({ project: tenant.project, slug, staging, fields: { description }, updateMask: { paths: ["description"] } }, auth());
+    expect(await outcome(update(true, "no copy in iteration mode"))).toBe(Code.NotFound);
+    await toolsets().switchEditingMode({ project: tenant.project, slug, mode: EditingMode.STAGING }, auth());
     const refused = await update(false, "live edit").catch((e: unknown) => ConnectError.from(e));
     expect(refused).toBeInstanceOf(ConnectError);
     expect((refused as ConnectError).code).toBe(Code.FailedPrecondition);
     expect((refused as ConnectError).rawMessage).toMatch(/staging copy/);
-    expect(await outcome(update(true, "no copy yet"))).toBe(Code.NotFound);
 
-    await server.db
-      .insertInto("toolsets")
-      .values({
-        project_id: toolset!.projectId,
-        slug,
-        name: "Staged",
-        description: "",
-        tool_urns: [],
-        resource_urns: [],
-        prompt_template_names: [],
-        mcp_slug: null,
-        mcp_enabled: false,
-        mcp_is_public: false,
-        history_id: toolset!.id,
-        parent_toolset_id: toolset!.id,
-        current_release_id: null,
-        predecessor_id: null,
-        tool_variations_group_id: null,
-      })
-      .execute();
     const staged = await update(true, "staged edit");
     expect(staged.toolset?.isStaging).toBe(true);
     expect(staged.toolset?.description).toBe("staged edit");

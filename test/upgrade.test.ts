@@ -1,7 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
-import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
+import { EditingMode, ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { createApiKey } from "../server/auth/keys.js";
 import { migrate } from "../server/db/migrator.js";
 import { createEmptyDatabase, type TestDatabase } from "../server/testing/database.js";
@@ -26,7 +26,7 @@ async function sql<T extends pg.QueryResultRow>(text: string, params: unknown[] 
 beforeAll(async () => {
   database = await createEmptyDatabase();
   await migrate(database.url, { upTo: "0001" });
-  const [org] = await sql<{ id: string }>("INSERT INTO organizations (slug, name) VALUES ('acme', 'Acme') RETURNING id");
+  const [org] = await sql<{ id: string }>("INSERT INTO organizations (slug, name, features) VALUES ('acme', 'Acme', '{toolset_staging}') RETURNING id");
   const [project] = await sql<{ id: string }>("INSERT INTO projects (organization_id, slug, name) VALUES ($1, 'web', 'Web') RETURNING id", [org!.id]);
   const [deployment] = await sql<{ id: string }>("INSERT INTO deployments (project_id, seq) VALUES ($1, 1) RETURNING id", [project!.id]);
   await sql(
@@ -96,5 +96,31 @@ describe("upgrade from migration 1", () => {
   it("existing toolsets keep being served in iteration mode with their variations", async () => {
     const { resolved } = await server.client(ReleaseService).resolveToolset({ project: "web", slug: "fresh" }, bearer(key));
     expect(resolved?.tools.map((t) => [t.urn, t.description])).toEqual([["tools:http:petstore:get_pet", "Find a pet"]]);
+  });
+
+  it("a toolset from migration 1 switches to staging without a change to what it serves, and publishes", async () => {
+    const toolsets = server.client(ToolsetService);
+    const releases = server.client(ReleaseService);
+    const before = await releases.resolveToolset({ project: "web", slug: "fresh" }, bearer(key));
+    const { toolset } = await toolsets.switchEditingMode({ project: "web", slug: "fresh", mode: EditingMode.STAGING }, bearer(key));
+    expect(toolset?.currentReleaseNumber).toBe(1n);
+    const pinned = await releases.resolveToolset({ project: "web", slug: "fresh" }, bearer(key));
+    expect(pinned.resolved?.etag).toBe(before.resolved?.etag);
+    expect(pinned.resolved?.tools.map((t) => t.description)).toEqual(["Find a pet"]);
+
+    // The variation written before the feature is pinned by release 1; a new
+    // version of it reaches live only with a publish.
+    await toolsets.upsertToolVariation(
+      { project: "web", scope: { global: true }, variation: { srcToolUrn: "tools:http:petstore:get_pet", description: "Find one pet" } },
+      bearer(key),
+    );
+    await toolsets.updateToolset({ project: "web", slug: "fresh", staging: true, fields: { name: "Fresh 2" }, updateMask: { paths: ["name"] } }, bearer(key));
+    expect((await releases.resolveToolset({ project: "web", slug: "fresh" }, bearer(key))).resolved?.etag).toBe(before.resolved?.etag);
+    const { release } = await releases.publishStagingVersion({ project: "web", slug: "fresh", notes: "first publish after the upgrade" }, bearer(key));
+    expect(release?.releaseNumber).toBe(2n);
+    const live = await releases.resolveToolset({ project: "web", slug: "fresh" }, bearer(key));
+    expect(live.resolved?.name).toBe("Fresh 2");
+    expect(live.resolved?.tools.map((t) => t.description)).toEqual(["Find one pet"]);
+    expect(live.resolved?.releaseNumber).toBe(2n);
   });
 });

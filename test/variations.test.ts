@@ -2,7 +2,7 @@ import { toJson, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ToolsetService, ToolVariationSchema, type ToolVariation, type VariationScopeSchema } from "../gen/toolsets/v1/toolsets_pb.js";
+import { EditingMode, ToolsetService, ToolVariationSchema, type ToolVariation, type VariationScopeSchema } from "../gen/toolsets/v1/toolsets_pb.js";
 import type { ToolsetRow } from "../server/db/database.js";
 import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
 import { createTenant, uniqueSlug, type Tenant } from "../server/testing/fixtures.js";
@@ -75,34 +75,17 @@ async function createToolset(t: Tenant, slug: string): Promise<ToolsetRow> {
  * Puts a live toolset into staging mode and gives it a staging copy. The RPCs that
  * do this are not built yet, so it writes the rows directly; returns the copy.
  */
-async function stage(live: ToolsetRow): Promise<ToolsetRow> {
-  await server.db.updateTable("toolsets").set({ editing_mode: "staging" }).where("id", "=", live.id).execute();
-  const { rows } = await sql<{ id: string }>`select generate_uuidv7() as id`.execute(server.db);
-  const id = rows[0]!.id;
-  return server.db
-    .insertInto("toolsets")
-    .values({
-      id,
-      history_id: id,
-      project_id: live.project_id,
-      parent_toolset_id: live.id,
-      slug: live.slug,
-      name: live.name,
-      description: live.description,
-      tool_urns: live.tool_urns,
-      resource_urns: live.resource_urns,
-      prompt_template_names: live.prompt_template_names,
-      mcp_enabled: false,
-      mcp_is_public: false,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
+/** Switches a toolset to staging mode and returns its staging copy. */
+async function stage(t: Tenant, live: ToolsetRow): Promise<ToolsetRow> {
+  await api().switchEditingMode({ project: t.project, slug: live.slug, mode: EditingMode.STAGING }, bearer(t.producerKey));
+  const { toolset } = await api().getStagingVersion({ project: t.project, slug: live.slug }, bearer(t.producerKey));
+  return toolsetRow(toolset!.id);
 }
 
 /** A live toolset in staging mode with its staging copy. */
 async function createStagedToolset(t: Tenant, slug: string): Promise<{ live: ToolsetRow; copy: ToolsetRow }> {
   const live = await createToolset(t, slug);
-  const copy = await stage(live);
+  const copy = await stage(t, live);
   return { live, copy };
 }
 
@@ -383,7 +366,7 @@ describe("toolset scopes", () => {
     const slug = uniqueSlug("ts");
     const live = await createToolset(tenant, slug);
     const v = await upsert(toolsetScope(slug), { srcToolUrn: urn, description: "before staging" });
-    const copy = await stage(live);
+    const copy = await stage(tenant, live);
 
     const before = await rowCounts();
     const up = await failure(upsert(toolsetScope(slug), { srcToolUrn: urn, description: "direct" }));
@@ -398,9 +381,12 @@ describe("toolset scopes", () => {
     const g = await upsert(GLOBAL, { srcToolUrn: urn, description: "global while staged" });
     expect(g.description).toBe("global while staged");
 
+    // The staging copy started with its own copy of the live variation (version 1).
+    const [copied] = await list(toolsetScope(slug, true));
+    expect([copied?.description, copied?.version, copied?.groupId === v.groupId]).toEqual(["before staging", 1n, false]);
     const s = await upsert(toolsetScope(slug, true), { srcToolUrn: urn, description: "staged" });
-    expect(s.version).toBe(1n);
-    expect(s.groupId).not.toBe(v.groupId);
+    expect(s.version).toBe(2n);
+    expect(s.groupId).toBe(copied?.groupId);
     expect((await toolsetRow(copy.id)).tool_variations_group_id).toBe(s.groupId);
     expect((await list(toolsetScope(slug, true))).map((x) => x.id)).toEqual([s.id]);
     expect((await list(toolsetScope(slug))).map((x) => x.id)).toEqual([v.id]);
@@ -408,7 +394,7 @@ describe("toolset scopes", () => {
     expect(await list(toolsetScope(slug, true))).toEqual([]);
   });
 
-  it("a staging copy's scope works on a toolset created in staging mode", async () => {
+  it("a staging copy without toolset variations gets its group on the first write", async () => {
     const slug = uniqueSlug("ts");
     const { copy } = await createStagedToolset(tenant, slug);
     const s = await upsert(toolsetScope(slug, true), { srcToolUrn: urn, title: "T" });
