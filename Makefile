@@ -16,7 +16,7 @@ install: node_modules/.installed ## Install dependencies (npm ci) when package f
 
 .PHONY: generate
 generate: install ## Regenerate gen/ from proto/ with buf
-	$(BIN)/buf generate
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/buf generate
 
 .PHONY: check-generated
 check-generated: install ## Fail when `buf generate` would change gen/

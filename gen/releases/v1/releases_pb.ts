@@ -273,22 +273,26 @@ export type Change = Message<"releases.v1.Change"> & {
   promptName: string;
 
   /**
-   * The changed field, by proto field name (e.g. "description",
-   * "input_schema", "confirm", "mcp_slug"); empty for added and removed.
+   * The changed field, by proto field name (e.g. "description", "confirm",
+   * "mcp_slug"), with a path below input_schema and annotations
+   * ("input_schema.properties.<name>", "input_schema.required",
+   * "annotations.read_only_hint"); empty for added and removed.
    *
    * @generated from field: string field = 4;
    */
   field: string;
 
   /**
-   * The value in `from`; JSON text for structured values; empty when absent.
+   * The value in `from`: plain text for strings ("true"/"false" for booleans),
+   * canonical JSON for structured values, the tool's name for TOOL_REMOVED;
+   * empty when absent.
    *
    * @generated from field: string before = 5;
    */
   before: string;
 
   /**
-   * The value in `to`; JSON text for structured values; empty when absent.
+   * The value in `to`, as `before`; the tool's name for TOOL_ADDED.
    *
    * @generated from field: string after = 6;
    */
@@ -297,7 +301,9 @@ export type Change = Message<"releases.v1.Change"> & {
   /**
    * True when an MCP client that worked against `from` can fail against `to`:
    * a tool removed or renamed, an input property removed or its type changed, a
-   * required input property added, or confirmation newly required.
+   * required input property added (or an optional one made required),
+   * confirmation newly required, a prompt removed, the MCP endpoint disabled
+   * or its slug moved.
    *
    * @generated from field: bool breaking = 7;
    */
@@ -1210,7 +1216,8 @@ export enum ChangeKind {
   PROMPT_ADDED = 5,
 
   /**
-   * A prompt served by `from` is not served by `to`.
+   * A prompt served by `from` is not served by `to`. Breaking (a client
+   * fetching it fails).
    *
    * @generated from enum value: CHANGE_KIND_PROMPT_REMOVED = 6;
    */
