@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import type { JsonObject, MessageInitShape } from "@bufbuild/protobuf";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -7,7 +7,7 @@ import { ReleaseService, type ResolvedTool } from "../gen/releases/v1/releases_p
 import { SourceService } from "../gen/sources/v1/sources_pb.js";
 import { ToolsetService, type ToolVariationSchema } from "../gen/toolsets/v1/toolsets_pb.js";
 import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
-import { createTenant, uniqueSlug, type Tenant } from "../server/testing/fixtures.js";
+import { createTenant, httpTool, uniqueSlug, type Tenant, type ToolInit } from "../server/testing/fixtures.js";
 import { bearer, startTestServer, type TestServer } from "../server/testing/server.js";
 
 let database: TestDatabase;
@@ -24,29 +24,13 @@ afterAll(async () => {
   await database?.drop();
 });
 
-interface ToolInit {
-  source: string;
-  name: string;
-  httpMethod: string;
-  path: string;
-  description?: string;
-  title?: string;
-  tags?: string[];
-  inputSchema?: JsonObject;
-  readOnlyHint?: boolean;
-  destructiveHint?: boolean;
-  idempotentHint?: boolean;
-  openWorldHint?: boolean;
-}
 type VariationInit = MessageInitShape<typeof ToolVariationSchema>;
 const auth = () => bearer(tenant.producerKey);
 const sources = () => server.client(SourceService);
 const toolsets = () => server.client(ToolsetService);
 const releases = () => server.client(ReleaseService);
 
-function tool(name: string, extra: Partial<ToolInit> = {}): ToolInit {
-  return { source: "api", name, httpMethod: "GET", path: `/${name}`, description: `${name} from source`, ...extra };
-}
+const tool = httpTool;
 
 async function deploy(project: string, tools: ToolInit[], key = tenant.producerKey) {
   return sources().createDeployment({ project, tools }, bearer(key));

@@ -5,7 +5,7 @@ import { ChangeKind, ReleaseEventKind, ReleaseService, Target } from "../gen/rel
 import { SourceService } from "../gen/sources/v1/sources_pb.js";
 import { EditingMode, ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
-import { createTenant, uniqueSlug, type Tenant } from "../server/testing/fixtures.js";
+import { createTenant, httpTool, uniqueSlug, type Tenant, type ToolInit } from "../server/testing/fixtures.js";
 import { bearer, failure, startTestServer, type TestServer } from "../server/testing/server.js";
 
 let database: TestDatabase;
@@ -27,18 +27,7 @@ const sources = () => server.client(SourceService);
 const toolsets = () => server.client(ToolsetService);
 const releases = () => server.client(ReleaseService);
 
-interface ToolInit {
-  source: string;
-  name: string;
-  httpMethod: string;
-  path: string;
-  description?: string;
-  inputSchema?: JsonObject;
-}
-
-function tool(name: string, extra: Partial<ToolInit> = {}): ToolInit {
-  return { source: "api", name, httpMethod: "GET", path: `/${name}`, description: `${name} from source`, ...extra };
-}
+const tool = httpTool;
 const urn = (name: string) => `tools:http:api:${name}`;
 
 async function deploy(tools: ToolInit[], project = tenant.project) {

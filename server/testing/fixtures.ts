@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { JsonObject } from "@bufbuild/protobuf";
 import type { Kysely } from "kysely";
 import type { Database } from "../db/database.js";
 import { createApiKey } from "../auth/keys.js";
@@ -26,4 +27,25 @@ export async function createTenant(db: Kysely<Database>, opts: { features?: stri
   const producer = await createApiKey(db, { org, scope: "producer" });
   const consumer = await createApiKey(db, { org, scope: "consumer" });
   return { org, project, producerKey: producer.key, consumerKey: consumer.key };
+}
+
+/** The fields of a CreateDeployment tool that tests set. */
+export interface ToolInit {
+  source: string;
+  name: string;
+  httpMethod: string;
+  path: string;
+  description?: string;
+  title?: string;
+  tags?: string[];
+  inputSchema?: JsonObject;
+  readOnlyHint?: boolean;
+  destructiveHint?: boolean;
+  idempotentHint?: boolean;
+  openWorldHint?: boolean;
+}
+
+/** An HTTP tool of source "api" (URN `tools:http:api:<name>`) with a description naming it. */
+export function httpTool(name: string, extra: Partial<ToolInit> = {}): ToolInit {
+  return { source: "api", name, httpMethod: "GET", path: `/${name}`, description: `${name} from source`, ...extra };
 }
