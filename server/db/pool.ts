@@ -30,9 +30,13 @@ export function createPool(opts: PoolOptions): pg.Pool {
     application_name: opts.applicationName ?? "toolset-release-service",
     types: typeParsers,
   });
-  // An idle client whose server went away emits 'error' on the pool; without a
-  // listener that would crash the process. The next checkout reconnects.
+  // A client whose server went away emits 'error'. pg-pool forwards it to the
+  // pool only while the client is idle; a checked-out client (its backend
+  // terminated mid-transaction, a failover) would have no listener and crash the
+  // process. The query in flight fails on its own (mapped to UNAVAILABLE) and the
+  // pool discards the broken client on release; the next checkout reconnects.
   pool.on("error", () => undefined);
+  pool.on("connect", (client) => client.on("error", () => undefined));
   return pool;
 }
 
