@@ -7,6 +7,7 @@ import { invalidArgument } from "./errors.js";
 // secret and grant nothing: every query is still scoped by the caller's project.
 
 const VERSION = 1;
+const NOT_A_TOKEN = "is not a page token of this list (pass back next_page_token unchanged)";
 
 interface TokenBody {
   v: number;
@@ -29,7 +30,7 @@ export function encodePageToken(scope: string, key: (string | number)[]): string
 /** Decodes a page token for `scope`; undefined for "" (first page). */
 export function decodePageToken(scope: string, token: string): (string | number)[] | undefined {
   if (token === "") return undefined;
-  const bad = () => invalidArgument("page_token", "is not a page token of this list (pass back next_page_token unchanged)");
+  const bad = () => invalidArgument("page_token", NOT_A_TOKEN);
   const [payload, sum, ...rest] = token.split(".");
   if (payload === undefined || sum === undefined || rest.length > 0 || checksum(payload) !== sum) throw bad();
   let body: TokenBody;
@@ -40,6 +41,21 @@ export function decodePageToken(scope: string, token: string): (string | number)
   }
   if (body.v !== VERSION || body.s !== scope || !Array.isArray(body.k)) throw bad();
   return body.k;
+}
+
+/**
+ * Decodes a page token whose cursor is one string matching `pattern`; undefined
+ * for "" (first page). The checksum only catches accidents: a token made by hand
+ * can pass it, so the cursor is checked before it reaches a query.
+ */
+export function decodePageKey(scope: string, token: string, pattern: RegExp): string | undefined {
+  const key = decodePageToken(scope, token);
+  if (key === undefined) return undefined;
+  const [value, ...rest] = key;
+  if (typeof value !== "string" || !pattern.test(value) || rest.length > 0) {
+    throw invalidArgument("page_token", NOT_A_TOKEN);
+  }
+  return value;
 }
 
 /** Splits a page fetched with limit+1 rows into the page and the next token. */

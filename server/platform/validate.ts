@@ -25,7 +25,8 @@ const SLUG_RULE = "must be 1-63 lowercase letters, digits or hyphens, starting w
 const URN_SOURCE = /^[a-z0-9_-]{1,128}$/;
 const URN_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]+$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A UUID in its text form. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Text PostgreSQL can store and clients can read back: no NUL (text columns

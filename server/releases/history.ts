@@ -3,11 +3,13 @@ import type { ReleaseService } from "../../gen/releases/v1/releases_pb.js";
 import type { Deps } from "../app.js";
 import { authorize } from "../auth/scope.js";
 import { invalidArgument } from "../platform/errors.js";
-import { decodePageToken, paginate } from "../platform/pagination.js";
-import { pageSize, slug as checkSlug } from "../platform/validate.js";
+import { decodePageKey, paginate } from "../platform/pagination.js";
+import { pageSize, slug as checkSlug, UUID } from "../platform/validate.js";
 import { findToolsetForHistory } from "../toolsets/lookup.js";
 import { toRelease, toReleaseEvent } from "./mapping.js";
 import { findRelease, listEvents, listReleases } from "./store.js";
+
+const RELEASE_NUMBER = /^[1-9][0-9]{0,18}$/;
 
 type HistoryMethods = Pick<ServiceImpl<typeof ReleaseService>, "listReleases" | "getRelease" | "listReleaseEvents">;
 
@@ -20,8 +22,8 @@ export function historyMethods({ db }: Deps): HistoryMethods {
       const size = pageSize(req.pageSize);
       const toolset = await findToolsetForHistory(db, project.id, slug);
       const scope = `ListReleases:${toolset.id}`;
-      const after = decodePageToken(scope, req.pageToken);
-      const rows = await listReleases(db, toolset.id, after === undefined ? undefined : BigInt(after[0]!), size + 1);
+      const after = decodePageKey(scope, req.pageToken, RELEASE_NUMBER);
+      const rows = await listReleases(db, toolset.id, after === undefined ? undefined : BigInt(after), size + 1);
       const { items, nextPageToken } = paginate(rows, size, scope, (r) => [r.release.release_number.toString()]);
       return { releases: items.map((r) => toRelease(r, toolset.current_release_id)), nextPageToken };
     },
@@ -40,8 +42,8 @@ export function historyMethods({ db }: Deps): HistoryMethods {
       const size = pageSize(req.pageSize);
       const toolset = await findToolsetForHistory(db, project.id, slug);
       const scope = `ListReleaseEvents:${toolset.id}`;
-      const after = decodePageToken(scope, req.pageToken);
-      const rows = await listEvents(db, toolset.id, after === undefined ? undefined : String(after[0]), size + 1);
+      const after = decodePageKey(scope, req.pageToken, UUID);
+      const rows = await listEvents(db, toolset.id, after, size + 1);
       const { items, nextPageToken } = paginate(rows, size, scope, (r) => [r.id]);
       return { events: items.map(toReleaseEvent), nextPageToken };
     },

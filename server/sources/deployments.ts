@@ -3,8 +3,8 @@ import type { SourceService } from "../../gen/sources/v1/sources_pb.js";
 import type { Deps } from "../app.js";
 import { authorize } from "../auth/scope.js";
 import { inTransaction } from "../db/transaction.js";
-import { invalidArgument, notFound } from "../platform/errors.js";
-import { decodePageToken, paginate } from "../platform/pagination.js";
+import { notFound } from "../platform/errors.js";
+import { decodePageKey, paginate } from "../platform/pagination.js";
 import { pageSize, uuid } from "../platform/validate.js";
 import { validateCreateDeployment } from "./deployment-input.js";
 import {
@@ -31,11 +31,8 @@ export function listDeploymentsScope(projectId: string): string {
 }
 
 function beforeSeq(scope: string, token: string): bigint | undefined {
-  const key = decodePageToken(scope, token);
-  if (key === undefined) return undefined;
-  const [seq, ...rest] = key;
-  if (typeof seq !== "string" || !SEQ.test(seq) || rest.length > 0) throw invalidArgument("page_token", "is not a page token of this list (pass back next_page_token unchanged)");
-  return BigInt(seq);
+  const seq = decodePageKey(scope, token, SEQ);
+  return seq === undefined ? undefined : BigInt(seq);
 }
 
 /** The deployment RPCs of SourceService. */
