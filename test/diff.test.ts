@@ -264,14 +264,14 @@ describe("diffResolved", () => {
     });
 
     it("reports every field in order, booleans as text", () => {
-      const from: DiffMetadata = { name: "A", description: "d1", mcpSlug: "", mcpEnabled: false, mcpIsPublic: true };
-      const to: DiffMetadata = { name: "B", description: "d2", mcpSlug: "x", mcpEnabled: true, mcpIsPublic: false };
+      const from: DiffMetadata = { name: "A", description: "d1", mcpSlug: "", mcpEnabled: false, mcpIsPublic: false };
+      const to: DiffMetadata = { name: "B", description: "d2", mcpSlug: "x", mcpEnabled: true, mcpIsPublic: true };
       expect(diffMetadata(from, to)).toEqual([
         metadataChange("name", "A", "B", false),
         metadataChange("description", "d1", "d2", false),
         metadataChange("mcp_slug", "", "x", false),
         metadataChange("mcp_enabled", "false", "true", false),
-        metadataChange("mcp_is_public", "true", "false", false),
+        metadataChange("mcp_is_public", "false", "true", false),
       ]);
     });
 
@@ -285,12 +285,13 @@ describe("diffResolved", () => {
       expect(diffMetadata({ mcpSlug: "x" }, { mcpSlug: "" })).toEqual([metadataChange("mcp_slug", "x", "", true)]);
     });
 
-    it("reports a public endpoint made private as not breaking", () => {
-      expect(diffMetadata({ mcpIsPublic: true }, { mcpIsPublic: false })).toEqual([metadataChange("mcp_is_public", "true", "false", false)]);
+    it("reports a public endpoint made private as breaking, and made public as not", () => {
+      expect(diffMetadata({ mcpIsPublic: true }, { mcpIsPublic: false })).toEqual([metadataChange("mcp_is_public", "true", "false", true)]);
+      expect(diffMetadata({ mcpIsPublic: false }, { mcpIsPublic: true })).toEqual([metadataChange("mcp_is_public", "false", "true", false)]);
     });
   });
 
-  it("orders metadata, then tools by URN in byte order with fields in a fixed order, then prompts, stably", () => {
+  it("orders tools by URN in byte order with fields in a fixed order, then prompts, then metadata, stably", () => {
     const a = "tools:http:src:Zeta";
     const b = "tools:http:src:alpha";
     const c = "tools:http:src:beta";
@@ -306,8 +307,6 @@ describe("diffResolved", () => {
       prompts: [prompt("a"), prompt("B", { prompt: "changed" })],
     });
     const expected = [
-      [ChangeKind.METADATA_CHANGED, "", "", "name"],
-      [ChangeKind.METADATA_CHANGED, "", "", "description"],
       [ChangeKind.TOOL_ADDED, a, "", ""],
       [ChangeKind.TOOL_REMOVED, b, "", ""],
       [ChangeKind.TOOL_RENAMED, c, "", "name"],
@@ -319,6 +318,8 @@ describe("diffResolved", () => {
       [ChangeKind.PROMPT_CHANGED, "", "B", "prompt"],
       [ChangeKind.PROMPT_ADDED, "", "a", ""],
       [ChangeKind.PROMPT_REMOVED, "", "b", ""],
+      [ChangeKind.METADATA_CHANGED, "", "", "name"],
+      [ChangeKind.METADATA_CHANGED, "", "", "description"],
     ];
     const summary = (changes: Change[]) => changes.map((x) => [x.kind, x.toolUrn, x.promptName, x.field]);
     expect(summary(diffResolved(from, to))).toEqual(expected);

@@ -368,3 +368,99 @@ describe("DiffReleases", () => {
     expect((await failure(diff(slug, 5n, Target.LIVE))).code).toBe(Code.NotFound);
   });
 });
+
+describe("edge cases of staged state", () => {
+  it("an override of a tool that is not selected is publishable, and switching back agrees", async () => {
+    const slug = uniqueSlug("hidden");
+    await deploy([tool("a"), tool("b")]);
+    await createToolset(slug, ["a"]);
+    await switchMode(slug, EditingMode.STAGING);
+    await stagingVariation(slug, "b", "ready for when b is selected");
+    // Nothing a client sees changed, but the copy did: publish records it...
+    const release = await publish(slug);
+    expect(release.releaseNumber).toBe(2n);
+    expect(release.toolsetVariationsVersionId).not.toBe("");
+    // ...and afterwards there is nothing left to publish nor to lose.
+    expect((await failure(publish(slug))).code).toBe(Code.FailedPrecondition);
+    expect((await switchMode(slug, EditingMode.ITERATION)).editingMode).toBe(EditingMode.ITERATION);
+  });
+
+  it("after a rollback, a staging copy holding the newest release can be left without discard_staging", async () => {
+    const slug = uniqueSlug("rbback");
+    await deploy([tool("a"), tool("b")]);
+    await createToolset(slug, ["a"]);
+    await switchMode(slug, EditingMode.STAGING);
+    await editStaging(slug, { toolUrns: [urn("a"), urn("b")] });
+    await publish(slug);
+    await releases().rollbackToRelease({ project: tenant.project, slug, releaseNumber: 1n }, auth());
+    const back = await switchMode(slug, EditingMode.ITERATION);
+    expect(back.toolUrns).toEqual([urn("a")]);
+    expect((await resolve(slug)).tools.map((t) => t.urn)).toEqual([urn("a")]);
+  });
+
+  it("a staged mcp_slug taken by another toolset is refused at the edit; a rollback to a taken one is refused whole", async () => {
+    const slug = uniqueSlug("slugs");
+    const otherSlug = uniqueSlug("holder");
+    const [x, y] = [uniqueSlug("ep"), uniqueSlug("ep")];
+    await createToolset(otherSlug, []);
+    await createToolset(slug, []);
+    await toolsets().updateToolset({ project: tenant.project, slug, fields: { mcpSlug: x }, updateMask: { paths: ["mcp_slug"] } }, auth());
+    await toolsets().updateToolset({ project: tenant.project, slug: otherSlug, fields: { mcpSlug: y }, updateMask: { paths: ["mcp_slug"] } }, auth());
+    await switchMode(slug, EditingMode.STAGING);
+
+    const taken = await failure(toolsets().updateToolset({ project: tenant.project, slug, staging: true, fields: { mcpSlug: y }, updateMask: { paths: ["mcp_slug"] } }, auth()));
+    expect(taken.code).toBe(Code.AlreadyExists);
+    expect(taken.message).toContain(y);
+
+    // Release 2 moves the endpoint to a new slug; the other toolset then takes the old one.
+    const z = uniqueSlug("ep");
+    await toolsets().updateToolset({ project: tenant.project, slug, staging: true, fields: { mcpSlug: z }, updateMask: { paths: ["mcp_slug"] } }, auth());
+    await publish(slug);
+    await toolsets().updateToolset({ project: tenant.project, slug: otherSlug, fields: { mcpSlug: x }, updateMask: { paths: ["mcp_slug"] } }, auth());
+    const before = (await toolsets().getToolset({ project: tenant.project, slug }, auth())).toolset!;
+    const blocked = await failure(releases().rollbackToRelease({ project: tenant.project, slug, releaseNumber: 1n }, auth()));
+    expect(blocked.code).toBe(Code.AlreadyExists);
+    expect(blocked.message).toContain(x);
+    expect((await toolsets().getToolset({ project: tenant.project, slug }, auth())).toolset).toEqual(before);
+  });
+
+  it("the live scope of a toolset in staging mode lists the variations its current release serves", async () => {
+    const slug = uniqueSlug("livevars");
+    await deploy([tool("a")]);
+    await createToolset(slug, ["a"]);
+    await toolsets().upsertToolVariation({ project: tenant.project, scope: { toolsetSlug: slug }, variation: { srcToolUrn: urn("a"), title: "old" } }, auth());
+    await switchMode(slug, EditingMode.STAGING);
+    await toolsets().upsertToolVariation(
+      { project: tenant.project, scope: { toolsetSlug: slug, staging: true }, variation: { srcToolUrn: urn("a"), title: "new" } },
+      auth(),
+    );
+    const listLive = async () => (await toolsets().listToolVariations({ project: tenant.project, scope: { toolsetSlug: slug } }, auth())).variations.map((v) => v.title);
+    expect(await listLive()).toEqual(["old"]);
+    await publish(slug);
+    expect(await listLive()).toEqual(["new"]);
+    expect((await resolve(slug)).tools[0]?.title).toBe("new");
+  });
+
+  it("copying variations into a staging copy and back runs the same statements for 2 overrides or 40", async () => {
+    const statementsOf = async (count: number) => {
+      const slug = uniqueSlug("copy");
+      const names = Array.from({ length: count }, (_, i) => `t${i}`);
+      await deploy(names.map((n) => tool(n)));
+      await createToolset(slug, names);
+      for (const n of names) {
+        await toolsets().upsertToolVariation({ project: tenant.project, scope: { toolsetSlug: slug }, variation: { srcToolUrn: urn(n), title: n } }, auth());
+      }
+      server.queries.length = 0;
+      await switchMode(slug, EditingMode.STAGING);
+      const toStaging = server.queries.length;
+      for (const n of names) await stagingVariation(slug, n, `${n} staged`);
+      await publish(slug);
+      server.queries.length = 0;
+      await switchMode(slug, EditingMode.ITERATION);
+      const toIteration = server.queries.length;
+      expect((await resolve(slug)).tools.map((t) => t.description)).toEqual(names.map((n) => `${n} staged`).sort());
+      return [toStaging, toIteration];
+    };
+    expect(await statementsOf(40)).toEqual(await statementsOf(2));
+  });
+});

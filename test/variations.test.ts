@@ -71,10 +71,6 @@ async function createToolset(t: Tenant, slug: string): Promise<ToolsetRow> {
   return toolsetRow(res.toolset.id);
 }
 
-/**
- * Puts a live toolset into staging mode and gives it a staging copy. The RPCs that
- * do this are not built yet, so it writes the rows directly; returns the copy.
- */
 /** Switches a toolset to staging mode and returns its staging copy. */
 async function stage(t: Tenant, live: ToolsetRow): Promise<ToolsetRow> {
   await api().switchEditingMode({ project: t.project, slug: live.slug, mode: EditingMode.STAGING }, bearer(t.producerKey));

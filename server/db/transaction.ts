@@ -20,3 +20,8 @@ export async function inTransaction<T>(db: Kysely<Database>, fn: (trx: Transacti
     }
   }
 }
+
+/** Runs reads in one read-only REPEATABLE READ transaction, so they all see the same committed state. */
+export async function snapshot<T>(db: Kysely<Database>, fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  return db.transaction().setIsolationLevel("repeatable read").setAccessMode("read only").execute(fn);
+}

@@ -2,6 +2,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import type { ReleaseRef, ReleaseService } from "../../gen/releases/v1/releases_pb.js";
 import type { Deps } from "../app.js";
 import { authorize } from "../auth/scope.js";
+import { snapshot } from "../db/transaction.js";
 import type { Database, ToolsetRow } from "../db/database.js";
 import { invalidArgument } from "../platform/errors.js";
 import { slug as checkSlug } from "../platform/validate.js";
@@ -21,11 +22,7 @@ export function diffMethod({ db }: Deps): Pick<ServiceImpl<typeof ReleaseService
       const from = parseRef("from", req.from);
       const to = parseRef("to", req.to);
       // Both sides from one snapshot, so they are states that existed together.
-      const changes = await db
-        .transaction()
-        .setIsolationLevel("repeatable read")
-        .setAccessMode("read only")
-        .execute(async (trx) => {
+      const changes = await snapshot(db, async (trx) => {
           const live = await findLiveToolset(trx, project.id, slug);
           return diffResolved(await side(trx, live, from), await side(trx, live, to));
         });

@@ -80,8 +80,11 @@ function changedFields<T>(fields: readonly TextField<T>[], from: T, to: T): { fi
 }
 
 function metadataBreaking(field: string, before: string, after: string): boolean {
-  // Clients of the old endpoint fail when it goes away: MCP turned off, or an existing slug moved.
-  return (field === "mcp_enabled" && before === "true" && after === "false") || (field === "mcp_slug" && before !== "");
+  // Clients of the old endpoint fail when it goes away (MCP turned off, an
+  // existing slug moved) or stops admitting them (a public endpoint made private).
+  return (
+    ((field === "mcp_enabled" || field === "mcp_is_public") && before === "true" && after === "false") || (field === "mcp_slug" && before !== "")
+  );
 }
 
 /** Changes inside `input_schema`: per property, then `required`, then anything else as a whole. */
@@ -129,15 +132,11 @@ function diffTool(toolUrn: string, from: MergedTool, to: MergedTool): ChangeInit
 
 /**
  * The field-level changes an MCP client would see going from `from` to `to`:
- * metadata first, then tools by URN, then prompts by name, each in a fixed
+ * tools by URN, then prompts by name, then the metadata, each in a fixed
  * field order, so equal inputs always give an equal list. Identical sides give [].
  */
 export function diffResolved(from: DiffSide, to: DiffSide): Change[] {
   const changes: ChangeInit[] = [];
-
-  for (const c of changedFields(METADATA_FIELDS, from.metadata, to.metadata)) {
-    changes.push({ kind: ChangeKind.METADATA_CHANGED, ...c, breaking: metadataBreaking(c.field, c.before, c.after) });
-  }
 
   for (const [toolUrn, before, after] of pair(from.tools, to.tools, (t) => t.urn)) {
     if (before && after) changes.push(...diffTool(toolUrn, before, after));
@@ -153,6 +152,10 @@ export function diffResolved(from: DiffSide, to: DiffSide): Change[] {
     } else if (after) {
       changes.push({ kind: ChangeKind.PROMPT_ADDED, promptName, breaking: false });
     }
+  }
+
+  for (const c of changedFields(METADATA_FIELDS, from.metadata, to.metadata)) {
+    changes.push({ kind: ChangeKind.METADATA_CHANGED, ...c, breaking: metadataBreaking(c.field, c.before, c.after) });
   }
 
   return changes.map((c) => create(ChangeSchema, c));

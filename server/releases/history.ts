@@ -2,6 +2,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import type { ReleaseService } from "../../gen/releases/v1/releases_pb.js";
 import type { Deps } from "../app.js";
 import { authorize } from "../auth/scope.js";
+import { snapshot } from "../db/transaction.js";
 import { invalidArgument } from "../platform/errors.js";
 import { decodePageKey, paginate } from "../platform/pagination.js";
 import { pageSize, slug as checkSlug, UUID } from "../platform/validate.js";
@@ -9,7 +10,8 @@ import { findToolsetForHistory } from "../toolsets/lookup.js";
 import { toRelease, toReleaseEvent } from "./mapping.js";
 import { findRelease, listEvents, listReleases } from "./store.js";
 
-const RELEASE_NUMBER = /^[1-9][0-9]{0,18}$/;
+// At most 18 digits: always within int64, whatever a hand-made token holds.
+const RELEASE_NUMBER = /^[1-9][0-9]{0,17}$/;
 
 type HistoryMethods = Pick<ServiceImpl<typeof ReleaseService>, "listReleases" | "getRelease" | "listReleaseEvents">;
 
@@ -20,20 +22,25 @@ export function historyMethods({ db }: Deps): HistoryMethods {
       const { project } = await authorize(db, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
       const size = pageSize(req.pageSize);
-      const toolset = await findToolsetForHistory(db, project.id, slug);
-      const scope = `ListReleases:${toolset.id}`;
-      const after = decodePageKey(scope, req.pageToken, RELEASE_NUMBER);
-      const rows = await listReleases(db, toolset.id, after === undefined ? undefined : BigInt(after), size + 1);
-      const { items, nextPageToken } = paginate(rows, size, scope, (r) => [r.release.release_number.toString()]);
-      return { releases: items.map((r) => toRelease(r, toolset.current_release_id)), nextPageToken };
+      // The pointer and the releases from one snapshot, so is_current is never stale within a page.
+      return snapshot(db, async (trx) => {
+        const toolset = await findToolsetForHistory(trx, project.id, slug);
+        const scope = `ListReleases:${toolset.id}`;
+        const after = decodePageKey(scope, req.pageToken, RELEASE_NUMBER);
+        const rows = await listReleases(trx, toolset.id, after === undefined ? undefined : BigInt(after), size + 1);
+        const { items, nextPageToken } = paginate(rows, size, scope, (r) => [r.release.release_number.toString()]);
+        return { releases: items.map((r) => toRelease(r, toolset.current_release_id)), nextPageToken };
+      });
     },
 
     async getRelease(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
       if (req.releaseNumber < 1n) throw invalidArgument("release_number", "must be at least 1");
-      const toolset = await findToolsetForHistory(db, project.id, slug);
-      return { release: toRelease(await findRelease(db, toolset.id, req.releaseNumber), toolset.current_release_id) };
+      return snapshot(db, async (trx) => {
+        const toolset = await findToolsetForHistory(trx, project.id, slug);
+        return { release: toRelease(await findRelease(trx, toolset.id, req.releaseNumber), toolset.current_release_id) };
+      });
     },
 
     async listReleaseEvents(req, ctx) {

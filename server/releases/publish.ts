@@ -9,10 +9,11 @@ import { DomainError } from "../platform/errors.js";
 import { idempotencyKey, LIMITS, slug as checkSlug, text } from "../platform/validate.js";
 import { resolveLatest } from "../resolve/resolve.js";
 import { findLiveToolset, lockStagingCopy, lockToolset } from "../toolsets/lookup.js";
+import { matchesRelease } from "../toolsets/staging.js";
 import { updateToolsetState } from "../toolsets/queries.js";
 import { stateChanged, stateOf } from "../toolsets/validation.js";
 import { toRelease } from "./mapping.js";
-import { captureSourceState, findReleaseByIdempotencyKey, getRelease, insertRelease, moveLivePointer, type ReleaseState } from "./store.js";
+import { captureSourceState, findReleaseByIdempotencyKey, getRelease, insertRelease, moveLivePointer, releasedToolsetState, type ReleaseState } from "./store.js";
 import type { Transaction } from "kysely";
 
 /** PublishStagingVersion. */
@@ -59,10 +60,16 @@ async function publish(
 
   const current = await getRelease(trx, live.current_release_id);
   const { pins, content } = await resolveLatest(trx, copy);
-  const staged = stateOf(copy);
-  if (content.etag === current.release.etag && !stateChanged(current.state, staged)) {
-    throw new DomainError("failed_precondition", `no changes to publish: the staging copy of toolset "${slug}" resolves to what release ${current.release.release_number} serves`);
+  // Something to publish: the project's sources changed what the copy resolves
+  // to, or the copy itself differs from the release (also where a client cannot
+  // see it yet, e.g. an override of a tool not selected, or mcp_enabled).
+  if (content.etag === current.release.etag && (await matchesRelease(trx, copy, releasedToolsetState(current)))) {
+    throw new DomainError(
+      "failed_precondition",
+      `no changes to publish: the staging copy of toolset "${slug}" and the project's sources are as in release ${current.release.release_number}`,
+    );
   }
+  const staged = stateOf(copy);
   // The live row carries the released selection and metadata (rollback restores
   // them from the release's snapshot); its new snapshot is the release's.
   const updated = stateChanged(stateOf(live), staged) ? await updateToolsetState(trx, live, staged) : live;

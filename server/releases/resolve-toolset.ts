@@ -3,6 +3,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { ResolvedToolsetSchema, type ReleaseService, type ResolvedToolset } from "../../gen/releases/v1/releases_pb.js";
 import type { Deps } from "../app.js";
 import { authorize } from "../auth/scope.js";
+import { snapshot } from "../db/transaction.js";
 import type { ToolsetRow } from "../db/database.js";
 import { invalidArgument } from "../platform/errors.js";
 import { slug as checkSlug, text } from "../platform/validate.js";
@@ -27,11 +28,7 @@ export function resolveToolsetMethod({ db, resolveCacheTools }: Deps): Pick<Serv
 
       // One snapshot: the toolset row, the source pins and the content must agree,
       // or a concurrent edit could yield an etag for a state that never existed.
-      const resolved = await db
-        .transaction()
-        .setIsolationLevel("repeatable read")
-        .setAccessMode("read only")
-        .execute(async (trx) => {
+      const resolved = await snapshot(db, async (trx) => {
           const live = req.slug !== "" ? await findLiveToolset(trx, project.id, req.slug) : await findLiveToolsetByMcpSlug(trx, project.id, req.mcpSlug);
           const target = await targetState(trx, live, ref);
           const selection = rowSelection(target.state);

@@ -82,6 +82,11 @@ function toReleaseState(row: JoinedRelease): ReleaseState {
   };
 }
 
+/** What a release holds of the toolset itself: selection, metadata and toolset-level variations. */
+export function releasedToolsetState(r: ReleaseState): { state: ToolsetState; toolsetVariationsVersionId: string | null } {
+  return { state: r.state, toolsetVariationsVersionId: r.pins.toolsetVariationsVersionId };
+}
+
 /** A toolset's release by number; NOT_FOUND when it has none with that number. */
 export async function findRelease(db: Db, toolsetId: string, releaseNumber: bigint): Promise<ReleaseState> {
   const row = await releasesWithState(db).where("r.toolset_id", "=", toolsetId).where("r.release_number", "=", releaseNumber).executeTakeFirst();

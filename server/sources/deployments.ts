@@ -23,7 +23,8 @@ import { toDeployment } from "./mapping.js";
 
 type DeploymentMethods = Pick<ServiceImpl<typeof SourceService>, "createDeployment" | "getDeployment" | "listDeployments">;
 
-const SEQ = /^[1-9][0-9]{0,18}$/;
+// At most 18 digits: always within int64, whatever a hand-made token holds.
+const SEQ = /^[1-9][0-9]{0,17}$/;
 
 /** The list a ListDeployments page token belongs to. */
 export function listDeploymentsScope(projectId: string): string {

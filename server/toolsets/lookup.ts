@@ -31,7 +31,10 @@ export async function findStagingCopy(db: Db, live: ToolsetRow): Promise<Toolset
     .where("parent_toolset_id", "=", live.id)
     .where("deleted_at", "is", null)
     .executeTakeFirst();
-  if (!row) throw notFound(`toolset "${live.slug}" has no staging copy`);
+  if (!row) {
+    const hint = live.editing_mode === "staging" ? ": create one with CreateStagingVersion" : " (it is in iteration mode)";
+    throw notFound(`toolset "${live.slug}" has no staging copy${hint}`);
+  }
   return row;
 }
 

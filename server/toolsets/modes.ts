@@ -7,12 +7,12 @@ import type { Database, ToolsetRow } from "../db/database.js";
 import { inTransaction } from "../db/transaction.js";
 import { DomainError, invalidArgument, notFound } from "../platform/errors.js";
 import { slug as checkSlug } from "../platform/validate.js";
-import { captureSourceState, getRelease, insertRelease, moveLivePointer } from "../releases/store.js";
+import { captureSourceState, findRelease, getRelease, insertRelease, moveLivePointer, releasedToolsetState } from "../releases/store.js";
 import { resolveLatest } from "../resolve/resolve.js";
 import { findLiveToolset, findStagingCopy, lockStagingCopy, lockToolset } from "./lookup.js";
 import { toToolset } from "./mapping.js";
 import { updateToolsetState, withReleaseNumbers } from "./queries.js";
-import { adoptToolsetVariations, createStagingCopy, discardStagingCopy, hasUnpublishedChanges, type StateWithVariations } from "./staging.js";
+import { adoptToolsetVariations, createStagingCopy, discardStagingCopy, matchesRelease, type StateWithVariations } from "./staging.js";
 import { stateChanged, stateOf } from "./validation.js";
 import type { Kysely, Transaction } from "kysely";
 
@@ -118,10 +118,10 @@ async function switchToIteration(trx: Transaction<Database>, live: ToolsetRow, c
   const copy = await lockStagingCopy(trx, live);
   const released = await releasedState(trx, live);
   if (copy) {
-    if (!discard && (await hasUnpublishedChanges(trx, copy, released))) {
+    if (!discard && (await holdsUnpublishedChanges(trx, live, copy, released))) {
       throw new DomainError(
         "failed_precondition",
-        `the staging copy of toolset "${live.slug}" holds unpublished changes: publish them, or set discard_staging to drop them`,
+        `the staging copy of toolset "${live.slug}" holds unpublished changes (no release has its state): publish them, or set discard_staging to drop them`,
       );
     }
     await discardStagingCopy(trx, copy);
@@ -131,9 +131,19 @@ async function switchToIteration(trx: Transaction<Database>, live: ToolsetRow, c
   return moveLivePointer(trx, restored, { kind: "mode_switched", to: null, mode: "iteration", notes: "", caller });
 }
 
+/**
+ * Whether discarding the copy would lose edits: it matches neither the current
+ * release nor the newest one (after a rollback the copy usually still holds the
+ * newest release, which is published, not lost). One indexed lookup each.
+ */
+async function holdsUnpublishedChanges(trx: Transaction<Database>, live: ToolsetRow, copy: ToolsetRow, current: StateWithVariations): Promise<boolean> {
+  if (await matchesRelease(trx, copy, current)) return false;
+  const newest = await findRelease(trx, live.id, live.last_release_number);
+  return newest.release.id === live.current_release_id || !(await matchesRelease(trx, copy, releasedToolsetState(newest)));
+}
+
 /** The state a toolset in staging mode serves: its current release's selection, metadata and toolset variations. */
 async function releasedState(trx: Transaction<Database>, live: ToolsetRow): Promise<StateWithVariations> {
   if (live.current_release_id === null) throw new Error(`toolset ${live.id} is in staging mode without a current release`);
-  const current = await getRelease(trx, live.current_release_id);
-  return { state: current.state, toolsetVariationsVersionId: current.pins.toolsetVariationsVersionId };
+  return releasedToolsetState(await getRelease(trx, live.current_release_id));
 }

@@ -65,8 +65,21 @@ export async function insertToolset(trx: Transaction<Database>, projectId: strin
   return trx.updateTable("toolsets").set({ predecessor_id: versionId }).where("id", "=", row.id).returningAll().executeTakeFirstOrThrow();
 }
 
-/** Applies a new state to a locked toolset: version + 1 and a new snapshot. */
+function mcpSlugTaken(mcpSlug: string | null): DomainError {
+  return new DomainError("already_exists", `mcp_slug "${mcpSlug}" is used by another toolset of the project`);
+}
+
+/**
+ * Applies a new state to a locked toolset: version + 1 and a new snapshot.
+ * ALREADY_EXISTS when the new mcp_slug belongs to another live toolset; for a
+ * staging copy too (the index covers live rows only), so a conflict shows at
+ * the edit rather than at publish.
+ */
 export async function updateToolsetState(trx: Transaction<Database>, current: ToolsetRow, state: ToolsetState): Promise<ToolsetRow> {
+  if (current.parent_toolset_id !== null && state.mcp_slug !== null && state.mcp_slug !== current.mcp_slug) {
+    const other = await liveToolsets(trx, current.project_id).select("id").where("mcp_slug", "=", state.mcp_slug).where("id", "!=", current.parent_toolset_id).executeTakeFirst();
+    if (other) throw mcpSlugTaken(state.mcp_slug);
+  }
   let updated: ToolsetRow;
   try {
     updated = await trx
@@ -77,7 +90,7 @@ export async function updateToolsetState(trx: Transaction<Database>, current: To
       .executeTakeFirstOrThrow();
   } catch (err) {
     if (isUniqueViolation(err, "toolsets_project_live_mcp_slug_key")) {
-      throw new DomainError("already_exists", `mcp_slug "${state.mcp_slug}" is used by another toolset of the project`);
+      throw mcpSlugTaken(state.mcp_slug);
     }
     throw err;
   }

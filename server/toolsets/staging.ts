@@ -44,16 +44,16 @@ export async function createStagingCopy(trx: Transaction<Database>, live: Toolse
 }
 
 /**
- * True when a staging copy holds something `released` does not: another
- * selection or metadata, or other toolset-level overrides. Compared by content,
- * so a copy that was edited and edited back holds nothing unpublished.
+ * True when a staging copy holds what `released` holds: the same selection and
+ * metadata, and the same toolset-level overrides. Compared by content, so a copy
+ * that was edited and edited back matches, and so does a fresh copy of it.
  */
-export async function hasUnpublishedChanges(trx: Transaction<Database>, staging: ToolsetRow, released: StateWithVariations): Promise<boolean> {
-  if (stateChanged(stateOf(staging), stateOf(released.state))) return true;
-  const stagedVersion = await currentVersionId(trx, staging.tool_variations_group_id);
-  if (stagedVersion === released.toolsetVariationsVersionId) return false;
-  const [staged, published] = await Promise.all([groupVersionVariations(trx, stagedVersion), groupVersionVariations(trx, released.toolsetVariationsVersionId)]);
-  return !sameOverrides(staged, published);
+export async function matchesRelease(trx: Transaction<Database>, copy: ToolsetRow, released: StateWithVariations): Promise<boolean> {
+  if (stateChanged(stateOf(copy), stateOf(released.state))) return false;
+  const stagedVersion = await currentVersionId(trx, copy.tool_variations_group_id);
+  if (stagedVersion === released.toolsetVariationsVersionId) return true;
+  const staged = await groupVersionVariations(trx, stagedVersion);
+  return sameOverrides(staged, await groupVersionVariations(trx, released.toolsetVariationsVersionId));
 }
 
 /**

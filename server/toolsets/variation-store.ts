@@ -1,7 +1,7 @@
 import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
 import type { Database, ToolVariationsTable } from "../db/database.js";
 import { notFound } from "../platform/errors.js";
-import { findToolset, lockEditableToolset } from "./lookup.js";
+import { findLiveToolset, findToolset, lockEditableToolset } from "./lookup.js";
 import type { Scope, VariationFields } from "./variation-input.js";
 
 /** One immutable variation version as stored. */
@@ -83,6 +83,23 @@ export async function findScopeGroupId(db: Kysely<Database>, projectId: string, 
   }
   const toolset = await findToolset(db, projectId, scope.slug, scope.staging);
   return toolset.tool_variations_group_id;
+}
+
+/**
+ * The variations a scope holds now. The live scope of a toolset in staging mode
+ * answers with its current release's (what it serves): its own group is not
+ * edited in staging mode and catches up only when switching back.
+ */
+export async function currentScopeVariations(db: Kysely<Database>, projectId: string, scope: Scope): Promise<ToolVariationRow[]> {
+  if (scope.kind === "toolset" && !scope.staging) {
+    const live = await findLiveToolset(db, projectId, scope.slug);
+    if (live.editing_mode === "staging" && live.current_release_id !== null) {
+      const release = await db.selectFrom("toolset_releases").select("toolset_variations_version_id").where("id", "=", live.current_release_id).executeTakeFirstOrThrow();
+      return groupVersionVariations(db, release.toolset_variations_version_id);
+    }
+  }
+  const groupId = await findScopeGroupId(db, projectId, scope);
+  return groupId === null ? [] : currentGroupVariations(db, groupId);
 }
 
 /**
@@ -171,27 +188,38 @@ async function writeGroupVersion(trx: Transaction<Database>, group: LockedGroup,
  */
 export async function upsertVariation(trx: Transaction<Database>, groupId: string, fields: VariationFields): Promise<ToolVariationRow> {
   const group = await lockGroup(trx, groupId);
-  const row = await insertVariationVersion(trx, groupId, fields);
+  const [row] = await insertVariationVersions(trx, groupId, [fields]);
+  if (!row) throw new Error("variation insert returned no row");
   const kept = group.entries.filter((e) => e.src_tool_urn !== fields.src_tool_urn);
   await writeGroupVersion(trx, group, [...kept, { id: row.id, src_tool_urn: row.src_tool_urn }]);
   return row;
 }
 
-/** Writes the next version of one tool's variation in a group whose row the caller has locked. */
-async function insertVariationVersion(trx: Transaction<Database>, groupId: string, fields: VariationFields): Promise<ToolVariationRow> {
+/**
+ * Writes the next version of each tool's variation in a group whose row the
+ * caller has locked: one query for the newest versions, one insert per 1,000 rows.
+ */
+async function insertVariationVersions(trx: Transaction<Database>, groupId: string, fields: readonly VariationFields[]): Promise<ToolVariationRow[]> {
+  if (fields.length === 0) return [];
   const latest = await trx
     .selectFrom("tool_variations")
-    .select(["id", "version"])
+    .distinctOn("src_tool_urn")
+    .select(["src_tool_urn", "id", "version"])
     .where("group_id", "=", groupId)
-    .where("src_tool_urn", "=", fields.src_tool_urn)
+    .where(sql<boolean>`src_tool_urn = ANY(${fields.map((f) => f.src_tool_urn)}::text[])`)
+    .orderBy("src_tool_urn")
     .orderBy("version", "desc")
-    .limit(1)
-    .executeTakeFirst();
-  return trx
-    .insertInto("tool_variations")
-    .values({ ...fields, group_id: groupId, version: (latest?.version ?? 0n) + 1n, predecessor_id: latest?.id ?? null })
-    .returningAll()
-    .executeTakeFirstOrThrow();
+    .execute();
+  const latestByUrn = new Map(latest.map((l) => [l.src_tool_urn, l]));
+  const values = fields.map((f) => {
+    const prev = latestByUrn.get(f.src_tool_urn);
+    return { ...f, group_id: groupId, version: (prev?.version ?? 0n) + 1n, predecessor_id: prev?.id ?? null };
+  });
+  const rows: ToolVariationRow[] = [];
+  for (let i = 0; i < values.length; i += 1000) {
+    rows.push(...(await trx.insertInto("tool_variations").values(values.slice(i, i + 1000)).returningAll().execute()));
+  }
+  return rows;
 }
 
 /** Writes a group version without the tool's variation; NOT_FOUND when the group holds none for it. */
@@ -215,17 +243,14 @@ export async function replaceGroupContent(trx: Transaction<Database>, groupId: s
   const group = await lockGroup(trx, groupId);
   const current = await groupVersionVariations(trx, group.currentVersionId);
   const currentByUrn = new Map(current.map((v) => [v.src_tool_urn, v]));
-  const entries: LockedGroup["entries"] = [];
-  let changed = current.length !== overrides.length;
+  const kept: LockedGroup["entries"] = [];
+  const changed: VariationFields[] = [];
   for (const fields of overrides) {
     const existing = currentByUrn.get(fields.src_tool_urn);
-    if (existing && JSON.stringify(fieldsOf(existing)) === JSON.stringify(fieldsOf(fields))) {
-      entries.push({ id: existing.id, src_tool_urn: existing.src_tool_urn });
-      continue;
-    }
-    changed = true;
-    const row = await insertVariationVersion(trx, groupId, fields);
-    entries.push({ id: row.id, src_tool_urn: row.src_tool_urn });
+    if (existing && JSON.stringify(fieldsOf(existing)) === JSON.stringify(fieldsOf(fields))) kept.push({ id: existing.id, src_tool_urn: existing.src_tool_urn });
+    else changed.push(fields);
   }
-  if (changed) await writeGroupVersion(trx, group, entries);
+  if (changed.length === 0 && kept.length === current.length) return;
+  const inserted = await insertVariationVersions(trx, groupId, changed);
+  await writeGroupVersion(trx, group, [...kept, ...inserted.map((r) => ({ id: r.id, src_tool_urn: r.src_tool_urn }))]);
 }

@@ -7,7 +7,7 @@ import { inTransaction } from "../db/transaction.js";
 import { toTimestamp } from "../platform/mapping.js";
 import { parseScope, parseToolUrn, parseVariation } from "./variation-input.js";
 import {
-  currentGroupVariations,
+  currentScopeVariations,
   deleteVariation,
   findScopeGroupId,
   lockScopeGroup,
@@ -36,9 +36,7 @@ export function variationMethods(deps: Deps): VariationMethods {
     async listToolVariations(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);
       const scope = parseScope(req.scope);
-      const groupId = await findScopeGroupId(db, project.id, scope);
-      const rows = groupId === null ? [] : await currentGroupVariations(db, groupId);
-      return { variations: rows.map(toToolVariation) };
+      return { variations: (await currentScopeVariations(db, project.id, scope)).map(toToolVariation) };
     },
 
     async listToolVariationVersions(req, ctx) {

@@ -302,8 +302,8 @@ export type Change = Message<"releases.v1.Change"> & {
    * True when an MCP client that worked against `from` can fail against `to`:
    * a tool removed or renamed, an input property removed or its type changed, a
    * required input property added (or an optional one made required),
-   * confirmation newly required, a prompt removed, the MCP endpoint disabled
-   * or its slug moved.
+   * confirmation newly required, a prompt removed, the MCP endpoint disabled,
+   * made private, or its slug moved.
    *
    * @generated from field: bool breaking = 7;
    */
@@ -1278,7 +1278,9 @@ export const ReleaseService: GenService<{
    * A retry with the same idempotency_key returns the original release.
    * Errors: FAILED_PRECONDITION when the toolset is not in staging mode, has no
    * staging copy, or there are no changes to publish (the resolved content
-   * equals the current release's).
+   * equals the current release's, and so do the staging copy's selection,
+   * metadata and toolset variations); ALREADY_EXISTS when the staged mcp_slug
+   * has since been taken by another toolset.
    *
    * @generated from rpc releases.v1.ReleaseService.PublishStagingVersion
    */
@@ -1316,7 +1318,8 @@ export const ReleaseService: GenService<{
    * Rolling back to the current release is a no-op that succeeds. Records a
    * RELEASE_EVENT_KIND_ROLLED_BACK event. Producer scope.
    * Errors: NOT_FOUND when the toolset has no release with that number;
-   * FAILED_PRECONDITION when the toolset is not in staging mode.
+   * FAILED_PRECONDITION when the toolset is not in staging mode; ALREADY_EXISTS
+   * when the release's mcp_slug has since been taken by another toolset.
    *
    * @generated from rpc releases.v1.ReleaseService.RollbackToRelease
    */

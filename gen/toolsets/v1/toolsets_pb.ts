@@ -140,8 +140,10 @@ export type Toolset = Message<"toolsets.v1.Toolset"> & {
   mcpIsPublic: boolean;
 
   /**
-   * Incremented on every change; the optimistic-concurrency token for
-   * UpdateToolset's expected_version.
+   * Incremented on every change of the fields above (selection, name,
+   * description, MCP settings), including those a publish or rollback makes;
+   * switching modes alone does not change it. The optimistic-concurrency token
+   * for UpdateToolset's expected_version.
    *
    * @generated from field: int64 version = 17;
    */
@@ -1329,7 +1331,8 @@ export const ToolsetService: GenService<{
    * RELEASE_EVENT_KIND_MODE_SWITCHED event.
    * Errors: FAILED_PRECONDITION when the organization lacks the
    * `toolset_staging` feature (switching to STAGING), or when the staging copy
-   * holds unpublished changes and discard_staging is not set.
+   * holds unpublished changes (it matches neither the current nor the newest
+   * release) and discard_staging is not set.
    *
    * @generated from rpc toolsets.v1.ToolsetService.SwitchEditingMode
    */
@@ -1392,7 +1395,8 @@ export const ToolsetService: GenService<{
   },
   /**
    * Lists the current version of each variation in a scope, ordered by
-   * src_tool_urn. Consumer scope.
+   * src_tool_urn. For the live scope of a toolset in staging mode: those of its
+   * current release, which is what it serves. Consumer scope.
    *
    * @generated from rpc toolsets.v1.ToolsetService.ListToolVariations
    */
