@@ -1,4 +1,4 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReleaseEventKind, ReleaseService, Target } from "../gen/releases/v1/releases_pb.js";
@@ -6,7 +6,7 @@ import { SourceService } from "../gen/sources/v1/sources_pb.js";
 import { EditingMode, ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
 import { createTenant, uniqueSlug, type Tenant } from "../server/testing/fixtures.js";
-import { bearer, failure, startTestServer, type TestServer } from "../server/testing/server.js";
+import { attempt, bearer, failure, startTestServer, type Attempt, type TestServer } from "../server/testing/server.js";
 
 // DESIGN §2 rules 4, 5 and 7 under concurrency and failure: publishes,
 // rollbacks and mode switches of one toolset serialize on its row lock, release
@@ -46,18 +46,6 @@ async function connect(): Promise<pg.Client> {
 
 /** 1, 2, …, n. */
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
-
-type Attempt<T> = { ok: true; value: T } | { ok: false; code: Code; message: string };
-
-/** The value of a call, or its error code and message. */
-async function attempt<T>(p: Promise<T>): Promise<Attempt<T>> {
-  try {
-    return { ok: true, value: await p };
-  } catch (e) {
-    const err = ConnectError.from(e);
-    return { ok: false, code: err.code, message: err.rawMessage };
-  }
-}
 
 const failureCodes = (results: Attempt<unknown>[]) => results.flatMap((r) => (r.ok ? [] : [r.code]));
 

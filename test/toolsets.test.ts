@@ -6,7 +6,7 @@ import { SourceService } from "../gen/sources/v1/sources_pb.js";
 import { EditingMode, ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
 import { createTenant, uniqueSlug, type Tenant } from "../server/testing/fixtures.js";
-import { bearer, outcome, startTestServer, type TestServer } from "../server/testing/server.js";
+import { bearer, failure, outcome, startTestServer, type TestServer } from "../server/testing/server.js";
 
 let database: TestDatabase;
 let server: TestServer;
@@ -155,10 +155,9 @@ describe("UpdateToolset and editing modes", () => {
       toolsets().updateToolset({ project: tenant.project, slug, staging, fields: { description }, updateMask: { paths: ["description"] } }, auth());
     expect(await outcome(update(true, "no copy in iteration mode"))).toBe(Code.NotFound);
     await toolsets().switchEditingMode({ project: tenant.project, slug, mode: EditingMode.STAGING }, auth());
-    const refused = await update(false, "live edit").catch((e: unknown) => ConnectError.from(e));
-    expect(refused).toBeInstanceOf(ConnectError);
-    expect((refused as ConnectError).code).toBe(Code.FailedPrecondition);
-    expect((refused as ConnectError).rawMessage).toMatch(/staging copy/);
+    const refused = await failure(update(false, "live edit"));
+    expect(refused.code).toBe(Code.FailedPrecondition);
+    expect(refused.message).toMatch(/staging copy/);
 
     const staged = await update(true, "staged edit");
     expect(staged.toolset?.isStaging).toBe(true);

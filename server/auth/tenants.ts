@@ -3,8 +3,11 @@ import type { Database } from "../db/database.js";
 import { DomainError, invalidArgument, notFound } from "../platform/errors.js";
 import { slug as checkSlug } from "../platform/validate.js";
 
+/** The feature that lets an organization's toolsets use staging mode (DESIGN §2 rule 8). */
+export const TOOLSET_STAGING = "toolset_staging";
+
 /** Features an organization can be given. */
-export const KNOWN_FEATURES = ["toolset_staging"] as const;
+export const KNOWN_FEATURES = [TOOLSET_STAGING] as const;
 
 /** Creates an organization; ALREADY_EXISTS when the slug is taken. */
 export async function createOrganization(

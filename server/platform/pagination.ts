@@ -28,7 +28,7 @@ export function encodePageToken(scope: string, key: (string | number)[]): string
 }
 
 /** Decodes a page token for `scope`; undefined for "" (first page). */
-export function decodePageToken(scope: string, token: string): (string | number)[] | undefined {
+function decodePageToken(scope: string, token: string): (string | number)[] | undefined {
   if (token === "") return undefined;
   const bad = () => invalidArgument("page_token", NOT_A_TOKEN);
   const [payload, sum, ...rest] = token.split(".");

@@ -3,7 +3,7 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import type { Kysely } from "kysely";
 import type { Database } from "../db/database.js";
 import { createApiKey } from "../auth/keys.js";
-import { createOrganization, createProject } from "../auth/tenants.js";
+import { createOrganization, createProject, TOOLSET_STAGING } from "../auth/tenants.js";
 
 /** An organization with one project and keys of each kind. */
 export interface Tenant {
@@ -22,7 +22,7 @@ export function uniqueSlug(prefix: string): string {
 export async function createTenant(db: Kysely<Database>, opts: { features?: string[] } = {}): Promise<Tenant> {
   const org = uniqueSlug("org");
   const project = uniqueSlug("proj");
-  await createOrganization(db, { slug: org, features: opts.features ?? ["toolset_staging"] });
+  await createOrganization(db, { slug: org, features: opts.features ?? [TOOLSET_STAGING] });
   await createProject(db, { org, slug: project });
   const producer = await createApiKey(db, { org, scope: "producer" });
   const consumer = await createApiKey(db, { org, scope: "consumer" });

@@ -89,23 +89,28 @@ export function bearer(key: string): { headers: Record<string, string> } {
   return { headers: { authorization: `Bearer ${key}` } };
 }
 
-/** The code and message of a call that must fail; throws when it succeeds. */
-export async function failure(p: Promise<unknown>): Promise<{ code: Code; message: string }> {
+/** How a call ended: its value, or its error code and message. */
+export type Attempt<T> = { ok: true; value: T } | { ok: false; code: Code; message: string };
+
+/** The value of a call, or its error code and message; never throws. */
+export async function attempt<T>(p: Promise<T>): Promise<Attempt<T>> {
   try {
-    await p;
+    return { ok: true, value: await p };
   } catch (e) {
     const err = ConnectError.from(e);
-    return { code: err.code, message: err.rawMessage };
+    return { ok: false, code: err.code, message: err.rawMessage };
   }
-  throw new Error("expected the call to fail");
+}
+
+/** The code and message of a call that must fail; throws when it succeeds. */
+export async function failure(p: Promise<unknown>): Promise<{ code: Code; message: string }> {
+  const result = await attempt(p);
+  if (result.ok) throw new Error("expected the call to fail");
+  return { code: result.code, message: result.message };
 }
 
 /** "ok" when the call succeeds, else its error code. */
 export async function outcome(p: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await p;
-    return "ok";
-  } catch (e) {
-    return ConnectError.from(e).code;
-  }
+  const result = await attempt(p);
+  return result.ok ? "ok" : result.code;
 }

@@ -23,18 +23,19 @@ export async function findLiveToolsetByMcpSlug(db: Db, projectId: string, mcpSlu
   return row;
 }
 
+function stagingCopyOf(db: Db, live: ToolsetRow) {
+  return db.selectFrom("toolsets").selectAll().where("parent_toolset_id", "=", live.id).where("deleted_at", "is", null);
+}
+
+function noStagingCopy(live: ToolsetRow): DomainError {
+  const hint = live.editing_mode === "staging" ? ": create one with CreateStagingVersion" : " (it is in iteration mode)";
+  return notFound(`toolset "${live.slug}" has no staging copy${hint}`);
+}
+
 /** The staging copy of a live toolset; NOT_FOUND when it has none. */
 export async function findStagingCopy(db: Db, live: ToolsetRow): Promise<ToolsetRow> {
-  const row = await db
-    .selectFrom("toolsets")
-    .selectAll()
-    .where("parent_toolset_id", "=", live.id)
-    .where("deleted_at", "is", null)
-    .executeTakeFirst();
-  if (!row) {
-    const hint = live.editing_mode === "staging" ? ": create one with CreateStagingVersion" : " (it is in iteration mode)";
-    throw notFound(`toolset "${live.slug}" has no staging copy${hint}`);
-  }
+  const row = await stagingCopyOf(db, live).executeTakeFirst();
+  if (!row) throw noStagingCopy(live);
   return row;
 }
 
@@ -55,7 +56,11 @@ export async function findToolset(db: Db, projectId: string, slug: string, stagi
  */
 export async function lockEditableToolset(trx: Transaction<Database>, projectId: string, slug: string, staging: boolean): Promise<ToolsetRow> {
   const live = await lockToolset(trx, (await findLiveToolset(trx, projectId, slug)).id);
-  if (staging) return lockToolset(trx, (await findStagingCopy(trx, live)).id);
+  if (staging) {
+    const copy = await lockStagingCopy(trx, live);
+    if (!copy) throw noStagingCopy(live);
+    return copy;
+  }
   if (live.editing_mode === "staging") {
     throw new DomainError(
       "failed_precondition",
@@ -74,8 +79,7 @@ export async function lockToolset(trx: Transaction<Database>, id: string): Promi
 
 /** Locks the staging copy of a live toolset (lock the live row first); null when it has none. */
 export async function lockStagingCopy(trx: Transaction<Database>, live: ToolsetRow): Promise<ToolsetRow | null> {
-  const row = await trx.selectFrom("toolsets").selectAll().where("parent_toolset_id", "=", live.id).where("deleted_at", "is", null).forUpdate().executeTakeFirst();
-  return row ?? null;
+  return (await stagingCopyOf(trx, live).forUpdate().executeTakeFirst()) ?? null;
 }
 
 /**

@@ -3,6 +3,7 @@ import { EditingMode, type ToolsetService } from "../../gen/toolsets/v1/toolsets
 import type { Deps } from "../app.js";
 import type { Caller } from "../auth/caller.js";
 import { authorize } from "../auth/scope.js";
+import { TOOLSET_STAGING } from "../auth/tenants.js";
 import type { Database, ToolsetRow } from "../db/database.js";
 import { inTransaction } from "../db/transaction.js";
 import { DomainError, invalidArgument, notFound } from "../platform/errors.js";
@@ -17,9 +18,6 @@ import { stateChanged, stateOf } from "./validation.js";
 import type { Kysely, Transaction } from "kysely";
 
 type ModeMethods = Pick<ServiceImpl<typeof ToolsetService>, "switchEditingMode" | "createStagingVersion" | "getStagingVersion" | "discardStagingVersion">;
-
-/** The feature an organization needs for staging mode (DESIGN §2 rule 8). */
-export const STAGING_FEATURE = "toolset_staging";
 
 /** SwitchEditingMode and the staging copy RPCs. */
 export function modeMethods({ db }: Deps): ModeMethods {
@@ -81,8 +79,8 @@ export function modeMethods({ db }: Deps): ModeMethods {
 
 async function requireStagingFeature(db: Kysely<Database>, organizationId: string): Promise<void> {
   const org = await db.selectFrom("organizations").select("features").where("id", "=", organizationId).executeTakeFirstOrThrow();
-  if (!org.features.includes(STAGING_FEATURE)) {
-    throw new DomainError("failed_precondition", `staging mode needs the "${STAGING_FEATURE}" feature, which this organization does not have`);
+  if (!org.features.includes(TOOLSET_STAGING)) {
+    throw new DomainError("failed_precondition", `staging mode needs the "${TOOLSET_STAGING}" feature, which this organization does not have`);
   }
 }
 

@@ -15,28 +15,26 @@ function compareUrns(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** The variations currently in a group, ordered by src_tool_urn; empty for a group with no version yet. */
-export async function currentGroupVariations(db: Kysely<Database>, groupId: string): Promise<ToolVariationRow[]> {
-  return db
-    .selectFrom("tool_variations_groups as g")
-    .innerJoin("tool_variations_group_versions as gv", "gv.id", "g.current_version_id")
-    .innerJoin("tool_variations as tv", (join) => join.on(sql<boolean>`tv.id = any(gv.variation_ids)`))
-    .selectAll("tv")
-    .where("g.id", "=", groupId)
-    .orderBy(byUrn)
-    .execute();
-}
+type Db = Kysely<Database> | Transaction<Database>;
 
-/** The variations a group version holds, ordered by src_tool_urn; empty for null (no group). */
-export async function groupVersionVariations(db: Kysely<Database> | Transaction<Database>, versionId: string | null): Promise<ToolVariationRow[]> {
-  if (versionId === null) return [];
+/** The variations of group versions, ordered by src_tool_urn (narrow it with a where on `gv`). */
+function groupVersionMembers(db: Db) {
   return db
     .selectFrom("tool_variations_group_versions as gv")
     .innerJoin("tool_variations as tv", (join) => join.on(sql<boolean>`tv.id = any(gv.variation_ids)`))
     .selectAll("tv")
-    .where("gv.id", "=", versionId)
-    .orderBy(byUrn)
-    .execute();
+    .orderBy(byUrn);
+}
+
+/** The variations currently in a group, ordered by src_tool_urn; empty for a group with no version yet. */
+export async function currentGroupVariations(db: Db, groupId: string): Promise<ToolVariationRow[]> {
+  return groupVersionMembers(db).innerJoin("tool_variations_groups as g", "g.current_version_id", "gv.id").where("g.id", "=", groupId).execute();
+}
+
+/** The variations a group version holds, ordered by src_tool_urn; empty for null (no group). */
+export async function groupVersionVariations(db: Db, versionId: string | null): Promise<ToolVariationRow[]> {
+  if (versionId === null) return [];
+  return groupVersionMembers(db).where("gv.id", "=", versionId).execute();
 }
 
 /** The overrides of a stored variation, without its identity and bookkeeping. */
@@ -141,38 +139,33 @@ export async function insertGroup(trx: Transaction<Database>, projectId: string,
   return row.id;
 }
 
-/** A locked group and what its current version holds, in snapshot order. */
+/** What a group version lists of a variation. */
+type Member = Pick<ToolVariationRow, "id" | "src_tool_urn">;
+
+/** A locked group and the variations its current version holds. */
 interface LockedGroup {
   id: string;
   currentVersionId: string | null;
   currentVersion: bigint;
-  entries: { id: string; src_tool_urn: string }[];
+  variations: ToolVariationRow[];
 }
 
 async function lockGroup(trx: Transaction<Database>, groupId: string): Promise<LockedGroup> {
-  const group = await trx
-    .selectFrom("tool_variations_groups")
-    .select(["id", "current_version_id"])
-    .where("id", "=", groupId)
-    .forUpdate()
-    .executeTakeFirstOrThrow();
-  if (group.current_version_id === null) return { id: group.id, currentVersionId: null, currentVersion: 0n, entries: [] };
-  const version = await trx
-    .selectFrom("tool_variations_group_versions")
-    .select("version")
-    .where("id", "=", group.current_version_id)
-    .executeTakeFirstOrThrow();
-  const entries = await trx
-    .selectFrom("tool_variations_group_versions as gv")
-    .innerJoin("tool_variations as tv", (join) => join.on(sql<boolean>`tv.id = any(gv.variation_ids)`))
-    .select(["tv.id", "tv.src_tool_urn"])
-    .where("gv.id", "=", group.current_version_id)
-    .execute();
-  return { id: group.id, currentVersionId: group.current_version_id, currentVersion: version.version, entries };
+  // The lock first, alone: a join under FOR UPDATE would recheck a concurrently
+  // moved pointer against the old version row and lose the group.
+  const group = await trx.selectFrom("tool_variations_groups").select(["id", "current_version_id"]).where("id", "=", groupId).forUpdate().executeTakeFirstOrThrow();
+  if (group.current_version_id === null) return { id: group.id, currentVersionId: null, currentVersion: 0n, variations: [] };
+  const version = await trx.selectFrom("tool_variations_group_versions").select("version").where("id", "=", group.current_version_id).executeTakeFirstOrThrow();
+  return {
+    id: group.id,
+    currentVersionId: group.current_version_id,
+    currentVersion: version.version,
+    variations: await groupVersionVariations(trx, group.current_version_id),
+  };
 }
 
-async function writeGroupVersion(trx: Transaction<Database>, group: LockedGroup, entries: LockedGroup["entries"]): Promise<void> {
-  const ids = [...entries].sort((a, b) => compareUrns(a.src_tool_urn, b.src_tool_urn)).map((e) => e.id);
+async function writeGroupVersion(trx: Transaction<Database>, group: LockedGroup, members: readonly Member[]): Promise<void> {
+  const ids = [...members].sort((a, b) => compareUrns(a.src_tool_urn, b.src_tool_urn)).map((m) => m.id);
   const version = await trx
     .insertInto("tool_variations_group_versions")
     .values({ group_id: group.id, version: group.currentVersion + 1n, variation_ids: ids, predecessor_id: group.currentVersionId })
@@ -190,8 +183,7 @@ export async function upsertVariation(trx: Transaction<Database>, groupId: strin
   const group = await lockGroup(trx, groupId);
   const [row] = await insertVariationVersions(trx, groupId, [fields]);
   if (!row) throw new Error("variation insert returned no row");
-  const kept = group.entries.filter((e) => e.src_tool_urn !== fields.src_tool_urn);
-  await writeGroupVersion(trx, group, [...kept, { id: row.id, src_tool_urn: row.src_tool_urn }]);
+  await writeGroupVersion(trx, group, [...group.variations.filter((v) => v.src_tool_urn !== fields.src_tool_urn), row]);
   return row;
 }
 
@@ -227,8 +219,8 @@ export async function deleteVariation(trx: Transaction<Database>, groupId: strin
   const missing = notFound(`no variation for tool "${urn}" in this scope`);
   if (groupId === null) throw missing;
   const group = await lockGroup(trx, groupId);
-  const kept = group.entries.filter((e) => e.src_tool_urn !== urn);
-  if (kept.length === group.entries.length) throw missing;
+  const kept = group.variations.filter((v) => v.src_tool_urn !== urn);
+  if (kept.length === group.variations.length) throw missing;
   await writeGroupVersion(trx, group, kept);
 }
 
@@ -241,16 +233,14 @@ export async function deleteVariation(trx: Transaction<Database>, groupId: strin
  */
 export async function replaceGroupContent(trx: Transaction<Database>, groupId: string, overrides: readonly VariationFields[]): Promise<void> {
   const group = await lockGroup(trx, groupId);
-  const current = await groupVersionVariations(trx, group.currentVersionId);
-  const currentByUrn = new Map(current.map((v) => [v.src_tool_urn, v]));
-  const kept: LockedGroup["entries"] = [];
+  const currentByUrn = new Map(group.variations.map((v) => [v.src_tool_urn, v]));
+  const kept: ToolVariationRow[] = [];
   const changed: VariationFields[] = [];
   for (const fields of overrides) {
     const existing = currentByUrn.get(fields.src_tool_urn);
-    if (existing && JSON.stringify(fieldsOf(existing)) === JSON.stringify(fieldsOf(fields))) kept.push({ id: existing.id, src_tool_urn: existing.src_tool_urn });
+    if (existing && JSON.stringify(fieldsOf(existing)) === JSON.stringify(fieldsOf(fields))) kept.push(existing);
     else changed.push(fields);
   }
-  if (changed.length === 0 && kept.length === current.length) return;
-  const inserted = await insertVariationVersions(trx, groupId, changed);
-  await writeGroupVersion(trx, group, [...kept, ...inserted.map((r) => ({ id: r.id, src_tool_urn: r.src_tool_urn }))]);
+  if (changed.length === 0 && kept.length === group.variations.length) return;
+  await writeGroupVersion(trx, group, [...kept, ...(await insertVariationVersions(trx, groupId, changed))]);
 }
