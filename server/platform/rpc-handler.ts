@@ -9,9 +9,17 @@ import type { RequestHandler } from "./server.js";
  * that is not valid protobuf binary as INTERNAL ("parse binary: …"), before any
  * interceptor runs. That is bad input, so it is answered as INVALID_ARGUMENT on
  * every protocol (Connect unary and streaming, gRPC, gRPC-Web).
+ *
+ * JSON requests naming a field the message does not have are refused with
+ * INVALID_ARGUMENT naming it (proto3 JSON's default; connect-es ignores them
+ * unless told), so a misspelt field is never dropped without a word.
  */
 export function createRpcHandler(options: ConnectRouterOptions & { routes: (router: ConnectRouter) => void; logger: Logger }): RequestHandler {
-  const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options });
+  const router = createConnectRouter({
+    acceptCompression: [compressionGzip, compressionBrotli],
+    ...options,
+    jsonOptions: { ...options.jsonOptions, ignoreUnknownFields: false },
+  });
   options.routes(router);
   const paths = new Map(router.handlers.map((h) => [h.requestPath, h]));
   return (req, res) => {
