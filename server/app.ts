@@ -61,7 +61,7 @@ export function createApp(
     readMaxBytes: config.maxRequestBytes,
     logger: deps.logger,
   });
-  const cors = corsFor(config.corsAllowedOrigins);
+  const cors = corsFor(config.corsAllowedOrigins, deps.logger);
 
   const ready = async (): Promise<boolean> => {
     if (!health.isServing()) return false;
@@ -90,7 +90,7 @@ export function createApp(
       void ready().then((ok) => reply(ok ? 200 : 503, { status: ok ? "ready" : "unavailable" }));
       return;
     }
-    const decision = cors(req.method, req.headers);
+    const decision = cors(req.method, req.headers, path);
     if (decision) {
       for (const [k, v] of Object.entries(decision.headers)) res.setHeader(k, v);
       if (decision.preflight) {

@@ -84,16 +84,21 @@ function origins(env: Env): string[] {
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
+  const shape = "an origin is scheme://host[:port] with no path, such as http://localhost:3000 or https://app.example.com";
   for (const o of list) {
     if (o === "*") continue;
-    let url: URL;
+    let url: URL | undefined;
     try {
       url = new URL(o);
     } catch {
-      throw new ConfigError("CORS_ALLOWED_ORIGINS", `${JSON.stringify(o)} is not an origin such as https://app.example.com`);
+      url = undefined;
+    }
+    // "localhost:3000" parses as a URL of scheme "localhost:" whose origin is "null".
+    if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:") || url.origin === "null") {
+      throw new ConfigError("CORS_ALLOWED_ORIGINS", `${JSON.stringify(o)} is not an origin: ${shape}`);
     }
     if (url.origin !== o) {
-      throw new ConfigError("CORS_ALLOWED_ORIGINS", `${JSON.stringify(o)} is not an origin (scheme://host[:port], no path), expected ${url.origin}`);
+      throw new ConfigError("CORS_ALLOWED_ORIGINS", `${JSON.stringify(o)} is not an origin (${shape}); did you mean ${url.origin}?`);
     }
   }
   return list;

@@ -1,5 +1,6 @@
 import { cors } from "@connectrpc/connect";
 import type { IncomingHttpHeaders } from "node:http";
+import type { Logger } from "./logging.js";
 
 /** What a CORS check decided for one request. */
 export interface CorsDecision {
@@ -13,15 +14,31 @@ const ALLOWED_HEADERS = [...cors.allowedHeaders, "Authorization"].join(", ");
 const ALLOWED_METHODS = cors.allowedMethods.join(", ");
 const EXPOSED_HEADERS = cors.exposedHeaders.join(", ");
 
-/** CORS for browsers calling Connect and gRPC-Web, with Connect's own header lists. */
-export function corsFor(allowed: readonly string[]) {
+/**
+ * CORS for browsers calling Connect and gRPC-Web, with Connect's own header lists.
+ * A preflight from an origin not allowed gets no CORS headers (the browser then
+ * refuses the call) and a warning in the log, since the browser says little.
+ */
+export function corsFor(allowed: readonly string[], logger?: Logger) {
   const any = allowed.includes("*");
   const set = new Set(allowed);
-  return (method: string | undefined, headers: IncomingHttpHeaders): CorsDecision | undefined => {
+  return (method: string | undefined, headers: IncomingHttpHeaders, path?: string): CorsDecision | undefined => {
     const origin = headers.origin;
-    if (origin === undefined || (!any && !set.has(origin))) return undefined;
+    const isPreflight = method === "OPTIONS" && headers["access-control-request-method"] !== undefined;
+    if (origin === undefined) return undefined;
+    if (!any && !set.has(origin)) {
+      if (isPreflight) {
+        logger?.warn("cors preflight refused", {
+          origin,
+          path,
+          request_method: headers["access-control-request-method"],
+          reason: allowed.length === 0 ? "CORS is off (CORS_ALLOWED_ORIGINS is empty)" : "origin not in CORS_ALLOWED_ORIGINS",
+        });
+      }
+      return undefined;
+    }
     const base = { "access-control-allow-origin": origin, vary: "Origin" };
-    if (method === "OPTIONS" && headers["access-control-request-method"] !== undefined) {
+    if (isPreflight) {
       return {
         preflight: true,
         headers: {
