@@ -1,13 +1,13 @@
 import type { AddressInfo } from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
-import { sql, type Kysely } from "kysely";
+import { sql } from "kysely";
 import type { Config } from "./config.js";
-import type { Database } from "./db/database.js";
+import { createServiceContext, type ContextOptions } from "./context.js";
+import { callerKey } from "./auth/caller.js";
 import { authInterceptor } from "./auth/interceptor.js";
 import { corsFor } from "./platform/cors.js";
 import { HealthState } from "./platform/health.js";
 import { healthService } from "./platform/health-service.js";
-import type { Logger } from "./platform/logging.js";
 import { observeInterceptor } from "./platform/observe.js";
 import { registerReflection } from "./platform/reflection.js";
 import { createRpcHandler } from "./platform/rpc-handler.js";
@@ -19,14 +19,6 @@ import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
 import { sourceService } from "./sources/service.js";
 import { toolsetService } from "./toolsets/service.js";
 import { releaseService } from "./releases/service.js";
-
-/** What every handler may use. */
-export interface Deps {
-  db: Kysely<Database>;
-  logger: Logger;
-  /** Bound of the in-process cache of resolved toolsets, in tools; 0 turns it off. */
-  resolveCacheTools: number;
-}
 
 /** The assembled service: routes, interceptors, HTTP endpoints; not yet listening. */
 export interface App {
@@ -44,24 +36,25 @@ const READY_TIMEOUT_MS = 2_000;
 
 /** Builds the application around a database handle. */
 export function createApp(
-  deps: Deps,
+  options: ContextOptions,
   config: Pick<Config, "corsAllowedOrigins" | "maxRequestBytes" | "shutdownTimeoutMs">,
 ): App {
+  const context = createServiceContext(options);
   const health = new HealthState();
   const routes = (router: ConnectRouter) => {
-    router.service(SourceService, sourceService(deps));
-    router.service(ToolsetService, toolsetService(deps));
-    router.service(ReleaseService, releaseService(deps));
+    router.service(SourceService, sourceService(context));
+    router.service(ToolsetService, toolsetService(context));
+    router.service(ReleaseService, releaseService(context));
     router.service(Health, healthService(health));
     registerReflection(router, SERVICES);
   };
   const rpc = createRpcHandler({
     routes,
-    interceptors: [observeInterceptor(deps.logger), authInterceptor(deps.db)],
+    interceptors: [observeInterceptor(context.logger, (values) => values.get(callerKey)?.keyId ?? null), authInterceptor(context.db)],
     readMaxBytes: config.maxRequestBytes,
-    logger: deps.logger,
+    logger: context.logger,
   });
-  const cors = corsFor(config.corsAllowedOrigins, deps.logger);
+  const cors = corsFor(config.corsAllowedOrigins, context.logger);
 
   const ready = async (): Promise<boolean> => {
     if (!health.isServing()) return false;
@@ -70,7 +63,7 @@ export function createApp(
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error("readiness check timed out")), READY_TIMEOUT_MS);
       });
-      await Promise.race([sql`SELECT 1`.execute(deps.db), timeout]);
+      await Promise.race([sql`SELECT 1`.execute(context.db), timeout]);
       return true;
     } catch {
       return false;

@@ -1,14 +1,14 @@
-import { Code, type ConnectError, type Interceptor } from "@connectrpc/connect";
-import { callerKey } from "../auth/caller.js";
+import { Code, type ConnectError, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import { toConnectError } from "./errors.js";
 import type { Logger } from "./logging.js";
 
 /**
  * Outermost interceptor: maps every failure to a client-safe ConnectError (see
  * errors.ts) and writes one log line per RPC with procedure, code, duration and
- * caller id. Keys and request bodies are never logged.
+ * caller id (`callerIdOf` reads it from what the interceptors inside this one
+ * stored). Keys and request bodies are never logged.
  */
-export function observeInterceptor(logger: Logger): Interceptor {
+export function observeInterceptor(logger: Logger, callerIdOf: (values: ContextValues) => string | null): Interceptor {
   return (next) => async (req) => {
     const started = performance.now();
     const log = (err: ConnectError | undefined, cause?: unknown) => {
@@ -18,7 +18,7 @@ export function observeInterceptor(logger: Logger): Interceptor {
         protocol: req.requestMethod === "GET" ? "connect-get" : protocolOf(req.header.get("content-type")),
         code,
         duration_ms: Math.round((performance.now() - started) * 10) / 10,
-        caller_id: req.contextValues.get(callerKey)?.keyId ?? null,
+        caller_id: callerIdOf(req.contextValues),
       };
       if (cause !== undefined) logger.error("rpc", { ...fields, cause });
       else logger.info("rpc", fields);

@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { ReleaseRef, ReleaseService } from "../../gen/releases/v1/releases_pb.js";
-import type { Deps } from "../app.js";
+import type { ServiceContext } from "../context.js";
 import { authorize } from "../auth/scope.js";
 import { snapshot } from "../db/transaction.js";
 import type { Database, ToolsetRow } from "../db/database.js";
@@ -14,7 +14,7 @@ import type { Transaction } from "kysely";
 import { Target } from "../../gen/releases/v1/releases_pb.js";
 
 /** DiffReleases. */
-export function diffMethod({ db }: Deps): Pick<ServiceImpl<typeof ReleaseService>, "diffReleases"> {
+export function diffMethod({ db }: ServiceContext): Pick<ServiceImpl<typeof ReleaseService>, "diffReleases"> {
   return {
     async diffReleases(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);

@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { ReleaseService } from "../../gen/releases/v1/releases_pb.js";
-import type { Deps } from "../app.js";
+import type { ServiceContext } from "../context.js";
 import { authorize } from "../auth/scope.js";
 import { snapshot } from "../db/transaction.js";
 import { invalidArgument } from "../platform/errors.js";
@@ -16,7 +16,7 @@ const RELEASE_NUMBER = /^[1-9][0-9]{0,17}$/;
 type HistoryMethods = Pick<ServiceImpl<typeof ReleaseService>, "listReleases" | "getRelease" | "listReleaseEvents">;
 
 /** ListReleases, GetRelease and ListReleaseEvents; they also read the history of a deleted toolset. */
-export function historyMethods({ db }: Deps): HistoryMethods {
+export function historyMethods({ db }: ServiceContext): HistoryMethods {
   return {
     async listReleases(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);

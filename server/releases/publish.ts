@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { ReleaseService } from "../../gen/releases/v1/releases_pb.js";
-import type { Deps } from "../app.js";
+import type { ServiceContext } from "../context.js";
 import type { Caller } from "../auth/caller.js";
 import { authorize } from "../auth/scope.js";
 import type { Database } from "../db/database.js";
@@ -17,7 +17,7 @@ import { captureSourceState, findReleaseByIdempotencyKey, getRelease, insertRele
 import type { Transaction } from "kysely";
 
 /** PublishStagingVersion. */
-export function publishMethod({ db }: Deps): Pick<ServiceImpl<typeof ReleaseService>, "publishStagingVersion"> {
+export function publishMethod({ db }: ServiceContext): Pick<ServiceImpl<typeof ReleaseService>, "publishStagingVersion"> {
   return {
     async publishStagingVersion(req, ctx) {
       const { caller, project } = await authorize(db, ctx, req.project);

@@ -1,22 +1,20 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { ResolvedToolsetSchema, type ReleaseService, type ResolvedToolset } from "../../gen/releases/v1/releases_pb.js";
-import type { Deps } from "../app.js";
+import type { ServiceContext } from "../context.js";
 import { authorize } from "../auth/scope.js";
 import { snapshot } from "../db/transaction.js";
 import type { ToolsetRow } from "../db/database.js";
 import { invalidArgument } from "../platform/errors.js";
 import { slug as checkSlug, text } from "../platform/validate.js";
-import { contentKey, WeightedLru } from "../resolve/cache.js";
+import { contentKey } from "../resolve/cache.js";
 import { resolveContent, rowSelection, type ResolvedContent } from "../resolve/resolve.js";
 import { findLiveToolset, findLiveToolsetByMcpSlug } from "../toolsets/lookup.js";
 import { toEditingMode } from "../toolsets/mapping.js";
 import { parseTarget, targetState, type TargetState } from "./targets.js";
 
 /** ResolveToolset: what an MCP endpoint serves, cheap enough to call on every session. */
-export function resolveToolsetMethod({ db, resolveCacheTools }: Deps): Pick<ServiceImpl<typeof ReleaseService>, "resolveToolset"> {
-  // Resolved messages are shared between responses; nothing mutates them.
-  const cache = new WeightedLru<ResolvedToolset>(resolveCacheTools, (m) => m.tools.length + 1);
+export function resolveToolsetMethod({ db, resolveCache: cache }: ServiceContext): Pick<ServiceImpl<typeof ReleaseService>, "resolveToolset"> {
   return {
     async resolveToolset(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);

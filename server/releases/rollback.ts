@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { ReleaseService } from "../../gen/releases/v1/releases_pb.js";
-import type { Deps } from "../app.js";
+import type { ServiceContext } from "../context.js";
 import { authorize } from "../auth/scope.js";
 import { inTransaction } from "../db/transaction.js";
 import { DomainError, invalidArgument } from "../platform/errors.js";
@@ -12,7 +12,7 @@ import { stateChanged, stateOf } from "../toolsets/validation.js";
 import { findRelease, moveLivePointer } from "./store.js";
 
 /** RollbackToRelease. */
-export function rollbackMethod({ db }: Deps): Pick<ServiceImpl<typeof ReleaseService>, "rollbackToRelease"> {
+export function rollbackMethod({ db }: ServiceContext): Pick<ServiceImpl<typeof ReleaseService>, "rollbackToRelease"> {
   return {
     /**
      * DESIGN §2 rule 5, in one transaction: lock the live row, find the release

@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { ReleaseService } from "../../gen/releases/v1/releases_pb.js";
-import type { Deps } from "../app.js";
+import type { ServiceContext } from "../context.js";
 import { diffMethod } from "./diff-releases.js";
 import { historyMethods } from "./history.js";
 import { publishMethod } from "./publish.js";
@@ -8,6 +8,6 @@ import { resolveToolsetMethod } from "./resolve-toolset.js";
 import { rollbackMethod } from "./rollback.js";
 
 /** releases.v1.ReleaseService. */
-export function releaseService(deps: Deps): ServiceImpl<typeof ReleaseService> {
-  return { ...publishMethod(deps), ...rollbackMethod(deps), ...historyMethods(deps), ...diffMethod(deps), ...resolveToolsetMethod(deps) };
+export function releaseService(context: ServiceContext): ServiceImpl<typeof ReleaseService> {
+  return { ...publishMethod(context), ...rollbackMethod(context), ...historyMethods(context), ...diffMethod(context), ...resolveToolsetMethod(context) };
 }

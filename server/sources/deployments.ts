@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { SourceService } from "../../gen/sources/v1/sources_pb.js";
-import type { Deps } from "../app.js";
+import type { ServiceContext } from "../context.js";
 import { authorize } from "../auth/scope.js";
 import { inTransaction } from "../db/transaction.js";
 import { notFound } from "../platform/errors.js";
@@ -37,8 +37,8 @@ function beforeSeq(scope: string, token: string): bigint | undefined {
 }
 
 /** The deployment RPCs of SourceService. */
-export function deploymentMethods(deps: Deps): DeploymentMethods {
-  const { db } = deps;
+export function deploymentMethods(context: ServiceContext): DeploymentMethods {
+  const { db } = context;
   return {
     async createDeployment(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);

@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { SourceService, UpsertPromptTemplateRequest } from "../../gen/sources/v1/sources_pb.js";
-import type { Deps } from "../app.js";
+import type { ServiceContext } from "../context.js";
 import { authorize } from "../auth/scope.js";
 import { inTransaction } from "../db/transaction.js";
 import { invalidArgument } from "../platform/errors.js";
@@ -30,8 +30,8 @@ export function validateUpsertPromptTemplate(req: UpsertPromptTemplateRequest): 
 }
 
 /** The prompt template RPCs of SourceService. */
-export function promptTemplateMethods(deps: Deps): PromptTemplateMethods {
-  const { db } = deps;
+export function promptTemplateMethods(context: ServiceContext): PromptTemplateMethods {
+  const { db } = context;
   return {
     async upsertPromptTemplate(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);

@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { ToolsetService } from "../../gen/toolsets/v1/toolsets_pb.js";
-import type { Deps } from "../app.js";
+import type { ServiceContext } from "../context.js";
 import { authorize } from "../auth/scope.js";
 import { inTransaction } from "../db/transaction.js";
 import { DomainError, invalidArgument } from "../platform/errors.js";
@@ -24,7 +24,7 @@ import {
 type CrudMethods = Pick<ServiceImpl<typeof ToolsetService>, "createToolset" | "getToolset" | "listToolsets" | "updateToolset" | "deleteToolset">;
 
 /** CreateToolset, GetToolset, ListToolsets, UpdateToolset, DeleteToolset. */
-export function toolsetCrudMethods({ db }: Deps): CrudMethods {
+export function toolsetCrudMethods({ db }: ServiceContext): CrudMethods {
   return {
     async createToolset(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);

@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { EditingMode, type ToolsetService } from "../../gen/toolsets/v1/toolsets_pb.js";
-import type { Deps } from "../app.js";
+import type { ServiceContext } from "../context.js";
 import type { Caller } from "../auth/caller.js";
 import { authorize } from "../auth/scope.js";
 import { TOOLSET_STAGING } from "../auth/tenants.js";
@@ -20,7 +20,7 @@ import type { Kysely, Transaction } from "kysely";
 type ModeMethods = Pick<ServiceImpl<typeof ToolsetService>, "switchEditingMode" | "createStagingVersion" | "getStagingVersion" | "discardStagingVersion">;
 
 /** SwitchEditingMode and the staging copy RPCs. */
-export function modeMethods({ db }: Deps): ModeMethods {
+export function modeMethods({ db }: ServiceContext): ModeMethods {
   return {
     async switchEditingMode(req, ctx) {
       const { caller, project } = await authorize(db, ctx, req.project);

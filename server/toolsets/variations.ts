@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { StringListSchema, ToolVariationSchema, type ToolsetService, type ToolVariation } from "../../gen/toolsets/v1/toolsets_pb.js";
-import type { Deps } from "../app.js";
+import type { ServiceContext } from "../context.js";
 import { authorize } from "../auth/scope.js";
 import { inTransaction } from "../db/transaction.js";
 import { toTimestamp } from "../platform/mapping.js";
@@ -19,8 +19,8 @@ import {
 type VariationMethods = Pick<ServiceImpl<typeof ToolsetService>, "upsertToolVariation" | "listToolVariations" | "listToolVariationVersions" | "deleteToolVariation">;
 
 /** The variation RPCs of ToolsetService. */
-export function variationMethods(deps: Deps): VariationMethods {
-  const { db } = deps;
+export function variationMethods(context: ServiceContext): VariationMethods {
+  const { db } = context;
   return {
     async upsertToolVariation(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);
