@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
-import type { JsonObject } from "@bufbuild/protobuf";
+import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import type { Kysely } from "kysely";
+import type { HttpToolDefinitionSchema } from "../../gen/sources/v1/sources_pb.js";
 import type { Database } from "../db/database.js";
 import { createApiKey } from "../auth/keys.js";
 import { createOrganization, createProject, TOOLSET_STAGING } from "../auth/tenants.js";
@@ -29,23 +30,30 @@ export async function createTenant(db: Kysely<Database>, opts: { features?: stri
   return { org, project, producerKey: producer.key, consumerKey: consumer.key };
 }
 
-/** The fields of a CreateDeployment tool that tests set. */
-export interface ToolInit {
-  source: string;
-  name: string;
-  httpMethod: string;
-  path: string;
-  description?: string;
-  title?: string;
-  tags?: string[];
-  inputSchema?: JsonObject;
-  readOnlyHint?: boolean;
-  destructiveHint?: boolean;
-  idempotentHint?: boolean;
-  openWorldHint?: boolean;
-}
+/** The init object of a message, without the message form protobuf-es also accepts (so `Partial` and `Omit` work on it). */
+export type InitObject<Desc extends DescMessage> = Exclude<MessageInitShape<Desc>, { $typeName: string }>;
+
+/** A tool of a CreateDeployment request, as a test writes it. */
+export type ToolInit = InitObject<typeof HttpToolDefinitionSchema>;
 
 /** An HTTP tool of source "api" (URN `tools:http:api:<name>`) with a description naming it. */
 export function httpTool(name: string, extra: Partial<ToolInit> = {}): ToolInit {
   return { source: "api", name, httpMethod: "GET", path: `/${name}`, description: `${name} from source`, ...extra };
+}
+
+/** The URN of HTTP tool `name` of `source` (default "api", as `httpTool` makes them). */
+export function urn(name: string, source = "api"): string {
+  return `tools:http:${source}:${name}`;
+}
+
+/** The id of the tenant's project. */
+export async function projectId(db: Kysely<Database>, tenant: Pick<Tenant, "org" | "project">): Promise<string> {
+  const row = await db
+    .selectFrom("projects")
+    .innerJoin("organizations", "organizations.id", "projects.organization_id")
+    .select("projects.id")
+    .where("organizations.slug", "=", tenant.org)
+    .where("projects.slug", "=", tenant.project)
+    .executeTakeFirstOrThrow();
+  return row.id;
 }

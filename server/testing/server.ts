@@ -28,11 +28,11 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** The settings a test may change from the defaults of `startTestServer`. */
+export type ServerOverrides = Partial<Pick<Config, "corsAllowedOrigins" | "maxRequestBytes" | "shutdownTimeoutMs" | "dbStatementTimeoutMs" | "resolveCacheTools">> & { logger?: Logger };
+
 /** Starts the app on 127.0.0.1:0 against `databaseUrl`. */
-export async function startTestServer(
-  databaseUrl: string,
-  overrides: Partial<Pick<Config, "corsAllowedOrigins" | "maxRequestBytes" | "shutdownTimeoutMs" | "dbStatementTimeoutMs" | "resolveCacheTools">> & { logger?: Logger } = {},
-): Promise<TestServer> {
+export async function startTestServer(databaseUrl: string, overrides: ServerOverrides = {}): Promise<TestServer> {
   const pool = createPool({ connectionString: databaseUrl, max: 5, statementTimeoutMs: overrides.dbStatementTimeoutMs ?? 10_000 });
   const queries: string[] = [];
   const db = createDb(pool, { onQuery: (q) => queries.push(q) });
