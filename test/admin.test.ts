@@ -1,24 +1,14 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
-import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
 import { uniqueSlug } from "../server/testing/fixtures.js";
-import { bearer, startTestServer, type TestServer } from "../server/testing/server.js";
+import { bearer } from "../server/testing/server.js";
+import { useTestServer } from "../server/testing/use-test-server.js";
 
 const run = promisify(execFile);
-let database: TestDatabase;
-let server: TestServer;
-
-beforeAll(async () => {
-  database = await cloneTemplateDatabase();
-  server = await startTestServer(database.url);
-});
-afterAll(async () => {
-  await server?.close();
-  await database?.drop();
-});
+const { database, server } = useTestServer();
 
 async function admin(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   try {

@@ -1,25 +1,12 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { SourceService } from "../gen/sources/v1/sources_pb.js";
-import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
-import { createTenant, type Tenant } from "../server/testing/fixtures.js";
-import { bearer, PROTOCOLS, startTestServer, type TestServer } from "../server/testing/server.js";
+import { bearer, PROTOCOLS } from "../server/testing/server.js";
+import { useTestServer } from "../server/testing/use-test-server.js";
 
-let database: TestDatabase;
-let server: TestServer;
-let tenant: Tenant;
 const LIMIT = 64 * 1024;
-
-beforeAll(async () => {
-  database = await cloneTemplateDatabase();
-  server = await startTestServer(database.url, { maxRequestBytes: LIMIT });
-  tenant = await createTenant(server.db);
-});
-afterAll(async () => {
-  await server?.close();
-  await database?.drop();
-});
+const { server, tenant } = useTestServer({ server: { maxRequestBytes: LIMIT }, tenants: 1 });
 
 async function stillHealthy() {
   expect((await fetch(`${server.baseUrl}/healthz`)).status).toBe(200);

@@ -1,25 +1,12 @@
 import { connect } from "node:http2";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { createLogger } from "../server/platform/logging.js";
-import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
-import { createTenant, type Tenant } from "../server/testing/fixtures.js";
-import { bearer, startTestServer, type TestServer } from "../server/testing/server.js";
+import { bearer } from "../server/testing/server.js";
+import { useTestServer } from "../server/testing/use-test-server.js";
 
-let database: TestDatabase;
-let server: TestServer;
-let tenant: Tenant;
 const lines: string[] = [];
-
-beforeAll(async () => {
-  database = await cloneTemplateDatabase();
-  server = await startTestServer(database.url, { logger: createLogger("debug", { write: (s: string) => lines.push(s) }) });
-  tenant = await createTenant(server.db);
-});
-afterAll(async () => {
-  await server?.close();
-  await database?.drop();
-});
+const { server, tenant } = useTestServer({ server: { logger: createLogger("debug", { write: (s: string) => lines.push(s) }) }, tenants: 1 });
 
 describe("logs", () => {
   it("write one JSON line per RPC with procedure, code, duration and caller id, never the key or the body", async () => {

@@ -1,24 +1,11 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
-import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
-import { createTenant, type Tenant } from "../server/testing/fixtures.js";
-import { bearer, PROTOCOLS, startTestServer, type TestServer } from "../server/testing/server.js";
+import { bearer, PROTOCOLS } from "../server/testing/server.js";
+import { useTestServer } from "../server/testing/use-test-server.js";
 
-let database: TestDatabase;
-let server: TestServer;
-let tenant: Tenant;
-
-beforeAll(async () => {
-  database = await cloneTemplateDatabase();
-  server = await startTestServer(database.url, { corsAllowedOrigins: ["https://app.example.com"] });
-  tenant = await createTenant(server.db);
-});
-afterAll(async () => {
-  await server?.close();
-  await database?.drop();
-});
+const { server, tenant } = useTestServer({ server: { corsAllowedOrigins: ["https://app.example.com"] }, tenants: 1 });
 
 describe("one port, four protocols", () => {
   it.each(PROTOCOLS)("health Check answers SERVING over %s", async (protocol) => {

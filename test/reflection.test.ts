@@ -1,23 +1,12 @@
 import { createFileRegistry, fromBinary } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import * as v1 from "../gen/grpc/reflection/v1/reflection_pb.js";
 import * as v1alpha from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
-import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
-import { startTestServer, type TestServer } from "../server/testing/server.js";
+import { useTestServer } from "../server/testing/use-test-server.js";
 
-let database: TestDatabase;
-let server: TestServer;
-
-beforeAll(async () => {
-  database = await cloneTemplateDatabase();
-  server = await startTestServer(database.url);
-});
-afterAll(async () => {
-  await server?.close();
-  await database?.drop();
-});
+const { server } = useTestServer();
 
 /** Files with every import before its importer; throws when an import is missing from the answer. */
 function dependencyOrder(files: FileDescriptorProto[]): FileDescriptorProto[] {
