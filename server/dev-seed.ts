@@ -38,7 +38,7 @@ export function devSeedBanner(seed: DevSeed, baseUrl: string): string {
     "",
     "Try it:",
     `  grpcurl -plaintext -H "authorization: Bearer $TSR_KEY" -d '{"project":"default"}' ${hostPort} toolsets.v1.ToolsetService/ListToolsets`,
-    `  buf curl --protocol grpc --http2-prior-knowledge -H "authorization: Bearer $TSR_KEY" -d '{"project":"default"}' ${baseUrl}/toolsets.v1.ToolsetService/ListToolsets`,
+    `  npx buf curl --protocol grpc --http2-prior-knowledge -H "authorization: Bearer $TSR_KEY" -d '{"project":"default"}' ${baseUrl}/toolsets.v1.ToolsetService/ListToolsets`,
     `  curl -sS -H "authorization: Bearer $TSR_KEY" -H 'content-type: application/json' -d '{"project":"default"}' ${baseUrl}/toolsets.v1.ToolsetService/ListToolsets`,
     "",
   ].join("\n");

@@ -493,8 +493,11 @@ export type UpdateToolsetRequest = Message<"toolsets.v1.UpdateToolsetRequest"> &
   fields?: ToolsetFields | undefined;
 
   /**
-   * The ToolsetFields fields to write, by proto field name (e.g. "name",
-   * "tool_urns"); at least one; an unknown path is INVALID_ARGUMENT.
+   * The ToolsetFields fields to write; at least one; an unknown path is
+   * INVALID_ARGUMENT. In the binary form (and in a generated client's FieldMask
+   * paths) a path is the proto field name: "name", "tool_urns". In JSON (curl,
+   * grpcurl, buf curl) a FieldMask is one string of comma-separated lowerCamelCase
+   * names, as proto3 JSON defines it: "name,toolUrns" ("tool_urns" is refused).
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 5;
    */
