@@ -1,12 +1,11 @@
 import type { AddressInfo } from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
-import { sql } from "kysely";
 import type { Config } from "./config.js";
 import { createServiceContext, type ContextOptions } from "./context.js";
 import { callerKey } from "./auth/caller.js";
 import { authInterceptor } from "./auth/interceptor.js";
 import { corsFor } from "./platform/cors.js";
-import { HealthState } from "./platform/health.js";
+import { databaseReadiness, HealthState } from "./platform/health.js";
 import { healthService } from "./platform/health-service.js";
 import { observeInterceptor } from "./platform/observe.js";
 import { registerReflection } from "./platform/reflection.js";
@@ -56,21 +55,8 @@ export function createApp(
   });
   const cors = corsFor(config.corsAllowedOrigins, context.logger);
 
-  const ready = async (): Promise<boolean> => {
-    if (!health.isServing()) return false;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("readiness check timed out")), READY_TIMEOUT_MS);
-      });
-      await Promise.race([sql`SELECT 1`.execute(context.db), timeout]);
-      return true;
-    } catch {
-      return false;
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  const databaseReady = databaseReadiness(context.db, { timeoutMs: READY_TIMEOUT_MS });
+  const ready = async (): Promise<boolean> => health.isServing() && (await databaseReady());
 
   const handler: RequestHandler = (req, res) => {
     const path = (req.url ?? "/").split("?")[0];

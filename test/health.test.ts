@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
-import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
+import { migrate, readMigrations } from "../server/db/migrator.js";
+import { cloneTemplateDatabase, createEmptyDatabase, type TestDatabase } from "../server/testing/database.js";
 import { startTcpProxy, type TcpProxy } from "../server/testing/tcp-proxy.js";
 import { startTestServer, type TestServer } from "../server/testing/server.js";
 
@@ -52,5 +53,24 @@ describe("health", () => {
     expect((await fetch(`${server.baseUrl}/healthz`)).status).toBe(200);
     await proxy.restore();
     await expect.poll(readyz, { timeout: 10_000, interval: 200 }).toBe(200);
+  });
+
+  it("/readyz answers 503 until the database's migrations are all applied, then 200", async () => {
+    const empty = await createEmptyDatabase();
+    const unmigrated = await startTestServer(empty.url);
+    try {
+      const status = async () => (await fetch(`${unmigrated.baseUrl}/readyz`)).status;
+      expect(await status()).toBe(503);
+      const files = await readMigrations();
+      expect(files.length).toBeGreaterThan(1);
+      // One migration short of current is not ready either.
+      await migrate(empty.url, { upTo: files[files.length - 2]!.name });
+      expect(await status()).toBe(503);
+      await migrate(empty.url);
+      expect(await status()).toBe(200);
+    } finally {
+      await unmigrated.close();
+      await empty.drop();
+    }
   });
 });

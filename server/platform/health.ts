@@ -1,4 +1,7 @@
 import { EventEmitter, on } from "node:events";
+import { sql, type Kysely } from "kysely";
+import type { Database } from "../db/database.js";
+import { readMigrations } from "../db/migrator.js";
 
 /** Serving status shared by gRPC health, /readyz and shutdown. */
 export class HealthState {
@@ -26,4 +29,42 @@ export class HealthState {
       if (!signal.aborted) throw err;
     }
   }
+}
+
+/**
+ * The database half of /readyz: ready when the database answers and every
+ * migration file of this build is recorded in schema_migrations (a database
+ * migrated further by a newer replica is ready too). Once migrated, it stays so
+ * (migrations are never undone), and the check is a plain `SELECT 1`.
+ */
+export function databaseReadiness(db: Kysely<Database>, opts: { timeoutMs: number; migrationsDir?: string }): () => Promise<boolean> {
+  let migrated = false;
+  let expected: Promise<string[]> | undefined;
+  const check = async (): Promise<boolean> => {
+    if (migrated) {
+      await sql`SELECT 1`.execute(db);
+      return true;
+    }
+    expected ??= readMigrations(opts.migrationsDir).then((files) => files.map((f) => f.name));
+    const names = await expected;
+    const { rows } = await sql<{ present: boolean }>`SELECT to_regclass('schema_migrations') IS NOT NULL AS present`.execute(db);
+    if (!rows[0]?.present) return false;
+    const applied = await sql<{ name: string }>`SELECT name FROM schema_migrations`.execute(db);
+    const done = new Set(applied.rows.map((r) => r.name));
+    migrated = names.every((n) => done.has(n));
+    return migrated;
+  };
+  return async () => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("readiness check timed out")), opts.timeoutMs);
+      });
+      return await Promise.race([check(), timeout]);
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 }
