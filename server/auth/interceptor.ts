@@ -2,6 +2,7 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import type { Kysely } from "kysely";
 import type { Database } from "../db/database.js";
+import { findActiveApiKey } from "../model/tenants.js";
 import { API_KEY_PATTERN, hashApiKey } from "./keys.js";
 import { callerKey } from "./caller.js";
 
@@ -27,14 +28,7 @@ export function authInterceptor(db: Kysely<Database>): Interceptor {
     if (key === undefined || !API_KEY_PATTERN.test(key)) {
       throw new ConnectError("malformed authorization header: expected `Bearer tsr_…`", Code.Unauthenticated);
     }
-    const row = await db
-      .selectFrom("api_keys")
-      .innerJoin("organizations", "organizations.id", "api_keys.organization_id")
-      .select(["api_keys.id", "api_keys.name", "api_keys.organization_id", "api_keys.project_id", "api_keys.scope"])
-      .where("api_keys.key_hash", "=", hashApiKey(key))
-      .where("api_keys.revoked_at", "is", null)
-      .where("organizations.deleted_at", "is", null)
-      .executeTakeFirst();
+    const row = await findActiveApiKey(db, hashApiKey(key));
     if (!row) throw new ConnectError("unknown or revoked API key", Code.Unauthenticated);
     const readOnly = req.method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
     if (!readOnly && row.scope !== "producer") {

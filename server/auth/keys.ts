@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Kysely } from "kysely";
 import type { ApiKeyScope, Database } from "../db/database.js";
+import { findOrganizationId, findProject, insertApiKey, revokeApiKeyByName } from "../model/tenants.js";
 import { DomainError, notFound } from "../platform/errors.js";
 
 const KEY_PREFIX = "tsr_";
@@ -32,41 +33,22 @@ export async function createApiKey(
   db: Kysely<Database>,
   args: { org: string; scope: ApiKeyScope; project?: string | undefined; name?: string | undefined },
 ): Promise<IssuedKey> {
-  const org = await db.selectFrom("organizations").select("id").where("slug", "=", args.org).where("deleted_at", "is", null).executeTakeFirst();
-  if (!org) throw notFound(`organization "${args.org}" not found`);
+  const orgId = await findOrganizationId(db, args.org);
+  if (orgId === undefined) throw notFound(`organization "${args.org}" not found`);
   let projectId: string | null = null;
   if (args.project !== undefined) {
-    const project = await db
-      .selectFrom("projects")
-      .select("id")
-      .where("organization_id", "=", org.id)
-      .where("slug", "=", args.project)
-      .where("deleted_at", "is", null)
-      .executeTakeFirst();
+    const project = await findProject(db, orgId, args.project);
     if (!project) throw notFound(`project "${args.project}" not found in organization "${args.org}"`);
     projectId = project.id;
   }
   const key = generateApiKey();
   const displayPrefix = key.slice(0, DISPLAY_PREFIX_LENGTH);
   const name = args.name ?? `${args.scope}-${displayPrefix.slice(KEY_PREFIX.length)}`;
-  const row = await db
-    .insertInto("api_keys")
-    .values({ organization_id: org.id, project_id: projectId, name, scope: args.scope, key_hash: hashApiKey(key), display_prefix: displayPrefix })
-    .returning("id")
-    .executeTakeFirstOrThrow();
-  return { id: row.id, name, key, displayPrefix };
+  const id = await insertApiKey(db, { organization_id: orgId, project_id: projectId, name, scope: args.scope, key_hash: hashApiKey(key), display_prefix: displayPrefix });
+  return { id, name, key, displayPrefix };
 }
 
 /** Revokes the active key of that name; later calls with it get UNAUTHENTICATED. */
 export async function revokeApiKey(db: Kysely<Database>, args: { org: string; name: string }): Promise<void> {
-  const res = await db
-    .updateTable("api_keys")
-    .set({ revoked_at: new Date() })
-    .where("name", "=", args.name)
-    .where("revoked_at", "is", null)
-    .where("organization_id", "=", (eb) =>
-      eb.selectFrom("organizations").select("id").where("slug", "=", args.org).where("deleted_at", "is", null),
-    )
-    .executeTakeFirst();
-  if (res.numUpdatedRows === 0n) throw new DomainError("not_found", `no active key "${args.name}" in organization "${args.org}"`);
+  if (!(await revokeApiKeyByName(db, args.org, args.name))) throw new DomainError("not_found", `no active key "${args.name}" in organization "${args.org}"`);
 }

@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../db/database.js";
+import { findProject } from "../model/tenants.js";
 import { DomainError, notFound } from "../platform/errors.js";
 import { slug as checkSlug } from "../platform/validate.js";
 import type { Caller } from "./caller.js";
@@ -19,13 +20,7 @@ export interface ProjectScope {
  */
 export async function resolveProject(db: Kysely<Database>, caller: Caller, slug: string): Promise<ProjectScope> {
   checkSlug("project", slug);
-  const row = await db
-    .selectFrom("projects")
-    .select(["id", "slug", "organization_id"])
-    .where("organization_id", "=", caller.organizationId)
-    .where("slug", "=", slug)
-    .where("deleted_at", "is", null)
-    .executeTakeFirst();
+  const row = await findProject(db, caller.organizationId, slug);
   if (!row) throw notFound(`project "${slug}" not found`);
   if (caller.projectId !== null && caller.projectId !== row.id) {
     throw new DomainError("permission_denied", `this API key is bound to another project and cannot use project "${slug}"`);

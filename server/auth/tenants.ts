@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../db/database.js";
+import { findOrganizationId, insertOrganization, insertProject } from "../model/tenants.js";
 import { DomainError, invalidArgument, notFound } from "../platform/errors.js";
 import { slug as checkSlug } from "../platform/validate.js";
 
@@ -18,12 +19,7 @@ export async function createOrganization(
   for (const f of args.features ?? []) {
     if (!(KNOWN_FEATURES as readonly string[]).includes(f)) throw invalidArgument("feature", `unknown feature "${f}" (known: ${KNOWN_FEATURES.join(", ")})`);
   }
-  const row = await db
-    .insertInto("organizations")
-    .values({ slug: args.slug, name: args.name ?? args.slug, features: [...new Set(args.features ?? [])] })
-    .onConflict((oc) => oc.column("slug").where("deleted_at", "is", null).doNothing())
-    .returning(["id", "slug"])
-    .executeTakeFirst();
+  const row = await insertOrganization(db, { slug: args.slug, name: args.name ?? args.slug, features: [...new Set(args.features ?? [])] });
   if (!row) throw new DomainError("already_exists", `organization "${args.slug}" already exists`);
   return row;
 }
@@ -34,14 +30,9 @@ export async function createProject(
   args: { org: string; slug: string; name?: string | undefined },
 ): Promise<{ id: string; slug: string }> {
   checkSlug("project", args.slug);
-  const org = await db.selectFrom("organizations").select("id").where("slug", "=", args.org).where("deleted_at", "is", null).executeTakeFirst();
-  if (!org) throw notFound(`organization "${args.org}" not found`);
-  const row = await db
-    .insertInto("projects")
-    .values({ organization_id: org.id, slug: args.slug, name: args.name ?? args.slug })
-    .onConflict((oc) => oc.columns(["organization_id", "slug"]).where("deleted_at", "is", null).doNothing())
-    .returning(["id", "slug"])
-    .executeTakeFirst();
+  const orgId = await findOrganizationId(db, args.org);
+  if (orgId === undefined) throw notFound(`organization "${args.org}" not found`);
+  const row = await insertProject(db, { organization_id: orgId, slug: args.slug, name: args.name ?? args.slug });
   if (!row) throw new DomainError("already_exists", `project "${args.slug}" already exists in organization "${args.org}"`);
   return row;
 }

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Insertable, Selectable } from "kysely";
+import type { ColumnType, Generated, Insertable, Kysely, Selectable, Transaction } from "kysely";
 
 // Row types for every table; columns with database defaults are Generated.
 // int8 columns arrive as bigint (see pool.ts), timestamptz as Date.
@@ -237,6 +237,9 @@ export interface Database {
   toolset_release_events: ToolsetReleaseEventsTable;
 }
 
+/** What a query runs on: the pool's handle, or a transaction (queries that lock take `Transaction<Database>`). */
+export type Db = Kysely<Database> | Transaction<Database>;
+
 export type OrganizationRow = Selectable<OrganizationsTable>;
 export type ProjectRow = Selectable<ProjectsTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
@@ -245,3 +248,7 @@ export type ToolsetRow = Selectable<ToolsetsTable>;
 export type ToolsetVersionRow = Selectable<ToolsetVersionsTable>;
 export type ToolsetReleaseRow = Selectable<ToolsetReleasesTable>;
 export type ToolsetReleaseEventRow = Selectable<ToolsetReleaseEventsTable>;
+export type HttpToolDefinitionRow = Selectable<HttpToolDefinitionsTable>;
+export type PromptTemplateRow = Selectable<PromptTemplatesTable>;
+/** One immutable variation version as stored. */
+export type ToolVariationRow = Selectable<ToolVariationsTable>;

@@ -1,15 +1,12 @@
-import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
-import type { Database, DeploymentsTable, HttpToolDefinitionsTable } from "../db/database.js";
+import { sql, type Insertable, type Selectable, type Transaction } from "kysely";
+import type { Database, Db, DeploymentsTable, HttpToolDefinitionRow, HttpToolDefinitionsTable } from "../db/database.js";
 import { notFound } from "../platform/errors.js";
-import type { ValidTool } from "./deployment-input.js";
-
-type Db = Kysely<Database> | Transaction<Database>;
 
 /** A deployment row as the sources queries read it. */
 export type DeploymentRow = Pick<Selectable<DeploymentsTable>, "id" | "seq" | "created_at">;
 
-/** A stored HTTP tool definition. */
-export type ToolDefinitionRow = Selectable<HttpToolDefinitionsTable>;
+/** A validated tool definition, ready to insert into a deployment; `input_schema` is serialized JSON. */
+export type NewToolDefinition = Omit<Insertable<HttpToolDefinitionsTable>, "id" | "project_id" | "deployment_id" | "created_at">;
 
 /** A deployment with its sorted tool URNs. */
 export interface DeploymentWithUrns extends DeploymentRow {
@@ -64,27 +61,9 @@ export async function insertDeployment(trx: Transaction<Database>, projectId: st
 }
 
 /** Inserts a deployment's tool definitions in multi-row statements (never one per tool). */
-export async function insertToolDefinitions(trx: Transaction<Database>, projectId: string, deploymentId: string, tools: readonly ValidTool[]): Promise<void> {
+export async function insertToolDefinitions(trx: Transaction<Database>, projectId: string, deploymentId: string, tools: readonly NewToolDefinition[]): Promise<void> {
   for (let i = 0; i < tools.length; i += INSERT_CHUNK) {
-    const rows = tools.slice(i, i + INSERT_CHUNK).map((t) => ({
-      project_id: projectId,
-      deployment_id: deploymentId,
-      tool_urn: t.urn,
-      source: t.source,
-      name: t.name,
-      summary: t.summary,
-      description: t.description,
-      http_method: t.httpMethod,
-      path: t.path,
-      server_url: t.serverUrl,
-      input_schema: t.inputSchema,
-      tags: t.tags,
-      read_only_hint: t.readOnlyHint,
-      destructive_hint: t.destructiveHint,
-      idempotent_hint: t.idempotentHint,
-      open_world_hint: t.openWorldHint,
-      title: t.title,
-    }));
+    const rows = tools.slice(i, i + INSERT_CHUNK).map((t) => ({ ...t, project_id: projectId, deployment_id: deploymentId }));
     await trx.insertInto("http_tool_definitions").values(rows).execute();
   }
 }
@@ -100,7 +79,7 @@ export async function findDeployment(db: Db, projectId: string, id: string): Pro
 }
 
 /** A deployment's tool definitions, ordered by URN. */
-export async function listToolDefinitions(db: Db, deploymentId: string): Promise<ToolDefinitionRow[]> {
+export async function listToolDefinitions(db: Db, deploymentId: string): Promise<HttpToolDefinitionRow[]> {
   return db.selectFrom("http_tool_definitions").selectAll().where("deployment_id", "=", deploymentId).orderBy(BY_URN).execute();
 }
 

@@ -1,10 +1,5 @@
-import { sql, type Insertable, type Kysely, type Selectable, type Transaction } from "kysely";
-import type { Database, PromptTemplatesTable } from "../db/database.js";
-
-type Db = Kysely<Database> | Transaction<Database>;
-
-/** One stored prompt template revision. */
-export type PromptTemplateRow = Selectable<PromptTemplatesTable>;
+import { sql, type Insertable, type Transaction } from "kysely";
+import type { Database, Db, PromptTemplateRow, PromptTemplatesTable } from "../db/database.js";
 
 /** The content of a new revision. */
 export interface PromptTemplateContent {

@@ -1,12 +1,18 @@
 import { createHash } from "node:crypto";
-import { sql, type Kysely, type Transaction } from "kysely";
-import type { Caller } from "../auth/caller.js";
-import type { Database, ReleaseEventKindColumn, ToolsetReleaseRow, ToolsetRow } from "../db/database.js";
+import { sql, type Transaction } from "kysely";
+import type { Database, Db, ReleaseEventKindColumn, ToolsetReleaseEventRow, ToolsetReleaseRow, ToolsetRow } from "../db/database.js";
 import { notFound } from "../platform/errors.js";
-import type { SourcePins } from "../resolve/resolve.js";
-import type { ToolsetState } from "../toolsets/queries.js";
+import type { SourcePins } from "./resolution.js";
+import type { ToolsetState } from "./toolsets.js";
 
-type Db = Kysely<Database> | Transaction<Database>;
+/** Who a release or an event is recorded as made by: the API key's name and id. */
+export interface Actor {
+  keyId: string;
+  keyName: string;
+}
+
+/** A stored event with the numbers of the releases it moved between (null = none). */
+export type EventWithNumbers = ToolsetReleaseEventRow & { from_release_number: bigint | null; to_release_number: bigint | null };
 
 /** A release with everything it pins, read in one query. */
 export interface ReleaseState {
@@ -175,7 +181,7 @@ export interface NewRelease {
  * locked. The number comes from the row's counter, so numbers stay contiguous
  * and the cost does not depend on how many releases exist.
  */
-export async function insertRelease(trx: Transaction<Database>, toolsetId: string, caller: Caller, release: NewRelease): Promise<ToolsetReleaseRow> {
+export async function insertRelease(trx: Transaction<Database>, toolsetId: string, actor: Actor, release: NewRelease): Promise<ToolsetReleaseRow> {
   const { last_release_number } = await trx
     .updateTable("toolsets")
     .set((eb) => ({ last_release_number: eb("last_release_number", "+", 1n) }))
@@ -188,8 +194,8 @@ export async function insertRelease(trx: Transaction<Database>, toolsetId: strin
       toolset_id: toolsetId,
       release_number: last_release_number,
       notes: release.notes,
-      released_by: caller.keyName,
-      released_by_key_id: caller.keyId,
+      released_by: actor.keyName,
+      released_by_key_id: actor.keyId,
       idempotency_key: release.idempotencyKey,
       source_state_id: release.sourceStateId,
       toolset_version_id: release.toolsetVersionId,
@@ -208,7 +214,7 @@ export async function insertRelease(trx: Transaction<Database>, toolsetId: strin
 export async function moveLivePointer(
   trx: Transaction<Database>,
   live: ToolsetRow,
-  move: { kind: ReleaseEventKindColumn; to: string | null; mode?: ToolsetRow["editing_mode"]; notes: string; caller: Caller },
+  move: { kind: ReleaseEventKindColumn; to: string | null; mode?: ToolsetRow["editing_mode"]; notes: string; actor: Actor },
 ): Promise<ToolsetRow> {
   const row = await trx
     .updateTable("toolsets")
@@ -221,8 +227,8 @@ export async function moveLivePointer(
     .values({
       toolset_id: live.id,
       kind: move.kind,
-      actor: move.caller.keyName,
-      actor_key_id: move.caller.keyId,
+      actor: move.actor.keyName,
+      actor_key_id: move.actor.keyId,
       from_release_id: live.current_release_id,
       to_release_id: move.to,
       notes: move.notes,
@@ -232,7 +238,7 @@ export async function moveLivePointer(
 }
 
 /** A page of a toolset's events, newest first, after the event `afterId` (exclusive). */
-export async function listEvents(db: Db, toolsetId: string, afterId: string | undefined, limit: number) {
+export async function listEvents(db: Db, toolsetId: string, afterId: string | undefined, limit: number): Promise<EventWithNumbers[]> {
   return db
     .selectFrom("toolset_release_events as e")
     .leftJoin("toolset_releases as fr", "fr.id", "e.from_release_id")

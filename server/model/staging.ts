@@ -1,9 +1,17 @@
-import { sql, type Transaction } from "kysely";
+import type { Transaction } from "kysely";
 import type { Database, ToolsetRow } from "../db/database.js";
 import { DomainError } from "../platform/errors.js";
-import { insertToolsetVersion, type ToolsetState } from "./queries.js";
-import { stateChanged, stateOf } from "./validation.js";
-import { fieldsOf, groupVersionVariations, insertGroup, replaceGroupContent, sameOverrides } from "./variation-store.js";
+import {
+  attachVariationGroup,
+  insertToolsetVersion,
+  newToolsetId,
+  setSnapshot,
+  softDeleteToolset,
+  stateChanged,
+  stateOf,
+  type ToolsetState,
+} from "./toolsets.js";
+import { fieldsOf, groupCurrentVersionId, groupVersionVariations, insertGroup, replaceGroupContent, sameOverrides } from "./variations.js";
 
 /** A toolset state with the toolset-level variations that go with it (a group version; null = none). */
 export interface StateWithVariations {
@@ -19,8 +27,7 @@ export interface StateWithVariations {
  * toolset has a staging copy.
  */
 export async function createStagingCopy(trx: Transaction<Database>, live: ToolsetRow, from: StateWithVariations): Promise<ToolsetRow> {
-  const { rows } = await sql<{ id: string }>`SELECT generate_uuidv7() AS id`.execute(trx);
-  const id = rows[0]!.id;
+  const id = await newToolsetId(trx);
   const inserted = await trx
     .insertInto("toolsets")
     .values({ id, project_id: live.project_id, slug: live.slug, history_id: id, parent_toolset_id: live.id, editing_mode: "iteration", ...from.state })
@@ -35,12 +42,7 @@ export async function createStagingCopy(trx: Transaction<Database>, live: Toolse
     groupId = await insertGroup(trx, live.project_id, `toolset:${live.slug}:staging`);
     await replaceGroupContent(trx, groupId, variations.map(fieldsOf));
   }
-  return trx
-    .updateTable("toolsets")
-    .set({ predecessor_id: versionId, tool_variations_group_id: groupId })
-    .where("id", "=", id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  return setSnapshot(trx, id, { predecessor_id: versionId, tool_variations_group_id: groupId });
 }
 
 /**
@@ -50,7 +52,7 @@ export async function createStagingCopy(trx: Transaction<Database>, live: Toolse
  */
 export async function matchesRelease(trx: Transaction<Database>, copy: ToolsetRow, released: StateWithVariations): Promise<boolean> {
   if (stateChanged(stateOf(copy), stateOf(released.state))) return false;
-  const stagedVersion = await currentVersionId(trx, copy.tool_variations_group_id);
+  const stagedVersion = await groupCurrentVersionId(trx, copy.tool_variations_group_id);
   if (stagedVersion === released.toolsetVariationsVersionId) return true;
   const staged = await groupVersionVariations(trx, stagedVersion);
   return sameOverrides(staged, await groupVersionVariations(trx, released.toolsetVariationsVersionId));
@@ -67,22 +69,12 @@ export async function adoptToolsetVariations(trx: Transaction<Database>, live: T
   if (groupId === null) {
     if (wanted.length === 0) return;
     groupId = await insertGroup(trx, live.project_id, `toolset:${live.slug}`);
-    await trx.updateTable("toolsets").set({ tool_variations_group_id: groupId }).where("id", "=", live.id).execute();
+    await attachVariationGroup(trx, live.id, groupId);
   }
   await replaceGroupContent(trx, groupId, wanted);
 }
 
-/** Soft-deletes a staging copy. */
+/** Soft-deletes a staging copy (it has no copies of its own). */
 export async function discardStagingCopy(trx: Transaction<Database>, staging: ToolsetRow): Promise<void> {
-  await trx
-    .updateTable("toolsets")
-    .set({ deleted_at: sql<Date>`clock_timestamp()`, updated_at: sql<Date>`clock_timestamp()` })
-    .where("id", "=", staging.id)
-    .execute();
-}
-
-async function currentVersionId(trx: Transaction<Database>, groupId: string | null): Promise<string | null> {
-  if (groupId === null) return null;
-  const row = await trx.selectFrom("tool_variations_groups").select("current_version_id").where("id", "=", groupId).executeTakeFirstOrThrow();
-  return row.current_version_id;
+  await softDeleteToolset(trx, staging.id);
 }

@@ -1,21 +1,33 @@
-import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
-import type { Database, ToolVariationsTable } from "../db/database.js";
+import { sql, type Transaction } from "kysely";
+import type { Database, Db, ToolVariationRow } from "../db/database.js";
+import { byteOrder } from "../platform/byte-order.js";
 import { notFound } from "../platform/errors.js";
-import { findLiveToolset, findToolset, lockEditableToolset } from "./lookup.js";
-import type { Scope, VariationFields } from "./variation-input.js";
+import { attachVariationGroup, findLiveToolset, findToolset, lockEditableToolset } from "./toolsets.js";
 
-/** One immutable variation version as stored. */
-export type ToolVariationRow = Selectable<ToolVariationsTable>;
+/** A variation group a request addresses: the project's global group, or one toolset's own group. */
+export type Scope = { kind: "global" } | { kind: "toolset"; slug: string; staging: boolean };
+
+/** The overrides of one variation version as they are stored; null inherits. */
+export type VariationFields = Pick<
+  ToolVariationRow,
+  | "src_tool_urn"
+  | "name"
+  | "description"
+  | "summary"
+  | "title"
+  | "confirm"
+  | "confirm_prompt"
+  | "summarizer"
+  | "tags"
+  | "read_only_hint"
+  | "destructive_hint"
+  | "idempotent_hint"
+  | "open_world_hint"
+>;
 
 // URNs are ASCII, and "C" orders them by byte on every server whatever its
-// locale, so snapshots, listings and the codepoint sort below always agree.
+// locale, so snapshots, listings and the byte-order sort below always agree.
 const byUrn = sql`tv.src_tool_urn collate "C"`;
-
-function compareUrns(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-type Db = Kysely<Database> | Transaction<Database>;
 
 /** The variations of group versions, ordered by src_tool_urn (narrow it with a where on `gv`). */
 function groupVersionMembers(db: Db) {
@@ -35,6 +47,13 @@ export async function currentGroupVariations(db: Db, groupId: string): Promise<T
 export async function groupVersionVariations(db: Db, versionId: string | null): Promise<ToolVariationRow[]> {
   if (versionId === null) return [];
   return groupVersionMembers(db).where("gv.id", "=", versionId).execute();
+}
+
+/** The current version of a group; null for no group or a group with no version yet. */
+export async function groupCurrentVersionId(db: Db, groupId: string | null): Promise<string | null> {
+  if (groupId === null) return null;
+  const row = await db.selectFrom("tool_variations_groups").select("current_version_id").where("id", "=", groupId).executeTakeFirstOrThrow();
+  return row.current_version_id;
 }
 
 /** The overrides of a stored variation, without its identity and bookkeeping. */
@@ -58,12 +77,12 @@ export function fieldsOf(row: VariationFields): VariationFields {
 
 /** True when two sets of variations override the same tools with the same values (ids and versions aside). */
 export function sameOverrides(a: readonly ToolVariationRow[], b: readonly ToolVariationRow[]): boolean {
-  const key = (rows: readonly ToolVariationRow[]) => JSON.stringify(rows.map(fieldsOf).sort((x, y) => compareUrns(x.src_tool_urn, y.src_tool_urn)));
+  const key = (rows: readonly ToolVariationRow[]) => JSON.stringify(rows.map(fieldsOf).sort((x, y) => byteOrder(x.src_tool_urn, y.src_tool_urn)));
   return key(a) === key(b);
 }
 
 /** Every version of one tool's variation in a group, newest first. */
-export async function variationVersions(db: Kysely<Database>, groupId: string, urn: string): Promise<ToolVariationRow[]> {
+export async function variationVersions(db: Db, groupId: string, urn: string): Promise<ToolVariationRow[]> {
   return db
     .selectFrom("tool_variations")
     .selectAll()
@@ -74,7 +93,7 @@ export async function variationVersions(db: Kysely<Database>, groupId: string, u
 }
 
 /** The group a read addresses; null when it has not been created yet. NOT_FOUND for a missing toolset or staging copy. */
-export async function findScopeGroupId(db: Kysely<Database>, projectId: string, scope: Scope): Promise<string | null> {
+export async function findScopeGroupId(db: Db, projectId: string, scope: Scope): Promise<string | null> {
   if (scope.kind === "global") {
     const row = await db.selectFrom("project_tool_variations").select("group_id").where("project_id", "=", projectId).executeTakeFirst();
     return row?.group_id ?? null;
@@ -88,7 +107,7 @@ export async function findScopeGroupId(db: Kysely<Database>, projectId: string, 
  * answers with its current release's (what it serves): its own group is not
  * edited in staging mode and catches up only when switching back.
  */
-export async function currentScopeVariations(db: Kysely<Database>, projectId: string, scope: Scope): Promise<ToolVariationRow[]> {
+export async function currentScopeVariations(db: Db, projectId: string, scope: Scope): Promise<ToolVariationRow[]> {
   if (scope.kind === "toolset" && !scope.staging) {
     const live = await findLiveToolset(db, projectId, scope.slug);
     if (live.editing_mode === "staging" && live.current_release_id !== null) {
@@ -113,8 +132,7 @@ export async function lockScopeGroup(trx: Transaction<Database>, projectId: stri
   const toolset = await lockEditableToolset(trx, projectId, scope.slug, scope.staging);
   if (toolset.tool_variations_group_id !== null || !create) return toolset.tool_variations_group_id;
   const groupId = await insertGroup(trx, projectId, `toolset:${scope.slug}${scope.staging ? ":staging" : ""}`);
-  // Attaching an empty group changes nothing a client sees: version and updated_at stay.
-  await trx.updateTable("toolsets").set({ tool_variations_group_id: groupId }).where("id", "=", toolset.id).execute();
+  await attachVariationGroup(trx, toolset.id, groupId);
   return groupId;
 }
 
@@ -165,7 +183,7 @@ async function lockGroup(trx: Transaction<Database>, groupId: string): Promise<L
 }
 
 async function writeGroupVersion(trx: Transaction<Database>, group: LockedGroup, members: readonly Member[]): Promise<void> {
-  const ids = [...members].sort((a, b) => compareUrns(a.src_tool_urn, b.src_tool_urn)).map((m) => m.id);
+  const ids = [...members].sort((a, b) => byteOrder(a.src_tool_urn, b.src_tool_urn)).map((m) => m.id);
   const version = await trx
     .insertInto("tool_variations_group_versions")
     .values({ group_id: group.id, version: group.currentVersion + 1n, variation_ids: ids, predecessor_id: group.currentVersionId })

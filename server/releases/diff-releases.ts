@@ -1,17 +1,16 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import type { ReleaseRef, ReleaseService } from "../../gen/releases/v1/releases_pb.js";
+import type { ReleaseService } from "../../gen/releases/v1/releases_pb.js";
 import type { ServiceContext } from "../context.js";
 import { authorize } from "../auth/scope.js";
 import { snapshot } from "../db/transaction.js";
 import type { Database, ToolsetRow } from "../db/database.js";
-import { invalidArgument } from "../platform/errors.js";
+import { findLiveToolset } from "../model/toolsets.js";
 import { slug as checkSlug } from "../platform/validate.js";
 import { resolveContent, rowSelection } from "../resolve/resolve.js";
-import { findLiveToolset } from "../toolsets/lookup.js";
+import { targetState, type TargetRef } from "../resolve/targets.js";
 import { diffResolved, type DiffSide } from "./diff.js";
-import { parseTarget, targetState, type TargetRef } from "./targets.js";
+import { parseRef } from "./release-input.js";
 import type { Transaction } from "kysely";
-import { Target } from "../../gen/releases/v1/releases_pb.js";
 
 /** DiffReleases. */
 export function diffMethod({ db }: ServiceContext): Pick<ServiceImpl<typeof ReleaseService>, "diffReleases"> {
@@ -29,18 +28,6 @@ export function diffMethod({ db }: ServiceContext): Pick<ServiceImpl<typeof Rele
       return { changes };
     },
   };
-}
-
-function parseRef(field: string, ref: ReleaseRef | undefined): TargetRef {
-  switch (ref?.ref.case) {
-    case "releaseNumber":
-      if (ref.ref.value < 1n) throw invalidArgument(`${field}.release_number`, "must be at least 1");
-      return parseTarget(`${field}.`, Target.UNSPECIFIED, ref.ref.value);
-    case "target":
-      return parseTarget(`${field}.`, ref.ref.value, 0n);
-    default:
-      throw invalidArgument(field, "required: set release_number or target");
-  }
 }
 
 async function side(trx: Transaction<Database>, live: ToolsetRow, ref: TargetRef): Promise<DiffSide> {

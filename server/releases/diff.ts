@@ -1,5 +1,7 @@
 import { create, type JsonObject, type JsonValue, type MessageInitShape } from "@bufbuild/protobuf";
 import { ChangeKind, ChangeSchema, type Change } from "../../gen/releases/v1/releases_pb.js";
+import { byteOrder } from "../platform/byte-order.js";
+import { HINTS } from "../platform/mapping.js";
 import { canonicalJson, type ResolvedPromptContent } from "../resolve/etag.js";
 import type { MergedTool } from "../resolve/merge.js";
 
@@ -44,10 +46,7 @@ const TOOL_FIELDS: readonly TextField<MergedTool>[] = [
   ["path", (t) => t.path],
   ["server_url", (t) => t.serverUrl],
   ["tags", (t) => canonicalJson(t.tags)],
-  ["annotations.read_only_hint", (t) => hint(t.annotations.readOnlyHint)],
-  ["annotations.destructive_hint", (t) => hint(t.annotations.destructiveHint)],
-  ["annotations.idempotent_hint", (t) => hint(t.annotations.idempotentHint)],
-  ["annotations.open_world_hint", (t) => hint(t.annotations.openWorldHint)],
+  ...HINTS.map(([key, column]): TextField<MergedTool> => [`annotations.${column}`, (t) => hint(t.annotations[key])]),
   ["confirm", (t) => String(t.confirm)],
 ];
 
@@ -56,11 +55,6 @@ const PROMPT_FIELDS: readonly TextField<ResolvedPromptContent>[] = [
   ["prompt", (p) => p.prompt],
   ["arguments", (p) => canonicalJson(p.arguments)],
 ];
-
-/** Code-unit order, identical in every locale and process. */
-function byteOrder(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 function isObject(v: JsonValue | undefined): v is JsonObject {
   return typeof v === "object" && v !== null && !Array.isArray(v);

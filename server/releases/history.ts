@@ -3,12 +3,12 @@ import type { ReleaseService } from "../../gen/releases/v1/releases_pb.js";
 import type { ServiceContext } from "../context.js";
 import { authorize } from "../auth/scope.js";
 import { snapshot } from "../db/transaction.js";
+import { findRelease, listEvents, listReleases } from "../model/releases.js";
+import { findToolsetForHistory } from "../model/toolsets.js";
 import { invalidArgument } from "../platform/errors.js";
 import { decodePageKey, paginate } from "../platform/pagination.js";
 import { pageSize, slug as checkSlug, UUID } from "../platform/validate.js";
-import { findToolsetForHistory } from "../toolsets/lookup.js";
 import { toRelease, toReleaseEvent } from "./mapping.js";
-import { findRelease, listEvents, listReleases } from "./store.js";
 
 // At most 18 digits: always within int64, whatever a hand-made token holds.
 const RELEASE_NUMBER = /^[1-9][0-9]{0,17}$/;

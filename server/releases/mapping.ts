@@ -1,8 +1,18 @@
 import { create } from "@bufbuild/protobuf";
-import { ReleaseEventKind, ReleaseEventSchema, ReleaseSchema, type Release, type ReleaseEvent } from "../../gen/releases/v1/releases_pb.js";
-import type { ReleaseEventKindColumn, ToolsetReleaseEventRow } from "../db/database.js";
-import { toTimestamp } from "../platform/mapping.js";
-import type { ReleaseState } from "./store.js";
+import {
+  ReleaseEventKind,
+  ReleaseEventSchema,
+  ReleaseSchema,
+  ResolvedToolsetSchema,
+  type Release,
+  type ReleaseEvent,
+  type ResolvedToolset,
+} from "../../gen/releases/v1/releases_pb.js";
+import type { ReleaseEventKindColumn, ToolsetRow } from "../db/database.js";
+import type { EventWithNumbers, ReleaseState } from "../model/releases.js";
+import { toEditingMode, toTimestamp } from "../platform/mapping.js";
+import type { ResolvedContent } from "../resolve/resolve.js";
+import type { TargetState } from "../resolve/targets.js";
 
 /** The one mapping from a stored release to the API's Release; `currentReleaseId` is the live pointer of its toolset. */
 export function toRelease({ release, deploymentId, systemSourceStateId, state }: ReleaseState, currentReleaseId: string | null): Release {
@@ -31,9 +41,6 @@ const EVENT_KINDS: Record<ReleaseEventKindColumn, ReleaseEventKind> = {
   mode_switched: ReleaseEventKind.MODE_SWITCHED,
 };
 
-/** A stored event with the numbers of the releases it moved between (null = none). */
-export type EventWithNumbers = ToolsetReleaseEventRow & { from_release_number: bigint | null; to_release_number: bigint | null };
-
 /** The API's ReleaseEvent of a stored event. */
 export function toReleaseEvent(row: EventWithNumbers): ReleaseEvent {
   return create(ReleaseEventSchema, {
@@ -44,5 +51,21 @@ export function toReleaseEvent(row: EventWithNumbers): ReleaseEvent {
     toReleaseNumber: row.to_release_number ?? 0n,
     notes: row.notes,
     createdAt: toTimestamp(row.created_at),
+  });
+}
+
+/** A live toolset's target resolved, as the API shows it; merged tools and prompts already have the message's shape. */
+export function toResolved(live: ToolsetRow, target: TargetState, content: ResolvedContent): ResolvedToolset {
+  return create(ResolvedToolsetSchema, {
+    toolsetId: live.id,
+    slug: live.slug,
+    name: target.state.name,
+    description: target.state.description,
+    mcpSlug: target.state.mcp_slug ?? "",
+    editingMode: toEditingMode(live),
+    releaseNumber: target.releaseNumber,
+    etag: content.etag,
+    tools: content.tools,
+    prompts: content.prompts,
   });
 }

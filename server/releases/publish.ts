@@ -5,15 +5,21 @@ import type { Caller } from "../auth/caller.js";
 import { authorize } from "../auth/scope.js";
 import type { Database } from "../db/database.js";
 import { inTransaction } from "../db/transaction.js";
+import {
+  captureSourceState,
+  findReleaseByIdempotencyKey,
+  getRelease,
+  insertRelease,
+  moveLivePointer,
+  releasedToolsetState,
+  type ReleaseState,
+} from "../model/releases.js";
+import { matchesRelease } from "../model/staging.js";
+import { lockLiveToolset, lockStagingCopy, stateChanged, stateOf, updateToolsetState } from "../model/toolsets.js";
 import { DomainError } from "../platform/errors.js";
 import { idempotencyKey, LIMITS, slug as checkSlug, text } from "../platform/validate.js";
 import { resolveLatest } from "../resolve/resolve.js";
-import { findLiveToolset, lockStagingCopy, lockToolset } from "../toolsets/lookup.js";
-import { matchesRelease } from "../toolsets/staging.js";
-import { updateToolsetState } from "../toolsets/queries.js";
-import { stateChanged, stateOf } from "../toolsets/validation.js";
 import { toRelease } from "./mapping.js";
-import { captureSourceState, findReleaseByIdempotencyKey, getRelease, insertRelease, moveLivePointer, releasedToolsetState, type ReleaseState } from "./store.js";
 import type { Transaction } from "kysely";
 
 /** PublishStagingVersion. */
@@ -46,7 +52,7 @@ async function publish(
   notes: string,
   key: string | null,
 ): Promise<{ published: ReleaseState; currentReleaseId: string | null }> {
-  const live = await lockToolset(trx, (await findLiveToolset(trx, projectId, slug)).id);
+  const live = await lockLiveToolset(trx, projectId, slug);
   if (key !== null) {
     // Checked under the lock, so a retry racing its original waits for it and finds it.
     const original = await findReleaseByIdempotencyKey(trx, live.id, key);
@@ -76,6 +82,6 @@ async function publish(
   if (updated.predecessor_id === null) throw new Error(`toolset ${live.id} has no snapshot of its state`);
   const sourceStateId = await captureSourceState(trx, projectId, pins);
   const release = await insertRelease(trx, live.id, caller, { notes, idempotencyKey: key, sourceStateId, toolsetVersionId: updated.predecessor_id, pins, etag: content.etag });
-  await moveLivePointer(trx, updated, { kind: "published", to: release.id, notes, caller });
+  await moveLivePointer(trx, updated, { kind: "published", to: release.id, notes, actor: caller });
   return { published: await getRelease(trx, release.id), currentReleaseId: release.id };
 }

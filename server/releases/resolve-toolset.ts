@@ -1,17 +1,16 @@
-import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { ResolvedToolsetSchema, type ReleaseService, type ResolvedToolset } from "../../gen/releases/v1/releases_pb.js";
+import type { ReleaseService } from "../../gen/releases/v1/releases_pb.js";
 import type { ServiceContext } from "../context.js";
 import { authorize } from "../auth/scope.js";
 import { snapshot } from "../db/transaction.js";
-import type { ToolsetRow } from "../db/database.js";
+import { findLiveToolset, findLiveToolsetByMcpSlug } from "../model/toolsets.js";
 import { invalidArgument } from "../platform/errors.js";
 import { slug as checkSlug, text } from "../platform/validate.js";
 import { contentKey } from "../resolve/cache.js";
-import { resolveContent, rowSelection, type ResolvedContent } from "../resolve/resolve.js";
-import { findLiveToolset, findLiveToolsetByMcpSlug } from "../toolsets/lookup.js";
-import { toEditingMode } from "../toolsets/mapping.js";
-import { parseTarget, targetState, type TargetState } from "./targets.js";
+import { resolveContent, rowSelection } from "../resolve/resolve.js";
+import { targetState } from "../resolve/targets.js";
+import { toResolved } from "./mapping.js";
+import { parseTarget } from "./release-input.js";
 
 /** ResolveToolset: what an MCP endpoint serves, cheap enough to call on every session. */
 export function resolveToolsetMethod({ db, resolveCache: cache }: ServiceContext): Pick<ServiceImpl<typeof ReleaseService>, "resolveToolset"> {
@@ -43,20 +42,4 @@ export function resolveToolsetMethod({ db, resolveCache: cache }: ServiceContext
       return { resolved, notModified: false };
     },
   };
-}
-
-/** Maps resolved content to the API message; merged tools and prompts already have its shape. */
-function toResolved(live: ToolsetRow, target: TargetState, content: ResolvedContent): ResolvedToolset {
-  return create(ResolvedToolsetSchema, {
-    toolsetId: live.id,
-    slug: live.slug,
-    name: target.state.name,
-    description: target.state.description,
-    mcpSlug: target.state.mcp_slug ?? "",
-    editingMode: toEditingMode(live),
-    releaseNumber: target.releaseNumber,
-    etag: content.etag,
-    tools: content.tools,
-    prompts: content.prompts,
-  });
 }

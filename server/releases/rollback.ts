@@ -3,13 +3,11 @@ import type { ReleaseService } from "../../gen/releases/v1/releases_pb.js";
 import type { ServiceContext } from "../context.js";
 import { authorize } from "../auth/scope.js";
 import { inTransaction } from "../db/transaction.js";
+import { findRelease, moveLivePointer } from "../model/releases.js";
+import { lockLiveToolset, stateChanged, stateOf, updateToolsetState } from "../model/toolsets.js";
 import { DomainError, invalidArgument } from "../platform/errors.js";
+import { toToolset } from "../platform/mapping.js";
 import { LIMITS, slug as checkSlug, text } from "../platform/validate.js";
-import { findLiveToolset, lockToolset } from "../toolsets/lookup.js";
-import { toToolset } from "../toolsets/mapping.js";
-import { updateToolsetState } from "../toolsets/queries.js";
-import { stateChanged, stateOf } from "../toolsets/validation.js";
-import { findRelease, moveLivePointer } from "./store.js";
 
 /** RollbackToRelease. */
 export function rollbackMethod({ db }: ServiceContext): Pick<ServiceImpl<typeof ReleaseService>, "rollbackToRelease"> {
@@ -26,7 +24,7 @@ export function rollbackMethod({ db }: ServiceContext): Pick<ServiceImpl<typeof 
       if (req.releaseNumber < 1n) throw invalidArgument("release_number", "must be at least 1");
       const reason = text("reason", req.reason, { max: LIMITS.notes });
       const { row, number } = await inTransaction(db, async (trx) => {
-        const live = await lockToolset(trx, (await findLiveToolset(trx, project.id, slug)).id);
+        const live = await lockLiveToolset(trx, project.id, slug);
         if (live.editing_mode !== "staging") {
           throw new DomainError("failed_precondition", `toolset "${slug}" is in iteration mode: only a toolset in staging mode serves releases`);
         }
@@ -34,7 +32,7 @@ export function rollbackMethod({ db }: ServiceContext): Pick<ServiceImpl<typeof 
         // Already current: nothing moves and no event is logged, so a retry is harmless.
         if (target.release.id === live.current_release_id) return { row: live, number: target.release.release_number };
         const restored = stateChanged(stateOf(live), target.state) ? await updateToolsetState(trx, live, target.state) : live;
-        const moved = await moveLivePointer(trx, restored, { kind: "rolled_back", to: target.release.id, notes: reason, caller });
+        const moved = await moveLivePointer(trx, restored, { kind: "rolled_back", to: target.release.id, notes: reason, actor: caller });
         return { row: moved, number: target.release.release_number };
       });
       return { toolset: toToolset({ ...row, current_release_number: number }) };

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import type { SourcePins, ToolsetSelection } from "./resolve.js";
+import type { SourcePins } from "../model/resolution.js";
+import type { ToolsetSelection } from "./resolve.js";
 
 /**
  * The key of what a selection resolves to against pinned sources. Every pin is

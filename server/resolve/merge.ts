@@ -1,6 +1,6 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import type { HttpToolDefinitionsTable, ToolVariationsTable } from "../db/database.js";
-import type { Selectable } from "kysely";
+import type { HttpToolDefinitionRow, ToolVariationRow } from "../db/database.js";
+import { HINTS, type Hints } from "../platform/mapping.js";
 
 /** A tool as an MCP client sees it, before mapping to the API message. */
 export interface MergedTool {
@@ -10,7 +10,7 @@ export interface MergedTool {
   description: string;
   inputSchema: JsonObject;
   tags: string[];
-  annotations: { readOnlyHint?: boolean; destructiveHint?: boolean; idempotentHint?: boolean; openWorldHint?: boolean };
+  annotations: Hints;
   confirm: boolean;
   confirmPrompt: string;
   summarizer: string;
@@ -19,9 +19,6 @@ export interface MergedTool {
   serverUrl: string;
   variationIds: string[];
 }
-
-export type ToolDefinition = Selectable<HttpToolDefinitionsTable>;
-export type Variation = Selectable<ToolVariationsTable>;
 
 /** First non-null value: the toolset override, then the global one, then the source's. */
 function pick<T>(toolset: T | null | undefined, global: T | null | undefined, source: T): T {
@@ -38,15 +35,9 @@ function pickHint(toolset: boolean | null | undefined, global: boolean | null | 
  * Merges field by field: source definition ← global variation ← toolset
  * variation. A null override inherits; an explicit value, even "" or [], wins.
  */
-export function mergeTool(source: ToolDefinition, global: Variation | undefined, toolset: Variation | undefined): MergedTool {
-  const annotations: MergedTool["annotations"] = {};
-  const hints = [
-    ["readOnlyHint", "read_only_hint"],
-    ["destructiveHint", "destructive_hint"],
-    ["idempotentHint", "idempotent_hint"],
-    ["openWorldHint", "open_world_hint"],
-  ] as const;
-  for (const [key, column] of hints) {
+export function mergeTool(source: HttpToolDefinitionRow, global: ToolVariationRow | undefined, toolset: ToolVariationRow | undefined): MergedTool {
+  const annotations: Hints = {};
+  for (const [key, column] of HINTS) {
     const v = pickHint(toolset?.[column], global?.[column], source[column]);
     if (v !== undefined) annotations[key] = v;
   }

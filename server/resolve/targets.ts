@@ -1,14 +1,7 @@
-import type { Kysely, Transaction } from "kysely";
-import { Target } from "../../gen/releases/v1/releases_pb.js";
-import type { Database, ToolsetRow } from "../db/database.js";
-import { invalidArgument } from "../platform/errors.js";
-import { latestSourcePins, type SourcePins } from "../resolve/resolve.js";
-import { findStagingCopy } from "../toolsets/lookup.js";
-import type { ToolsetState } from "../toolsets/queries.js";
-import { stateOf } from "../toolsets/validation.js";
-import { findRelease, getRelease, type ReleaseState } from "./store.js";
-
-type Db = Kysely<Database> | Transaction<Database>;
+import type { Db, ToolsetRow } from "../db/database.js";
+import { findRelease, getRelease, type ReleaseState } from "../model/releases.js";
+import { latestSourcePins, type SourcePins } from "../model/resolution.js";
+import { findStagingCopy, stateOf, type ToolsetState } from "../model/toolsets.js";
 
 /** Which state of a toolset is meant: what the endpoint serves, the staging copy, or one release. */
 export type TargetRef = { kind: "live" } | { kind: "staging" } | { kind: "release"; number: bigint };
@@ -19,24 +12,6 @@ export interface TargetState {
   pins: SourcePins;
   /** The release it is; 0 for an unreleased state (iteration-mode live state, staging copy). */
   releaseNumber: bigint;
-}
-
-/** Reads an API target (and release number) as a TargetRef; `field` names the request field in errors. */
-export function parseTarget(field: string, target: Target, releaseNumber: bigint): TargetRef {
-  if (releaseNumber < 0n) throw invalidArgument(`${field}release_number`, "must not be negative");
-  if (releaseNumber > 0n) {
-    if (target !== Target.UNSPECIFIED) throw invalidArgument(`${field}target`, "give either target or release_number, not both");
-    return { kind: "release", number: releaseNumber };
-  }
-  switch (target) {
-    case Target.UNSPECIFIED:
-    case Target.LIVE:
-      return { kind: "live" };
-    case Target.STAGING:
-      return { kind: "staging" };
-    default:
-      throw invalidArgument(`${field}target`, "must be TARGET_LIVE or TARGET_STAGING");
-  }
 }
 
 /**

@@ -1,5 +1,8 @@
 import type { CreateDeploymentRequest, HttpToolDefinition } from "../../gen/sources/v1/sources_pb.js";
+import type { NewToolDefinition } from "../model/deployments.js";
+import { byteOrder } from "../platform/byte-order.js";
 import { invalidArgument } from "../platform/errors.js";
+import { hintColumns } from "../platform/mapping.js";
 import { httpToolUrn, idempotencyKey, LIMITS, text, urnPart } from "../platform/validate.js";
 import { jsonSchemaObject } from "./json-schema.js";
 
@@ -10,31 +13,11 @@ export const HTTP_METHODS: ReadonlySet<string> = new Set(["GET", "POST", "PUT", 
 // declares no schema gets the least one that says "takes an object".
 const DEFAULT_INPUT_SCHEMA = JSON.stringify({ type: "object" });
 
-/** One tool definition after validation, ready to insert. */
-export interface ValidTool {
-  urn: string;
-  source: string;
-  name: string;
-  summary: string;
-  description: string;
-  httpMethod: string;
-  path: string;
-  serverUrl: string;
-  /** Serialized JSON object. */
-  inputSchema: string;
-  tags: string[];
-  readOnlyHint: boolean | null;
-  destructiveHint: boolean | null;
-  idempotentHint: boolean | null;
-  openWorldHint: boolean | null;
-  title: string;
-}
-
 /** A CreateDeployment request after validation. */
 export interface ValidDeployment {
   idempotencyKey: string | undefined;
   /** Sorted by URN. */
-  tools: ValidTool[];
+  tools: NewToolDefinition[];
 }
 
 // Whitespace and control characters have no place in a URL the gateway will call.
@@ -72,27 +55,24 @@ function tags(field: string, values: readonly string[]): string[] {
   return values.map((tag, i) => text(`${field}[${i}]`, tag, { max: LIMITS.tag, required: true }));
 }
 
-function tool(field: string, t: HttpToolDefinition): ValidTool {
+function tool(field: string, t: HttpToolDefinition): NewToolDefinition {
   const source = urnPart(`${field}.source`, t.source, "source");
   const name = urnPart(`${field}.name`, t.name, "name");
   if (!HTTP_METHODS.has(t.httpMethod)) {
     throw invalidArgument(`${field}.http_method`, `must be one of ${[...HTTP_METHODS].join(", ")} (uppercase)`);
   }
   return {
-    urn: httpToolUrn(source, name),
+    tool_urn: httpToolUrn(source, name),
     source,
     name,
     summary: text(`${field}.summary`, t.summary, { max: LIMITS.shortText }),
     description: text(`${field}.description`, t.description, { max: LIMITS.description }),
-    httpMethod: t.httpMethod,
+    http_method: t.httpMethod,
     path: path(`${field}.path`, t.path),
-    serverUrl: serverUrl(`${field}.server_url`, t.serverUrl),
-    inputSchema: t.inputSchema === undefined ? DEFAULT_INPUT_SCHEMA : jsonSchemaObject(`${field}.input_schema`, t.inputSchema),
+    server_url: serverUrl(`${field}.server_url`, t.serverUrl),
+    input_schema: t.inputSchema === undefined ? DEFAULT_INPUT_SCHEMA : jsonSchemaObject(`${field}.input_schema`, t.inputSchema),
     tags: tags(`${field}.tags`, t.tags),
-    readOnlyHint: t.readOnlyHint ?? null,
-    destructiveHint: t.destructiveHint ?? null,
-    idempotentHint: t.idempotentHint ?? null,
-    openWorldHint: t.openWorldHint ?? null,
+    ...hintColumns(t),
     title: text(`${field}.title`, t.title, { max: LIMITS.name }),
   };
 }
@@ -105,12 +85,12 @@ export function validateCreateDeployment(req: CreateDeploymentRequest): ValidDep
   const seen = new Map<string, number>();
   const tools = req.tools.map((t, i) => {
     const valid = tool(`tools[${i}]`, t);
-    const first = seen.get(valid.urn);
-    if (first !== undefined) throw invalidArgument(`tools[${i}].name`, `duplicate tool URN ${valid.urn} (also tools[${first}])`);
-    seen.set(valid.urn, i);
+    const first = seen.get(valid.tool_urn);
+    if (first !== undefined) throw invalidArgument(`tools[${i}].name`, `duplicate tool URN ${valid.tool_urn} (also tools[${first}])`);
+    seen.set(valid.tool_urn, i);
     return valid;
   });
   // URNs are ASCII, so code-unit order equals the byte order (COLLATE "C") the queries use.
-  tools.sort((a, b) => (a.urn < b.urn ? -1 : a.urn > b.urn ? 1 : 0));
+  tools.sort((a, b) => byteOrder(a.tool_urn, b.tool_urn));
   return { idempotencyKey: key, tools };
 }

@@ -3,10 +3,6 @@ import type { SourceService } from "../../gen/sources/v1/sources_pb.js";
 import type { ServiceContext } from "../context.js";
 import { authorize } from "../auth/scope.js";
 import { inTransaction } from "../db/transaction.js";
-import { notFound } from "../platform/errors.js";
-import { decodePageKey, paginate } from "../platform/pagination.js";
-import { pageSize, uuid } from "../platform/validate.js";
-import { validateCreateDeployment } from "./deployment-input.js";
 import {
   findActiveDeployment,
   findDeployment,
@@ -18,7 +14,11 @@ import {
   lockProjectForDeployment,
   withToolUrns,
   type DeploymentWithUrns,
-} from "./deployment-queries.js";
+} from "../model/deployments.js";
+import { notFound } from "../platform/errors.js";
+import { decodePageKey, paginate } from "../platform/pagination.js";
+import { pageSize, uuid } from "../platform/validate.js";
+import { validateCreateDeployment } from "./deployment-input.js";
 import { toDeployment } from "./mapping.js";
 
 type DeploymentMethods = Pick<ServiceImpl<typeof SourceService>, "createDeployment" | "getDeployment" | "listDeployments">;
@@ -57,7 +57,7 @@ export function deploymentMethods(context: ServiceContext): DeploymentMethods {
           return (await withToolUrns(trx, [raced]))[0]!;
         }
         await insertToolDefinitions(trx, project.id, created.id, input.tools);
-        return { ...created, toolUrns: input.tools.map((t) => t.urn) };
+        return { ...created, toolUrns: input.tools.map((t) => t.tool_urn) };
       });
       return { deployment: toDeployment(deployment) };
     },

@@ -7,12 +7,12 @@ import {
   type HttpToolDefinition,
   type PromptTemplate,
 } from "../../gen/sources/v1/sources_pb.js";
-import { jsonObject, toTimestamp } from "../platform/mapping.js";
-import type { DeploymentWithUrns, ToolDefinitionRow } from "./deployment-queries.js";
-import type { PromptTemplateRow } from "./prompt-template-queries.js";
+import type { HttpToolDefinitionRow, PromptTemplateRow } from "../db/database.js";
+import type { DeploymentWithUrns } from "../model/deployments.js";
+import { jsonObject, toHints, toTimestamp } from "../platform/mapping.js";
 
 /** A stored tool definition as the API shows it, URN included. */
-export function toHttpToolDefinition(row: ToolDefinitionRow): HttpToolDefinition {
+export function toHttpToolDefinition(row: HttpToolDefinitionRow): HttpToolDefinition {
   return create(HttpToolDefinitionSchema, {
     urn: row.tool_urn,
     source: row.source,
@@ -24,17 +24,13 @@ export function toHttpToolDefinition(row: ToolDefinitionRow): HttpToolDefinition
     serverUrl: row.server_url,
     inputSchema: jsonObject(row.input_schema),
     tags: row.tags,
-    // null = the hint was not stated, which proto3 `optional` spells as unset.
-    ...(row.read_only_hint === null ? {} : { readOnlyHint: row.read_only_hint }),
-    ...(row.destructive_hint === null ? {} : { destructiveHint: row.destructive_hint }),
-    ...(row.idempotent_hint === null ? {} : { idempotentHint: row.idempotent_hint }),
-    ...(row.open_world_hint === null ? {} : { openWorldHint: row.open_world_hint }),
+    ...toHints(row),
     title: row.title,
   });
 }
 
 /** A deployment as the API shows it; `tools` only when the RPC returns them. */
-export function toDeployment(row: DeploymentWithUrns, tools: readonly ToolDefinitionRow[] = []): Deployment {
+export function toDeployment(row: DeploymentWithUrns, tools: readonly HttpToolDefinitionRow[] = []): Deployment {
   return create(DeploymentSchema, {
     id: row.id,
     seq: row.seq,

@@ -1,33 +1,13 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import type { SourceService, UpsertPromptTemplateRequest } from "../../gen/sources/v1/sources_pb.js";
+import type { SourceService } from "../../gen/sources/v1/sources_pb.js";
 import type { ServiceContext } from "../context.js";
 import { authorize } from "../auth/scope.js";
 import { inTransaction } from "../db/transaction.js";
-import { invalidArgument } from "../platform/errors.js";
-import { LIMITS, promptName, text } from "../platform/validate.js";
-import { jsonSchemaObject } from "./json-schema.js";
+import { findLatestRevision, insertRevision, listLatestRevisions, lockPromptTemplateName } from "../model/prompt-templates.js";
 import { toPromptTemplate } from "./mapping.js";
-import {
-  findLatestRevision,
-  insertRevision,
-  listLatestRevisions,
-  lockPromptTemplateName,
-  type PromptTemplateContent,
-} from "./prompt-template-queries.js";
+import { validateUpsertPromptTemplate } from "./prompt-template-input.js";
 
 type PromptTemplateMethods = Pick<ServiceImpl<typeof SourceService>, "upsertPromptTemplate" | "listPromptTemplates">;
-
-/** Checks an UpsertPromptTemplate request; INVALID_ARGUMENT names the first bad field. */
-export function validateUpsertPromptTemplate(req: UpsertPromptTemplateRequest): PromptTemplateContent {
-  const name = promptName("name", req.name);
-  const description = text("description", req.description, { max: LIMITS.description });
-  const prompt = text("prompt", req.prompt, { max: LIMITS.prompt });
-  // "64 KiB" is a size: multi-byte characters can pass the character count and still be larger.
-  if (Buffer.byteLength(prompt, "utf8") > LIMITS.prompt) throw invalidArgument("prompt", `must be at most ${LIMITS.prompt} bytes as UTF-8`);
-  // Unset = no arguments: stored as the empty object, the column's default.
-  const args = req.arguments === undefined ? "{}" : jsonSchemaObject("arguments", req.arguments);
-  return { name, description, prompt, arguments: args };
-}
 
 /** The prompt template RPCs of SourceService. */
 export function promptTemplateMethods(context: ServiceContext): PromptTemplateMethods {

@@ -3,23 +3,23 @@ import type { ToolsetService } from "../../gen/toolsets/v1/toolsets_pb.js";
 import type { ServiceContext } from "../context.js";
 import { authorize } from "../auth/scope.js";
 import { inTransaction } from "../db/transaction.js";
-import { DomainError, invalidArgument } from "../platform/errors.js";
-import { decodePageKey, paginate } from "../platform/pagination.js";
-import { pageSize, SLUG, slug as checkSlug, slugFromName } from "../platform/validate.js";
-import { findLiveToolset, findToolset, lockEditableToolset, lockToolset } from "./lookup.js";
-import { toToolset } from "./mapping.js";
-import { insertToolset, listLiveToolsets, softDeleteToolset, updateToolsetState, withReleaseNumbers } from "./queries.js";
 import {
-  maskedPatch,
-  promptNames,
-  resourceUrns,
+  currentToolset,
+  findToolset,
+  insertToolset,
+  listLiveToolsets,
+  lockEditableToolset,
+  lockLiveToolset,
+  softDeleteToolset,
   stateChanged,
   stateOf,
-  toolsetDescription,
-  toolsetName,
-  toolUrns,
-  updateMaskPaths,
-} from "./validation.js";
+  updateToolsetState,
+} from "../model/toolsets.js";
+import { DomainError, invalidArgument } from "../platform/errors.js";
+import { toToolset } from "../platform/mapping.js";
+import { decodePageKey, paginate } from "../platform/pagination.js";
+import { pageSize, SLUG, slug as checkSlug, slugFromName } from "../platform/validate.js";
+import { maskedPatch, promptNames, resourceUrns, toolsetDescription, toolsetName, toolUrns, updateMaskPaths } from "./toolset-input.js";
 
 type CrudMethods = Pick<ServiceImpl<typeof ToolsetService>, "createToolset" | "getToolset" | "listToolsets" | "updateToolset" | "deleteToolset">;
 
@@ -48,9 +48,7 @@ export function toolsetCrudMethods({ db }: ServiceContext): CrudMethods {
     async getToolset(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
-      const row = await findToolset(db, project.id, slug, req.staging);
-      const [withNumber] = await withReleaseNumbers(db, [row]);
-      return { toolset: toToolset(withNumber!) };
+      return { toolset: toToolset(await findToolset(db, project.id, slug, req.staging)) };
     },
 
     async listToolsets(req, ctx) {
@@ -60,7 +58,7 @@ export function toolsetCrudMethods({ db }: ServiceContext): CrudMethods {
       const afterSlug = decodePageKey(scope, req.pageToken, SLUG);
       const rows = await listLiveToolsets(db, project.id, afterSlug, size + 1);
       const { items, nextPageToken } = paginate(rows, size, scope, (r) => [r.slug]);
-      return { toolsets: (await withReleaseNumbers(db, items)).map(toToolset), nextPageToken };
+      return { toolsets: items.map(toToolset), nextPageToken };
     },
 
     async updateToolset(req, ctx) {
@@ -74,22 +72,20 @@ export function toolsetCrudMethods({ db }: ServiceContext): CrudMethods {
         const next = { ...stateOf(current), ...patch };
         // A write that changes nothing is not a new version, so a retry of an
         // update that already applied succeeds instead of conflicting with itself.
-        if (!stateChanged(stateOf(current), next)) return current;
+        if (!stateChanged(stateOf(current), next)) return currentToolset(trx, current.id);
         if (req.expectedVersion !== 0n && req.expectedVersion !== current.version) {
           throw new DomainError("aborted", `toolset "${slug}" is at version ${current.version}, not ${req.expectedVersion}: read it again and retry`);
         }
-        return updateToolsetState(trx, current, next);
+        return currentToolset(trx, (await updateToolsetState(trx, current, next)).id);
       });
-      const [withNumber] = await withReleaseNumbers(db, [row]);
-      return { toolset: toToolset(withNumber!) };
+      return { toolset: toToolset(row) };
     },
 
     async deleteToolset(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
       await inTransaction(db, async (trx) => {
-        const live = await findLiveToolset(trx, project.id, slug);
-        await lockToolset(trx, live.id);
+        const live = await lockLiveToolset(trx, project.id, slug);
         await softDeleteToolset(trx, live.id);
       });
       return {};

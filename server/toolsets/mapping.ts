@@ -1,37 +1,27 @@
 import { create } from "@bufbuild/protobuf";
-import { EditingMode, ToolsetSchema, type Toolset } from "../../gen/toolsets/v1/toolsets_pb.js";
-import type { ToolsetRow } from "../db/database.js";
-import { toTimestamp } from "../platform/mapping.js";
+import { StringListSchema, ToolVariationSchema, type ToolVariation } from "../../gen/toolsets/v1/toolsets_pb.js";
+import type { ToolVariationRow } from "../db/database.js";
+import { toHints, toTimestamp } from "../platform/mapping.js";
 
-/** A toolset row with the number of its current release (0 = none). */
-export type ToolsetWithRelease = ToolsetRow & { current_release_number: bigint | null };
+// The Toolset message is mapped in platform/mapping.ts (toToolset): ReleaseService returns it too.
 
-/** The API's editing mode of a toolsets row. */
-export function toEditingMode(row: Pick<ToolsetRow, "editing_mode">): EditingMode {
-  return row.editing_mode === "staging" ? EditingMode.STAGING : EditingMode.ITERATION;
-}
-
-/** The one mapping from a toolsets row to the API's Toolset. */
-export function toToolset(row: ToolsetWithRelease): Toolset {
-  return create(ToolsetSchema, {
+/** A stored variation version as the API shows it: null columns stay unset (inherit). */
+export function toToolVariation(row: ToolVariationRow): ToolVariation {
+  return create(ToolVariationSchema, {
     id: row.id,
-    projectId: row.project_id,
-    slug: row.slug,
-    name: row.name,
-    description: row.description,
-    editingMode: toEditingMode(row),
-    isStaging: row.parent_toolset_id !== null,
-    parentToolsetId: row.parent_toolset_id ?? "",
-    currentReleaseId: row.current_release_id ?? "",
-    currentReleaseNumber: row.current_release_number ?? 0n,
-    toolUrns: row.tool_urns,
-    resourceUrns: row.resource_urns,
-    promptTemplateNames: row.prompt_template_names,
-    mcpSlug: row.mcp_slug ?? "",
-    mcpEnabled: row.mcp_enabled,
-    mcpIsPublic: row.mcp_is_public,
+    groupId: row.group_id,
+    srcToolUrn: row.src_tool_urn,
     version: row.version,
+    predecessorId: row.predecessor_id ?? "",
+    name: row.name ?? undefined,
+    description: row.description ?? undefined,
+    summary: row.summary ?? undefined,
+    title: row.title ?? undefined,
+    confirm: row.confirm ?? undefined,
+    confirmPrompt: row.confirm_prompt ?? undefined,
+    summarizer: row.summarizer ?? undefined,
+    tags: row.tags === null ? undefined : create(StringListSchema, { values: row.tags }),
+    ...toHints(row),
     createdAt: toTimestamp(row.created_at),
-    updatedAt: toTimestamp(row.updated_at),
   });
 }

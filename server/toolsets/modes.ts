@@ -6,15 +6,23 @@ import { authorize } from "../auth/scope.js";
 import { TOOLSET_STAGING } from "../auth/tenants.js";
 import type { Database, ToolsetRow } from "../db/database.js";
 import { inTransaction } from "../db/transaction.js";
+import { captureSourceState, findRelease, getRelease, insertRelease, moveLivePointer, releasedToolsetState } from "../model/releases.js";
+import { adoptToolsetVariations, createStagingCopy, discardStagingCopy, matchesRelease, type StateWithVariations } from "../model/staging.js";
+import { organizationFeatures } from "../model/tenants.js";
+import {
+  currentToolset,
+  findLiveToolset,
+  findStagingCopy,
+  lockLiveToolset,
+  lockStagingCopy,
+  stateChanged,
+  stateOf,
+  updateToolsetState,
+} from "../model/toolsets.js";
 import { DomainError, invalidArgument, notFound } from "../platform/errors.js";
+import { toToolset } from "../platform/mapping.js";
 import { slug as checkSlug } from "../platform/validate.js";
-import { captureSourceState, findRelease, getRelease, insertRelease, moveLivePointer, releasedToolsetState } from "../releases/store.js";
 import { resolveLatest } from "../resolve/resolve.js";
-import { findLiveToolset, findStagingCopy, lockStagingCopy, lockToolset } from "./lookup.js";
-import { toToolset } from "./mapping.js";
-import { updateToolsetState, withReleaseNumbers } from "./queries.js";
-import { adoptToolsetVariations, createStagingCopy, discardStagingCopy, matchesRelease, type StateWithVariations } from "./staging.js";
-import { stateChanged, stateOf } from "./validation.js";
 import type { Kysely, Transaction } from "kysely";
 
 type ModeMethods = Pick<ServiceImpl<typeof ToolsetService>, "switchEditingMode" | "createStagingVersion" | "getStagingVersion" | "discardStagingVersion">;
@@ -33,21 +41,22 @@ export function modeMethods({ db }: ServiceContext): ModeMethods {
         await requireStagingFeature(db, project.organizationId);
       }
       const row = await inTransaction(db, async (trx) => {
-        const live = await lockToolset(trx, (await findLiveToolset(trx, project.id, slug)).id);
+        const live = await lockLiveToolset(trx, project.id, slug);
         const wanted = req.mode === EditingMode.STAGING ? "staging" : "iteration";
         // Switching to the mode it is in is a no-op, so a retried switch succeeds.
-        if (live.editing_mode === wanted) return live;
-        return wanted === "staging" ? switchToStaging(trx, live, caller) : switchToIteration(trx, live, caller, req.discardStaging);
+        if (live.editing_mode !== wanted) {
+          await (wanted === "staging" ? switchToStaging(trx, live, caller) : switchToIteration(trx, live, caller, req.discardStaging));
+        }
+        return currentToolset(trx, live.id);
       });
-      const [withNumber] = await withReleaseNumbers(db, [row]);
-      return { toolset: toToolset(withNumber!) };
+      return { toolset: toToolset(row) };
     },
 
     async createStagingVersion(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
       const copy = await inTransaction(db, async (trx) => {
-        const live = await lockToolset(trx, (await findLiveToolset(trx, project.id, slug)).id);
+        const live = await lockLiveToolset(trx, project.id, slug);
         if (live.editing_mode !== "staging") {
           throw new DomainError("failed_precondition", `toolset "${slug}" is in iteration mode: switch it to staging mode, which creates the staging copy`);
         }
@@ -59,15 +68,14 @@ export function modeMethods({ db }: ServiceContext): ModeMethods {
     async getStagingVersion(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
-      const copy = await findStagingCopy(db, await findLiveToolset(db, project.id, slug));
-      return { toolset: toToolset({ ...copy, current_release_number: null }) };
+      return { toolset: toToolset(await findStagingCopy(db, await findLiveToolset(db, project.id, slug))) };
     },
 
     async discardStagingVersion(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
       await inTransaction(db, async (trx) => {
-        const live = await lockToolset(trx, (await findLiveToolset(trx, project.id, slug)).id);
+        const live = await lockLiveToolset(trx, project.id, slug);
         const copy = await lockStagingCopy(trx, live);
         if (!copy) throw notFound(`toolset "${slug}" has no staging copy`);
         await discardStagingCopy(trx, copy);
@@ -78,8 +86,7 @@ export function modeMethods({ db }: ServiceContext): ModeMethods {
 }
 
 async function requireStagingFeature(db: Kysely<Database>, organizationId: string): Promise<void> {
-  const org = await db.selectFrom("organizations").select("features").where("id", "=", organizationId).executeTakeFirstOrThrow();
-  if (!org.features.includes(TOOLSET_STAGING)) {
+  if (!(await organizationFeatures(db, organizationId)).includes(TOOLSET_STAGING)) {
     throw new DomainError("failed_precondition", `staging mode needs the "${TOOLSET_STAGING}" feature, which this organization does not have`);
   }
 }
@@ -101,7 +108,7 @@ async function switchToStaging(trx: Transaction<Database>, live: ToolsetRow, cal
     pins,
     etag: content.etag,
   });
-  const moved = await moveLivePointer(trx, live, { kind: "mode_switched", to: release.id, mode: "staging", notes: "", caller });
+  const moved = await moveLivePointer(trx, live, { kind: "mode_switched", to: release.id, mode: "staging", notes: "", actor: caller });
   await createStagingCopy(trx, moved, { state: stateOf(live), toolsetVariationsVersionId: pins.toolsetVariationsVersionId });
   return moved;
 }
@@ -126,7 +133,7 @@ async function switchToIteration(trx: Transaction<Database>, live: ToolsetRow, c
   }
   const restored = stateChanged(stateOf(live), released.state) ? await updateToolsetState(trx, live, released.state) : live;
   await adoptToolsetVariations(trx, restored, released.toolsetVariationsVersionId);
-  return moveLivePointer(trx, restored, { kind: "mode_switched", to: null, mode: "iteration", notes: "", caller });
+  return moveLivePointer(trx, restored, { kind: "mode_switched", to: null, mode: "iteration", notes: "", actor: caller });
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { ToolsetFields } from "../../gen/toolsets/v1/toolsets_pb.js";
 import { invalidArgument } from "../platform/errors.js";
 import { LIMITS, promptName, slug, text, toolUrn, uniqueList } from "../platform/validate.js";
-import type { ToolsetState } from "./queries.js";
+import type { ToolsetState } from "../model/toolsets.js";
 
 const RESOURCE_URN = /^\S{1,512}$/;
 
@@ -99,23 +99,4 @@ export function maskedPatch(fields: ToolsetFields | undefined, paths: readonly U
     }
   }
   return patch;
-}
-
-/** Whether two states differ in anything a toolset version records. */
-export function stateChanged(a: ToolsetState, b: ToolsetState): boolean {
-  return JSON.stringify(a) !== JSON.stringify(b);
-}
-
-/** The editable state of a row. */
-export function stateOf(row: ToolsetState): ToolsetState {
-  return {
-    name: row.name,
-    description: row.description,
-    tool_urns: row.tool_urns,
-    resource_urns: row.resource_urns,
-    prompt_template_names: row.prompt_template_names,
-    mcp_slug: row.mcp_slug,
-    mcp_enabled: row.mcp_enabled,
-    mcp_is_public: row.mcp_is_public,
-  };
 }

@@ -1,31 +1,8 @@
 import type { ToolVariation, VariationScope } from "../../gen/toolsets/v1/toolsets_pb.js";
-import type { Selectable } from "kysely";
-import type { ToolVariationsTable } from "../db/database.js";
+import type { Scope, VariationFields } from "../model/variations.js";
 import { invalidArgument } from "../platform/errors.js";
+import { hintColumns } from "../platform/mapping.js";
 import { LIMITS, slug, text, toolUrn, uniqueList, urnPart } from "../platform/validate.js";
-
-type VariationRow = Selectable<ToolVariationsTable>;
-
-/** A validated VariationScope: the project's global group, or one toolset's own group. */
-export type Scope = { kind: "global" } | { kind: "toolset"; slug: string; staging: boolean };
-
-/** The overrides of one variation version as they are stored; null inherits. */
-export type VariationFields = Pick<
-  VariationRow,
-  | "src_tool_urn"
-  | "name"
-  | "description"
-  | "summary"
-  | "title"
-  | "confirm"
-  | "confirm_prompt"
-  | "summarizer"
-  | "tags"
-  | "read_only_hint"
-  | "destructive_hint"
-  | "idempotent_hint"
-  | "open_world_hint"
->;
 
 const SCOPE_RULE = "set exactly one of global = true or toolset_slug";
 
@@ -72,9 +49,6 @@ export function parseVariation(v: ToolVariation | undefined): VariationFields {
     confirm_prompt: optionalText("variation.confirm_prompt", v.confirmPrompt, LIMITS.shortText),
     summarizer: optionalText("variation.summarizer", v.summarizer, LIMITS.shortText),
     tags,
-    read_only_hint: v.readOnlyHint ?? null,
-    destructive_hint: v.destructiveHint ?? null,
-    idempotent_hint: v.idempotentHint ?? null,
-    open_world_hint: v.openWorldHint ?? null,
+    ...hintColumns(v),
   };
 }

@@ -1,20 +1,11 @@
-import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { StringListSchema, ToolVariationSchema, type ToolsetService, type ToolVariation } from "../../gen/toolsets/v1/toolsets_pb.js";
+import type { ToolsetService } from "../../gen/toolsets/v1/toolsets_pb.js";
 import type { ServiceContext } from "../context.js";
 import { authorize } from "../auth/scope.js";
 import { inTransaction } from "../db/transaction.js";
-import { toTimestamp } from "../platform/mapping.js";
+import { currentScopeVariations, deleteVariation, findScopeGroupId, lockScopeGroup, upsertVariation, variationVersions } from "../model/variations.js";
+import { toToolVariation } from "./mapping.js";
 import { parseScope, parseToolUrn, parseVariation } from "./variation-input.js";
-import {
-  currentScopeVariations,
-  deleteVariation,
-  findScopeGroupId,
-  lockScopeGroup,
-  upsertVariation,
-  variationVersions,
-  type ToolVariationRow,
-} from "./variation-store.js";
 
 type VariationMethods = Pick<ServiceImpl<typeof ToolsetService>, "upsertToolVariation" | "listToolVariations" | "listToolVariationVersions" | "deleteToolVariation">;
 
@@ -59,28 +50,4 @@ export function variationMethods(context: ServiceContext): VariationMethods {
       return {};
     },
   };
-}
-
-/** A stored variation version as the API shows it: null columns stay unset (inherit). */
-export function toToolVariation(row: ToolVariationRow): ToolVariation {
-  return create(ToolVariationSchema, {
-    id: row.id,
-    groupId: row.group_id,
-    srcToolUrn: row.src_tool_urn,
-    version: row.version,
-    predecessorId: row.predecessor_id ?? "",
-    name: row.name ?? undefined,
-    description: row.description ?? undefined,
-    summary: row.summary ?? undefined,
-    title: row.title ?? undefined,
-    confirm: row.confirm ?? undefined,
-    confirmPrompt: row.confirm_prompt ?? undefined,
-    summarizer: row.summarizer ?? undefined,
-    tags: row.tags === null ? undefined : create(StringListSchema, { values: row.tags }),
-    readOnlyHint: row.read_only_hint ?? undefined,
-    destructiveHint: row.destructive_hint ?? undefined,
-    idempotentHint: row.idempotent_hint ?? undefined,
-    openWorldHint: row.open_world_hint ?? undefined,
-    createdAt: toTimestamp(row.created_at),
-  });
 }
