@@ -1,34 +1,22 @@
 import { Code } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { createApiKey, revokeApiKey } from "../server/auth/keys.js";
 import { createProject } from "../server/auth/tenants.js";
-import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
-import { createTenant, type Tenant } from "../server/testing/fixtures.js";
-import { bearer, failure, startTestServer, type TestServer } from "../server/testing/server.js";
+import { bearer, failure } from "../server/testing/server.js";
+import { useTestServer } from "../server/testing/use-test-server.js";
 
-let database: TestDatabase;
-let server: TestServer;
-let tenant: Tenant;
-let other: Tenant;
+const { server, tenant, other } = useTestServer({ tenants: 2 });
 let revokedKey: string;
 let boundKey: string;
 const SECOND_PROJECT = "second";
 
 beforeAll(async () => {
-  database = await cloneTemplateDatabase();
-  server = await startTestServer(database.url);
-  tenant = await createTenant(server.db);
-  other = await createTenant(server.db);
   const revoked = await createApiKey(server.db, { org: tenant.org, scope: "producer", name: "to-revoke" });
   await revokeApiKey(server.db, { org: tenant.org, name: "to-revoke" });
   revokedKey = revoked.key;
   await createProject(server.db, { org: tenant.org, slug: SECOND_PROJECT });
   boundKey = (await createApiKey(server.db, { org: tenant.org, scope: "producer", project: SECOND_PROJECT })).key;
-});
-afterAll(async () => {
-  await server?.close();
-  await database?.drop();
 });
 
 

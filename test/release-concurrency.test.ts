@@ -1,42 +1,29 @@
 import { Code } from "@connectrpc/connect";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ReleaseEventKind, ReleaseService, Target } from "../gen/releases/v1/releases_pb.js";
-import { SourceService } from "../gen/sources/v1/sources_pb.js";
-import { EditingMode, ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
-import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
-import { createTenant, uniqueSlug, type Tenant } from "../server/testing/fixtures.js";
-import { attempt, bearer, failure, startTestServer, type Attempt, type TestServer } from "../server/testing/server.js";
+import { ReleaseEventKind, Target } from "../gen/releases/v1/releases_pb.js";
+import { EditingMode } from "../gen/toolsets/v1/toolsets_pb.js";
+import { httpTool, uniqueSlug } from "../server/testing/fixtures.js";
+import { attempt, failure, type Attempt } from "../server/testing/server.js";
+import { useTestServer } from "../server/testing/use-test-server.js";
 
 // DESIGN §2 rules 4, 5 and 7 under concurrency and failure: publishes,
 // rollbacks and mode switches of one toolset serialize on its row lock, release
 // numbers stay contiguous, the live pointer only ever names one of the toolset's
 // own releases, and a publish that dies half-way leaves nothing behind.
 
-let database: TestDatabase;
-let server: TestServer;
-let tenant: Tenant;
+const { database, tenant, api } = useTestServer({ tenants: 1 });
+const { auth, releases, createToolset, switchMode, editStaging, publish, rollback, live: liveToolset } = api;
 /** A connection of the test's own, for looking at the database directly. */
 let inspector: pg.Client;
 
 beforeAll(async () => {
-  database = await cloneTemplateDatabase();
-  server = await startTestServer(database.url);
-  tenant = await createTenant(server.db);
   inspector = await connect();
-  await sources().createDeployment({ project: tenant.project, tools: [{ source: "api", name: "a", httpMethod: "GET", path: "/a" }] }, auth());
+  await api.deploy([httpTool("a")]);
 });
 afterAll(async () => {
   await inspector?.end();
-  await server?.close();
-  await database?.drop();
 });
-
-const auth = () => bearer(tenant.producerKey);
-const sources = () => server.client(SourceService);
-const toolsets = () => server.client(ToolsetService);
-const releases = () => server.client(ReleaseService);
-const A = "tools:http:api:a";
 
 async function connect(): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: database.url });
@@ -49,38 +36,13 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
 const failureCodes = (results: Attempt<unknown>[]) => results.flatMap((r) => (r.ok ? [] : [r.code]));
 
-async function createToolset(slug: string): Promise<string> {
-  const { toolset } = await toolsets().createToolset({ project: tenant.project, name: slug, slug, toolUrns: [A] }, auth());
-  return toolset!.id;
-}
-
-async function switchToStaging(slug: string) {
-  return (await toolsets().switchEditingMode({ project: tenant.project, slug, mode: EditingMode.STAGING }, auth())).toolset!;
-}
-
-async function editStaging(slug: string, description: string) {
-  await toolsets().updateToolset({ project: tenant.project, slug, staging: true, fields: { description }, updateMask: { paths: ["description"] } }, auth());
-}
-
-async function publish(slug: string, notes: string) {
-  return (await releases().publishStagingVersion({ project: tenant.project, slug, notes }, auth())).release!;
-}
-
-async function rollback(slug: string, releaseNumber: number) {
-  return (await releases().rollbackToRelease({ project: tenant.project, slug, releaseNumber: BigInt(releaseNumber) }, auth())).toolset!;
-}
-
-async function liveToolset(slug: string) {
-  return (await toolsets().getToolset({ project: tenant.project, slug }, auth())).toolset!;
-}
-
 /** A toolset in staging mode with releases 1..releaseCount (1 from the switch, the rest published). */
 async function stagedToolset(prefix: string, releaseCount = 1): Promise<{ slug: string; id: string }> {
   const slug = uniqueSlug(prefix);
-  const id = await createToolset(slug);
-  await switchToStaging(slug);
+  const { id } = await createToolset(slug, ["a"]);
+  await switchMode(slug, EditingMode.STAGING);
   for (let n = 2; n <= releaseCount; n++) {
-    await editStaging(slug, `setup ${n}`);
+    await editStaging(slug, { description: `setup ${n}` });
     await publish(slug, `setup ${n}`);
   }
   return { slug, id };
@@ -162,7 +124,7 @@ describe("concurrent publishes and rollbacks", () => {
     const { slug, id } = await stagedToolset("race");
     const results = await Promise.all(
       range(20).map(async (i) => {
-        await editStaging(slug, `edit ${i}`);
+        await editStaging(slug, { description: `edit ${i}` });
         return attempt(publish(slug, `publish ${i}`));
       }),
     );
@@ -216,8 +178,8 @@ describe("concurrent publishes and rollbacks", () => {
       const publishes: Promise<Attempt<unknown>>[] = [];
       const rollbacks: Promise<Attempt<unknown>>[] = [];
       for (const i of range(10)) {
-        publishes.push(editStaging(slug, `race edit ${i}`).then(() => attempt(publish(slug, `race publish ${i}`))));
-        rollbacks.push(attempt(rollback(slug, 1 + Math.floor(Math.random() * 4))));
+        publishes.push(editStaging(slug, { description: `race edit ${i}` }).then(() => attempt(publish(slug, `race publish ${i}`))));
+        rollbacks.push(attempt(rollback(slug, BigInt(1 + Math.floor(Math.random() * 4)))));
       }
       const [published, rolledBack] = await Promise.all([Promise.all(publishes), Promise.all(rollbacks)]).finally(() => {
         workersDone = true;
@@ -251,7 +213,7 @@ describe("concurrent publishes and rollbacks", () => {
 describe("a publish that fails half-way", () => {
   it("a publish whose backend is terminated half-way leaves no trace", async () => {
     const { slug, id } = await stagedToolset("killed", 2);
-    await editStaging(slug, "never published");
+    await editStaging(slug, { description: "never published" });
     const before = await bookkeeping(id);
     const liveBefore = await liveToolset(slug);
 
@@ -294,7 +256,7 @@ describe("a publish that fails half-way", () => {
 
   it("an error injected after the release insert rolls everything back", async () => {
     const { slug, id } = await stagedToolset("inject", 2);
-    await editStaging(slug, "refused by the trigger");
+    await editStaging(slug, { description: "refused by the trigger" });
     const before = await bookkeeping(id);
     const liveBefore = await liveToolset(slug);
 
@@ -365,8 +327,8 @@ async function waitForBackendBlockedOnEvents(client: pg.Client): Promise<{ pid: 
 describe("concurrent mode switches", () => {
   it("concurrent switches to staging create one release and one staging copy", async () => {
     const slug = uniqueSlug("switch");
-    const id = await createToolset(slug);
-    const results = await Promise.all(range(10).map(() => attempt(switchToStaging(slug))));
+    const { id } = await createToolset(slug, ["a"]);
+    const results = await Promise.all(range(10).map(() => attempt(switchMode(slug, EditingMode.STAGING))));
 
     expect(failureCodes(results)).toEqual([]);
     for (const r of results) {

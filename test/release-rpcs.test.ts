@@ -1,22 +1,20 @@
 import { Code } from "@connectrpc/connect";
 import { sql } from "kysely";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ChangeKind, ReleaseEventKind, ReleaseService, Target, type ReleaseEvent } from "../gen/releases/v1/releases_pb.js";
 import { SourceService } from "../gen/sources/v1/sources_pb.js";
 import { EditingMode, ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
-import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
-import { createTenant, uniqueSlug, type Tenant } from "../server/testing/fixtures.js";
+import { ref } from "../server/testing/driver.js";
+import { createTenant, httpTool as tool, uniqueSlug, urn } from "../server/testing/fixtures.js";
 import { encodePageToken } from "../server/platform/pagination.js";
-import { bearer, failure, outcome, startTestServer, type TestServer } from "../server/testing/server.js";
+import { bearer, failure, outcome } from "../server/testing/server.js";
+import { useTestServer } from "../server/testing/use-test-server.js";
 
 // The staging and release RPCs at their edges: tenancy, input validation,
 // errors of state, pagination, what a release records, deleted toolsets, gRPC.
 
-let database: TestDatabase;
-let server: TestServer;
-let tenant: Tenant;
-let other: Tenant;
-let main: Api;
+const { server, tenant, other, api: main } = useTestServer({ tenants: 2 });
+const { toolsets, releases, auth } = main;
 
 /** A toolset in staging mode at release 2 whose staging copy holds unpublished changes: any write that got through would show. */
 let fixture: string;
@@ -25,12 +23,6 @@ let second: string;
 const tokens = { releasesOfSecond: "", eventsOfSecond: "", releasesOfFixture: "" };
 
 beforeAll(async () => {
-  database = await cloneTemplateDatabase();
-  server = await startTestServer(database.url);
-  tenant = await createTenant(server.db);
-  other = await createTenant(server.db);
-  main = api(tenant);
-
   await main.deploy([tool("a"), tool("b"), tool("c")]);
   fixture = uniqueSlug("fixture");
   await main.staged(fixture, ["a"]);
@@ -46,77 +38,9 @@ beforeAll(async () => {
   tokens.eventsOfSecond = (await main.listEvents(second, 1)).nextPageToken;
   tokens.releasesOfFixture = (await main.listReleases(fixture, 1)).nextPageToken;
 });
-afterAll(async () => {
-  await server?.close();
-  await database?.drop();
-});
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const toolsets = () => server.client(ToolsetService);
-const releases = () => server.client(ReleaseService);
-const auth = () => bearer(tenant.producerKey);
-
-interface ToolInit {
-  source: string;
-  name: string;
-  httpMethod: string;
-  path: string;
-  description: string;
-}
-
-function tool(name: string, description = `${name} from source`): ToolInit {
-  return { source: "api", name, httpMethod: "GET", path: `/${name}`, description };
-}
-const urn = (name: string) => `tools:http:api:${name}`;
-
-/** A ReleaseRef: a release number, or a target. */
-const ref = (r: bigint | Target) => (typeof r === "bigint" ? { ref: { case: "releaseNumber" as const, value: r } } : { ref: { case: "target" as const, value: r } });
-
 const eventSummary = (e: ReleaseEvent) => [e.kind, e.fromReleaseNumber, e.toReleaseNumber];
-
-type Api = ReturnType<typeof api>;
-
-/** The calls the tests make, as a producer of tenant `t`, over Connect JSON. */
-function api(t: Tenant) {
-  const project = t.project;
-  const key = bearer(t.producerKey);
-  const sources = server.client(SourceService);
-  const ts = server.client(ToolsetService);
-  const rs = server.client(ReleaseService);
-  const calls = {
-    project,
-    key,
-    deploy: async (tools: ToolInit[]) => (await sources.createDeployment({ project, tools }, key)).deployment!,
-    upsertPrompt: async (name: string, prompt: string) => (await sources.upsertPromptTemplate({ project, name, prompt }, key)).promptTemplate!,
-    createToolset: async (slug: string, toolNames: string[], promptTemplateNames: string[] = []) =>
-      (await ts.createToolset({ project, name: slug, slug, toolUrns: toolNames.map(urn), promptTemplateNames }, key)).toolset!,
-    switchMode: async (slug: string, mode: EditingMode, discardStaging = false) => (await ts.switchEditingMode({ project, slug, mode, discardStaging }, key)).toolset!,
-    /** Creates a toolset and switches it to staging mode (release 1); returns the live toolset. */
-    staged: async (slug: string, toolNames: string[], promptTemplateNames: string[] = []) => {
-      await calls.createToolset(slug, toolNames, promptTemplateNames);
-      return calls.switchMode(slug, EditingMode.STAGING);
-    },
-    editStaging: async (slug: string, fields: { toolUrns?: string[]; description?: string; name?: string }) => {
-      const paths = Object.keys(fields).map((k) => ({ toolUrns: "tool_urns", description: "description", name: "name" })[k as keyof typeof fields]);
-      return (await ts.updateToolset({ project, slug, staging: true, fields, updateMask: { paths } }, key)).toolset!;
-    },
-    stagingVariation: (slug: string, toolName: string, description: string) =>
-      ts.upsertToolVariation({ project, scope: { toolsetSlug: slug, staging: true }, variation: { srcToolUrn: urn(toolName), description } }, key),
-    globalVariation: (toolName: string, description: string) =>
-      ts.upsertToolVariation({ project, scope: { global: true }, variation: { srcToolUrn: urn(toolName), description } }, key),
-    live: async (slug: string) => (await ts.getToolset({ project, slug }, key)).toolset!,
-    stagingCopy: async (slug: string) => (await ts.getStagingVersion({ project, slug }, key)).toolset!,
-    discard: (slug: string) => ts.discardStagingVersion({ project, slug }, key),
-    publish: async (slug: string, notes = "") => (await rs.publishStagingVersion({ project, slug, notes }, key)).release!,
-    rollback: async (slug: string, releaseNumber: bigint, reason = "") => (await rs.rollbackToRelease({ project, slug, releaseNumber, reason }, key)).toolset!,
-    getRelease: async (slug: string, releaseNumber: bigint) => (await rs.getRelease({ project, slug, releaseNumber }, key)).release!,
-    listReleases: (slug: string, pageSize = 0, pageToken = "") => rs.listReleases({ project, slug, pageSize, pageToken }, key),
-    listEvents: (slug: string, pageSize = 0, pageToken = "") => rs.listReleaseEvents({ project, slug, pageSize, pageToken }, key),
-    diff: async (slug: string, from: bigint | Target, to: bigint | Target) => (await rs.diffReleases({ project, slug, from: ref(from), to: ref(to) }, key)).changes,
-    resolve: async (slug: string, target: Target = Target.LIVE, releaseNumber = 0n) => (await rs.resolveToolset({ project, slug, target, releaseNumber }, key)).resolved!,
-  };
-  return calls;
-}
 
 /** Everything about a toolset a call could change: its rows (live, staging copies, deleted or not), releases and events. */
 async function toolsetState(slug: string) {
@@ -548,7 +472,7 @@ describe("pagination of ListReleases and ListReleaseEvents", () => {
 describe("what a release records", () => {
   it("GetRelease returns the captured ids, tool_urns, is_current and the etag ResolveToolset serves for it; equal sources share one source state", async () => {
     // An organization of its own: no global variations but the ones made here.
-    const a = api(await createTenant(server.db));
+    const a = main.with({ tenant: await createTenant(server.db) });
     const slug = uniqueSlug("ids");
     const d1 = await a.deploy([tool("a"), tool("b")]);
     await a.upsertPrompt("greet", "hello, v1");
@@ -600,7 +524,7 @@ describe("what a release records", () => {
     expect(r4.sourceStateId).toBe(r1.sourceStateId);
 
     // A new deployment: a new source state over the same prompts.
-    const d2 = await a.deploy([tool("a", "a, redeployed"), tool("b")]);
+    const d2 = await a.deploy([tool("a", { description: "a, redeployed" }), tool("b")]);
     await a.globalVariation("a", "globally said again");
     const r5 = await release(5n, () => a.publish(slug));
     expect(r5.deploymentId).toBe(d2.id);

@@ -1,48 +1,15 @@
 import { spawn } from "node:child_process";
-import type { MessageInitShape } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ReleaseService, type ResolvedTool } from "../gen/releases/v1/releases_pb.js";
-import { SourceService } from "../gen/sources/v1/sources_pb.js";
-import { ToolsetService, type ToolVariationSchema } from "../gen/toolsets/v1/toolsets_pb.js";
-import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
-import { createTenant, httpTool, uniqueSlug, type Tenant, type ToolInit } from "../server/testing/fixtures.js";
-import { bearer, startTestServer, type TestServer } from "../server/testing/server.js";
+import type { VariationInit } from "../server/testing/driver.js";
+import { createTenant, httpTool as tool, uniqueSlug, type ToolInit } from "../server/testing/fixtures.js";
+import { startTestServer, type TestServer } from "../server/testing/server.js";
+import { useTestServer } from "../server/testing/use-test-server.js";
 
-let database: TestDatabase;
-let server: TestServer;
-let tenant: Tenant;
-
-beforeAll(async () => {
-  database = await cloneTemplateDatabase();
-  server = await startTestServer(database.url);
-  tenant = await createTenant(server.db);
-});
-afterAll(async () => {
-  await server?.close();
-  await database?.drop();
-});
-
-type VariationInit = MessageInitShape<typeof ToolVariationSchema>;
-const auth = () => bearer(tenant.producerKey);
-const sources = () => server.client(SourceService);
-const toolsets = () => server.client(ToolsetService);
-const releases = () => server.client(ReleaseService);
-
-const tool = httpTool;
-
-async function deploy(project: string, tools: ToolInit[], key = tenant.producerKey) {
-  return sources().createDeployment({ project, tools }, bearer(key));
-}
-
-async function vary(scope: { global: true } | { toolsetSlug: string }, variation: VariationInit, project = tenant.project) {
-  return toolsets().upsertToolVariation({ project, scope, variation }, auth());
-}
-
-async function resolve(slug: string, project = tenant.project, ifNoneMatch = "") {
-  return releases().resolveToolset({ project, slug, ifNoneMatch }, auth());
-}
+const { database, server, tenant, api } = useTestServer({ tenants: 1 });
+const { auth, sources, toolsets, deploy, upsertVariation, resolveToolset } = api;
 
 describe("merge precedence: source ← global ← toolset, field by field", () => {
   interface Case {
@@ -111,17 +78,15 @@ describe("merge precedence: source ← global ← toolset, field by field", () =
   const urnOf = (i: number) => `tools:http:api:${nameOf(i)}`;
 
   beforeAll(async () => {
-    const t = await createTenant(server.db);
-    const key = bearer(t.producerKey);
-    await deploy(t.project, cases.map((c, i) => ({ ...tool(nameOf(i)), ...c.source })), t.producerKey);
+    const own = api.with({ tenant: await createTenant(server.db) });
+    await own.deploy(cases.map((c, i) => ({ ...tool(nameOf(i)), ...c.source })));
     const slug = "merge";
-    await toolsets().createToolset({ project: t.project, name: "Merge", slug, toolUrns: cases.map((_, i) => urnOf(i)) }, key);
+    await own.createToolset(slug, cases.map((_, i) => nameOf(i)));
     for (const [i, c] of cases.entries()) {
-      if (c.global) await toolsets().upsertToolVariation({ project: t.project, scope: { global: true }, variation: { srcToolUrn: urnOf(i), ...c.global } }, key);
-      if (c.toolset) await toolsets().upsertToolVariation({ project: t.project, scope: { toolsetSlug: slug }, variation: { srcToolUrn: urnOf(i), ...c.toolset } }, key);
+      if (c.global) await own.upsertVariation({ global: true }, { srcToolUrn: urnOf(i), ...c.global });
+      if (c.toolset) await own.upsertVariation({ toolsetSlug: slug }, { srcToolUrn: urnOf(i), ...c.toolset });
     }
-    const res = await releases().resolveToolset({ project: t.project, slug }, key);
-    resolved = new Map(res.resolved!.tools.map((x) => [x.urn, x]));
+    resolved = new Map((await own.resolve(slug)).tools.map((x) => [x.urn, x]));
   });
 
   it.each(cases.map((c, i) => [c.field, c.kind, i] as const))("%s: %s", (_field, _kind, i) => {
@@ -135,7 +100,7 @@ describe("merge precedence: source ← global ← toolset, field by field", () =
 describe("ResolveToolset", () => {
   let slug: string;
   beforeAll(async () => {
-    await deploy(tenant.project, [tool("list_pets"), tool("get_pet", { inputSchema: { type: "object", properties: { id: { type: "string" } } } })]);
+    await deploy([tool("list_pets"), tool("get_pet", { inputSchema: { type: "object", properties: { id: { type: "string" } } } })]);
     await sources().upsertPromptTemplate({ project: tenant.project, name: "greet", prompt: "Hello {{name}}" }, auth());
     slug = uniqueSlug("res");
     await toolsets().createToolset(
@@ -145,32 +110,32 @@ describe("ResolveToolset", () => {
   });
 
   it("serves the active deployment's selected tools and the latest prompt revisions, leaving out what is missing", async () => {
-    const { resolved } = await resolve(slug);
+    const { resolved } = await resolveToolset({ slug });
     expect(resolved?.tools.map((t) => t.urn)).toEqual(["tools:http:api:get_pet", "tools:http:api:list_pets"]);
     expect(resolved?.tools[0]?.inputSchema).toEqual({ type: "object", properties: { id: { type: "string" } } });
     expect(resolved?.prompts.map((p) => [p.name, p.prompt])).toEqual([["greet", "Hello {{name}}"]]);
     await sources().upsertPromptTemplate({ project: tenant.project, name: "greet", prompt: "Hi {{name}}" }, auth());
-    const again = await resolve(slug);
+    const again = await resolveToolset({ slug });
     expect(again.resolved?.prompts.map((p) => p.prompt)).toEqual(["Hi {{name}}"]);
   });
 
   it("resolves by mcp_slug, and honours if_none_match", async () => {
     const mcp = uniqueSlug("mcp");
     await toolsets().updateToolset({ project: tenant.project, slug, fields: { mcpSlug: mcp }, updateMask: { paths: ["mcp_slug"] } }, auth());
-    const bySlug = await resolve(slug);
-    const byMcp = await releases().resolveToolset({ project: tenant.project, mcpSlug: mcp }, auth());
+    const bySlug = await resolveToolset({ slug });
+    const byMcp = await resolveToolset({ mcpSlug: mcp });
     expect(byMcp.resolved?.etag).toBe(bySlug.resolved?.etag);
     expect(byMcp.resolved?.slug).toBe(slug);
-    const cached = await resolve(slug, tenant.project, bySlug.resolved!.etag);
+    const cached = await resolveToolset({ slug, ifNoneMatch: bySlug.resolved!.etag });
     expect(cached.notModified).toBe(true);
     expect(cached.resolved).toBeUndefined();
-    const stale = await resolve(slug, tenant.project, "stale-etag");
+    const stale = await resolveToolset({ slug, ifNoneMatch: "stale-etag" });
     expect(stale.notModified).toBe(false);
     expect(stale.resolved?.etag).toBe(bySlug.resolved?.etag);
   });
 
   it("etag: changes with tools, variations, prompts and metadata; not with invisible writes", async () => {
-    const etag = async () => (await resolve(slug)).resolved!.etag;
+    const etag = async () => (await resolveToolset({ slug })).resolved!.etag;
     const seen = new Set<string>();
     const expectNew = async () => {
       const e = await etag();
@@ -183,18 +148,18 @@ describe("ResolveToolset", () => {
     // Invisible: MCP settings, an update that changes nothing, a variation of an unselected tool.
     await toolsets().updateToolset({ project: tenant.project, slug, fields: { mcpIsPublic: true, mcpEnabled: true }, updateMask: { paths: ["mcp_is_public", "mcp_enabled"] } }, auth());
     await toolsets().updateToolset({ project: tenant.project, slug, fields: { name: "Pets" }, updateMask: { paths: ["name"] } }, auth());
-    await vary({ global: true }, { srcToolUrn: "tools:http:api:unselected", description: "x" });
+    await upsertVariation({ global: true }, { srcToolUrn: "tools:http:api:unselected", description: "x" });
     expect(await etag()).toBe(base);
 
-    await vary({ toolsetSlug: slug }, { srcToolUrn: "tools:http:api:get_pet", description: "Find a pet by id" });
+    await upsertVariation({ toolsetSlug: slug }, { srcToolUrn: "tools:http:api:get_pet", description: "Find a pet by id" });
     await expectNew();
-    await vary({ global: true }, { srcToolUrn: "tools:http:api:list_pets", title: "List" });
+    await upsertVariation({ global: true }, { srcToolUrn: "tools:http:api:list_pets", title: "List" });
     await expectNew();
     await sources().upsertPromptTemplate({ project: tenant.project, name: "greet", prompt: "Howdy {{name}}" }, auth());
     await expectNew();
     await toolsets().updateToolset({ project: tenant.project, slug, fields: { description: "All about pets" }, updateMask: { paths: ["description"] } }, auth());
     await expectNew();
-    await deploy(tenant.project, [tool("list_pets"), tool("get_pet", { inputSchema: { type: "object", properties: { id: { type: "integer" } } } })]);
+    await deploy([tool("list_pets"), tool("get_pet", { inputSchema: { type: "object", properties: { id: { type: "integer" } } } })]);
     await expectNew();
     await toolsets().updateToolset({ project: tenant.project, slug, fields: { toolUrns: ["tools:http:api:get_pet"] }, updateMask: { paths: ["tool_urns"] } }, auth());
     await expectNew();
@@ -211,7 +176,7 @@ describe("ResolveToolset", () => {
       await resolveOn(replica);
       const warm = replica.queries.length;
       await toolsets().updateToolset({ project: tenant.project, slug, fields: { description: `edited ${uniqueSlug("d")}` }, updateMask: { paths: ["description"] } }, auth());
-      await vary({ toolsetSlug: slug }, { srcToolUrn: "tools:http:api:get_pet", title: uniqueSlug("title") });
+      await upsertVariation({ toolsetSlug: slug }, { srcToolUrn: "tools:http:api:get_pet", title: uniqueSlug("title") });
       replica.queries.length = 0;
       const after = await resolveOn(replica);
       expect(replica.queries.length).toBeGreaterThan(warm);
@@ -223,7 +188,7 @@ describe("ResolveToolset", () => {
   });
 
   it("the etag is the same in another server process for the same content", async () => {
-    const here = (await resolve(slug)).resolved!.etag;
+    const here = (await resolveToolset({ slug })).resolved!.etag;
     const child = spawn("node_modules/.bin/tsx", ["server/main.ts"], {
       env: { ...process.env, DATABASE_URL: database.url, HOST: "127.0.0.1", PORT: "0", MIGRATE_ON_START: "false" },
       stdio: ["ignore", "pipe", "pipe"],
@@ -248,21 +213,20 @@ describe("ResolveToolset", () => {
 
   it("runs the same number of queries for 10 and for 500 tools, variations and prompts", async () => {
     const count = async (n: number) => {
-      const t = await createTenant(server.db);
-      const key = bearer(t.producerKey);
+      const own = api.with({ tenant: await createTenant(server.db) });
       const names = Array.from({ length: n }, (_, i) => `t${i}`);
-      await deploy(t.project, names.map((x) => tool(x)), t.producerKey);
+      await own.deploy(names.map((x) => tool(x)));
       const urns = names.map((x) => `tools:http:api:${x}`);
       const prompts = Array.from({ length: Math.ceil(n / 10) }, (_, i) => `p${i}`);
-      for (const p of prompts) await sources().upsertPromptTemplate({ project: t.project, name: p, prompt: p }, key);
-      await toolsets().createToolset({ project: t.project, name: "Big", slug: "big", toolUrns: urns, promptTemplateNames: prompts }, key);
+      for (const p of prompts) await own.upsertPrompt(p, p);
+      await own.createToolset("big", names, prompts);
       // Every tool has a global or a toolset variation; every fifth has both.
       for (const [i, urn] of urns.entries()) {
-        if (i % 2 === 0 || i % 5 === 0) await toolsets().upsertToolVariation({ project: t.project, scope: { global: true }, variation: { srcToolUrn: urn, title: "g" } }, key);
-        if (i % 2 === 1 || i % 5 === 0) await toolsets().upsertToolVariation({ project: t.project, scope: { toolsetSlug: "big" }, variation: { srcToolUrn: urn, title: "t" } }, key);
+        if (i % 2 === 0 || i % 5 === 0) await own.upsertVariation({ global: true }, { srcToolUrn: urn, title: "g" });
+        if (i % 2 === 1 || i % 5 === 0) await own.upsertVariation({ toolsetSlug: "big" }, { srcToolUrn: urn, title: "t" });
       }
       server.queries.length = 0;
-      const res = await releases().resolveToolset({ project: t.project, slug: "big" }, key);
+      const res = await own.resolveToolset({ slug: "big" });
       expect(res.resolved?.tools).toHaveLength(n);
       expect(res.resolved?.prompts).toHaveLength(prompts.length);
       expect(res.resolved?.tools.every((x) => x.title === (x.variationIds.length === 2 || Number(x.urn.split(":t")[1]) % 2 === 1 ? "t" : "g"))).toBe(true);

@@ -1,60 +1,25 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { sql } from "kysely";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SourceService, type Deployment } from "../gen/sources/v1/sources_pb.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { Deployment } from "../gen/sources/v1/sources_pb.js";
 import { createApiKey } from "../server/auth/keys.js";
 import { createProject } from "../server/auth/tenants.js";
-import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
-import { createTenant, uniqueSlug, type Tenant } from "../server/testing/fixtures.js";
-import { bearer, PROTOCOLS, startTestServer, type Protocol, type TestServer, failure } from "../server/testing/server.js";
+import { httpTool, uniqueSlug, type ToolInit } from "../server/testing/fixtures.js";
+import { bearer, PROTOCOLS, failure } from "../server/testing/server.js";
+import { useTestServer } from "../server/testing/use-test-server.js";
 
-/** The fields of an HttpToolDefinition a test sets. */
-interface ToolInit {
-  source?: string;
-  name?: string;
-  summary?: string;
-  description?: string;
-  httpMethod?: string;
-  path?: string;
-  serverUrl?: string;
-  inputSchema?: JsonObject;
-  tags?: string[];
-  readOnlyHint?: boolean;
-  destructiveHint?: boolean;
-  idempotentHint?: boolean;
-  openWorldHint?: boolean;
-  title?: string;
-}
-
-let database: TestDatabase;
-let server: TestServer;
-let tenant: Tenant;
-let other: Tenant;
+const { server, tenant, other, api } = useTestServer({ tenants: 2 });
+const { sources, auth: producer } = api;
 /** A project of the tenant with two deployments: its page tokens must not work elsewhere. */
 let foreignPageToken: string;
 
 beforeAll(async () => {
-  database = await cloneTemplateDatabase();
-  server = await startTestServer(database.url);
-  tenant = await createTenant(server.db);
-  other = await createTenant(server.db);
   const side = await newProject();
-  for (let i = 0; i < 2; i++) await create(side, [tool(`side_${i}`)]);
+  for (let i = 0; i < 2; i++) await api.with({ project: side }).deploy([tool(`side_${i}`)]);
   const page = await sources().listDeployments({ project: side, pageSize: 1 }, producer());
   foreignPageToken = page.nextPageToken;
 });
-afterAll(async () => {
-  await server?.close();
-  await database?.drop();
-});
-
-function sources(protocol: Protocol = "connect-json") {
-  return server.client(SourceService, protocol);
-}
-function producer() {
-  return bearer(tenant.producerKey);
-}
 
 /** A fresh project in the tenant's organization, so a test's counts are its own. */
 async function newProject(): Promise<string> {
@@ -63,15 +28,10 @@ async function newProject(): Promise<string> {
   return slug;
 }
 
-function tool(name: string, overrides: Partial<ToolInit> = {}): ToolInit {
-  return { source: "petstore", name, httpMethod: "GET", path: `/${name}`, ...overrides };
+/** A tool of source "petstore", without a description unless given. */
+function tool(name: string, extra: Partial<ToolInit> = {}): ToolInit {
+  return httpTool(name, { source: "petstore", description: "", ...extra });
 }
-
-async function create(project: string, tools: ToolInit[], idempotencyKey = ""): Promise<Deployment> {
-  const res = await sources().createDeployment({ project, tools, idempotencyKey }, producer());
-  return res.deployment!;
-}
-
 
 /** Row counts of everything SourceService writes. */
 async function counts(): Promise<{ deployments: number; tools: number; prompts: number }> {
@@ -109,7 +69,7 @@ describe("deployments", () => {
       tool("Add.Pet-2", { source: "petstore", httpMethod: "POST", path: "/pets", idempotentHint: false, openWorldHint: true }),
       tool("get", { source: "a_other-src", httpMethod: "DELETE", path: "/things/{id}" }),
     ];
-    const created = await create(project, tools);
+    const created = await api.with({ project }).deploy(tools);
     expect(created.seq).toBe(1n);
     expect(created.id).toMatch(/^[0-9a-f-]{36}$/);
     expect(created.createdAt).toBeDefined();
@@ -140,9 +100,9 @@ describe("deployments", () => {
 
   it("numbers deployments 1, 2, 3…; the newest is active; an older one stays readable by id", async () => {
     const project = await newProject();
-    const first = await create(project, [tool("a"), tool("b")]);
-    const second = await create(project, [tool("c")]);
-    const third = await create(project, [tool("d")]);
+    const first = await api.with({ project }).deploy([tool("a"), tool("b")]);
+    const second = await api.with({ project }).deploy([tool("c")]);
+    const third = await api.with({ project }).deploy([tool("d")]);
     expect([first.seq, second.seq, third.seq]).toEqual([1n, 2n, 3n]);
     const active = (await sources().getDeployment({ project, id: "" }, producer())).deployment!;
     expect(active.id).toBe(third.id);
@@ -159,24 +119,24 @@ describe("deployments", () => {
 
   it("returns the original deployment for a repeated idempotency_key and creates nothing", async () => {
     const project = await newProject();
-    const first = await create(project, [tool("a")], "deploy-1");
+    const first = await api.with({ project }).deploy([tool("a")], "deploy-1");
     const before = await counts();
-    const retry = await create(project, [tool("a"), tool("different")], "deploy-1");
+    const retry = await api.with({ project }).deploy([tool("a"), tool("different")], "deploy-1");
     expect(retry.id).toBe(first.id);
     expect(retry.seq).toBe(first.seq);
     expect(retry.toolUrns).toEqual(["tools:http:petstore:a"]);
     expect(await counts()).toEqual(before);
-    const next = await create(project, [tool("b")], "deploy-2");
+    const next = await api.with({ project }).deploy([tool("b")], "deploy-2");
     expect(next.seq).toBe(2n);
     // Keys are per project.
-    const elsewhere = await create(await newProject(), [tool("a")], "deploy-1");
+    const elsewhere = await api.with({ project: await newProject() }).deploy([tool("a")], "deploy-1");
     expect(elsewhere.id).not.toBe(first.id);
     expect(elsewhere.seq).toBe(1n);
   });
 
   it("two concurrent calls with one idempotency_key create one deployment", async () => {
     const project = await newProject();
-    const calls = await Promise.all([1, 2, 3, 4].map(() => create(project, [tool("a"), tool("b")], "same-key:1")));
+    const calls = await Promise.all([1, 2, 3, 4].map(() => api.with({ project }).deploy([tool("a"), tool("b")], "same-key:1")));
     expect(new Set(calls.map((d) => d.id)).size).toBe(1);
     expect(calls.every((d) => d.toolUrns.length === 2)).toBe(true);
     expect(await projectDeploymentCount(project)).toBe(1);
@@ -184,7 +144,7 @@ describe("deployments", () => {
 
   it("concurrent creates without a key get contiguous seqs", async () => {
     const project = await newProject();
-    const calls = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => create(project, [tool(`t${i}`)])));
+    const calls = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => api.with({ project }).deploy([tool(`t${i}`)])));
     expect(calls.map((d) => d.seq).sort((a, b) => Number(a - b))).toEqual([1n, 2n, 3n, 4n, 5n, 6n]);
   });
 
@@ -192,7 +152,7 @@ describe("deployments", () => {
     const project = await newProject();
     const tools = Array.from({ length: 5000 }, (_, i) => tool(`op_${String(i).padStart(4, "0")}`, { description: "d".repeat(40) }));
     server.queries.length = 0;
-    const created = await create(project, tools);
+    const created = await api.with({ project }).deploy(tools);
     const inserts = server.queries.filter((q) => /^insert into "http_tool_definitions"/i.test(q));
     expect(inserts).toHaveLength(5);
     expect(created.toolUrns).toHaveLength(5000);
@@ -209,7 +169,7 @@ describe("deployments", () => {
     const unknown = await failure(sources().getDeployment({ project: empty, id: "0190a8b2-0000-7000-8000-000000000000" }, producer()));
     expect(unknown.code).toBe(Code.NotFound);
     const project = await newProject();
-    const theirs = await create(project, [tool("a")]);
+    const theirs = await api.with({ project }).deploy([tool("a")]);
     const cross = await failure(sources().getDeployment({ project: empty, id: theirs.id }, producer()));
     expect(cross.code).toBe(Code.NotFound);
     const list = await sources().listDeployments({ project: empty }, producer());
@@ -220,16 +180,14 @@ describe("deployments", () => {
 
 describe("invalid input → INVALID_ARGUMENT, data unchanged", () => {
   const bigSchema = { type: "object", description: "x".repeat(64 * 1024) };
-  const deploy = (tools: ToolInit[], extra: { project?: string; idempotencyKey?: string } = {}) =>
-    sources().createDeployment({ project: extra.project ?? tenant.project, idempotencyKey: extra.idempotencyKey ?? "", tools }, producer());
-  const upsert = (init: { name?: string; prompt?: string; description?: string; arguments?: Record<string, string> }) =>
-    sources().upsertPromptTemplate({ project: tenant.project, name: "p", ...init }, producer());
+  const deploy = api.deploy;
+  const upsert = ({ name = "p", prompt = "", ...more }: { name?: string; prompt?: string; description?: string; arguments?: JsonObject }) => api.upsertPrompt(name, prompt, more);
 
   // The second column is the field the message must start with, or a pattern
   // when the protocol layer rejects the value before the handler sees it.
   const cases: [string, string | RegExp, () => Promise<unknown>][] = [
-    ["CreateDeployment: bad project slug", "project", () => deploy([tool("a")], { project: "Bad_Slug" })],
-    ["CreateDeployment: empty project", "project", () => deploy([tool("a")], { project: "" })],
+    ["CreateDeployment: bad project slug", "project", () => api.with({ project: "Bad_Slug" }).deploy([tool("a")])],
+    ["CreateDeployment: empty project", "project", () => api.with({ project: "" }).deploy([tool("a")])],
     ["CreateDeployment: no tools", "tools", () => deploy([])],
     ["CreateDeployment: 5001 tools", "tools", () => deploy(Array.from({ length: 5001 }, (_, i) => tool(`t${i}`)))],
     ["CreateDeployment: bad source", "tools[0].source", () => deploy([tool("a", { source: "Pet Store" })])],
@@ -256,8 +214,8 @@ describe("invalid input → INVALID_ARGUMENT, data unchanged", () => {
     ["CreateDeployment: 65 tags", "tools[0].tags", () => deploy([tool("a", { tags: Array.from({ length: 65 }, (_, i) => `t${i}`) })])],
     ["CreateDeployment: tag too long", "tools[0].tags[1]", () => deploy([tool("a", { tags: ["ok", "t".repeat(129)] })])],
     ["CreateDeployment: duplicate URN", "tools[2].name", () => deploy([tool("a"), tool("b"), tool("a", { path: "/other" })])],
-    ["CreateDeployment: bad idempotency key", "idempotency_key", () => deploy([tool("a")], { idempotencyKey: "has space" })],
-    ["CreateDeployment: idempotency key too long", "idempotency_key", () => deploy([tool("a")], { idempotencyKey: "k".repeat(129) })],
+    ["CreateDeployment: bad idempotency key", "idempotency_key", () => deploy([tool("a")], "has space")],
+    ["CreateDeployment: idempotency key too long", "idempotency_key", () => deploy([tool("a")], "k".repeat(129))],
     ["GetDeployment: malformed id", "id", () => sources().getDeployment({ project: tenant.project, id: "not-a-uuid" }, producer())],
     ["GetDeployment: bad project slug", "project", () => sources().getDeployment({ project: "-bad" }, producer())],
     ["ListDeployments: negative page_size", "page_size", () => sources().listDeployments({ project: tenant.project, pageSize: -1 }, producer())],
@@ -298,7 +256,7 @@ describe("invalid input → INVALID_ARGUMENT, data unchanged", () => {
 describe("ListDeployments pagination", () => {
   it.each([1, 2, 500])("page_size %i walks every row that existed at the start once, while deployments are added", async (pageSize) => {
     const project = await newProject();
-    for (let i = 0; i < 7; i++) await create(project, [tool(`t${i}`), tool(`u${i}`)]);
+    for (let i = 0; i < 7; i++) await api.with({ project }).deploy([tool(`t${i}`), tool(`u${i}`)]);
     const start = await server.db
       .selectFrom("deployments")
       .innerJoin("projects", "projects.id", "deployments.project_id")
@@ -315,7 +273,7 @@ describe("ListDeployments pagination", () => {
       seen.push(...page.deployments);
       token = page.nextPageToken;
       pages++;
-      await create(project, [tool(`new${pages}`)]);
+      await api.with({ project }).deploy([tool(`new${pages}`)]);
     } while (token !== "" && pages < 20);
     expect(seen.map((d) => d.id)).toEqual(start.map((r) => r.id));
     expect(seen.map((d) => d.seq)).toEqual([7n, 6n, 5n, 4n, 3n, 2n, 1n]);
@@ -325,7 +283,7 @@ describe("ListDeployments pagination", () => {
 
   it("reads the page's tool URNs in one query, whatever the page size", async () => {
     const project = await newProject();
-    for (let i = 0; i < 5; i++) await create(project, [tool(`t${i}`)]);
+    for (let i = 0; i < 5; i++) await api.with({ project }).deploy([tool(`t${i}`)]);
     server.queries.length = 0;
     const page = await sources().listDeployments({ project, pageSize: 500 }, producer());
     expect(page.deployments).toHaveLength(5);
@@ -427,7 +385,7 @@ describe("prompt templates", () => {
 describe("tenancy and protocols", () => {
   it("a consumer key reads but cannot write", async () => {
     const project = await newProject();
-    await create(project, [tool("a")]);
+    await api.with({ project }).deploy([tool("a")]);
     const consumer = bearer(tenant.consumerKey);
     expect((await sources().getDeployment({ project }, consumer)).deployment!.toolUrns).toEqual(["tools:http:petstore:a"]);
     expect((await sources().listDeployments({ project }, consumer)).deployments).toHaveLength(1);
@@ -440,7 +398,7 @@ describe("tenancy and protocols", () => {
 
   it("another organization's key naming this project gets NOT_FOUND for reads and writes", async () => {
     const project = await newProject();
-    const deployment = await create(project, [tool("a")]);
+    const deployment = await api.with({ project }).deploy([tool("a")]);
     const key = bearer(other.producerKey);
     const before = await counts();
     const calls = [
@@ -465,7 +423,7 @@ describe("tenancy and protocols", () => {
 
   it.each(PROTOCOLS)("writes and reads over %s", async (protocol) => {
     const project = await newProject();
-    const client = sources(protocol);
+    const client = api.with({ protocol }).sources();
     const schema = { type: "object", properties: { n: { type: "number", minimum: 1.5 }, tags: { type: "array", items: { type: "string" } } }, additionalProperties: false };
     const created = (await client.createDeployment({ project, idempotencyKey: `k:${protocol}`, tools: [tool("a", { inputSchema: schema, readOnlyHint: false })] }, producer()))
       .deployment!;

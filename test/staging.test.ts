@@ -1,71 +1,14 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ChangeKind, ReleaseEventKind, ReleaseService, Target } from "../gen/releases/v1/releases_pb.js";
-import { SourceService } from "../gen/sources/v1/sources_pb.js";
-import { EditingMode, ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
-import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
-import { createTenant, httpTool, uniqueSlug, type Tenant, type ToolInit } from "../server/testing/fixtures.js";
-import { bearer, failure, startTestServer, type TestServer } from "../server/testing/server.js";
+import { describe, expect, it } from "vitest";
+import { ChangeKind, ReleaseEventKind, Target } from "../gen/releases/v1/releases_pb.js";
+import { EditingMode } from "../gen/toolsets/v1/toolsets_pb.js";
+import { createTenant, httpTool as tool, uniqueSlug, urn } from "../server/testing/fixtures.js";
+import { bearer, failure } from "../server/testing/server.js";
+import { useTestServer } from "../server/testing/use-test-server.js";
 
-let database: TestDatabase;
-let server: TestServer;
-let tenant: Tenant;
-
-beforeAll(async () => {
-  database = await cloneTemplateDatabase();
-  server = await startTestServer(database.url);
-  tenant = await createTenant(server.db);
-});
-afterAll(async () => {
-  await server?.close();
-  await database?.drop();
-});
-
-const auth = () => bearer(tenant.producerKey);
-const sources = () => server.client(SourceService);
-const toolsets = () => server.client(ToolsetService);
-const releases = () => server.client(ReleaseService);
-
-const tool = httpTool;
-const urn = (name: string) => `tools:http:api:${name}`;
-
-async function deploy(tools: ToolInit[], project = tenant.project) {
-  return sources().createDeployment({ project, tools }, auth());
-}
-
-async function createToolset(slug: string, toolNames: string[], project = tenant.project) {
-  const { toolset } = await toolsets().createToolset({ project, name: slug, slug, toolUrns: toolNames.map(urn) }, auth());
-  return toolset!;
-}
-
-async function switchMode(slug: string, mode: EditingMode, discardStaging = false, project = tenant.project) {
-  return (await toolsets().switchEditingMode({ project, slug, mode, discardStaging }, auth())).toolset!;
-}
-
-async function editStaging(slug: string, fields: { toolUrns?: string[]; description?: string; name?: string }) {
-  const paths = Object.keys(fields).map((k) => ({ toolUrns: "tool_urns", description: "description", name: "name" })[k as "toolUrns"]);
-  return (await toolsets().updateToolset({ project: tenant.project, slug, staging: true, fields, updateMask: { paths } }, auth())).toolset!;
-}
-
-async function publish(slug: string, notes = "", idempotencyKey = "") {
-  return (await releases().publishStagingVersion({ project: tenant.project, slug, notes, idempotencyKey }, auth())).release!;
-}
-
-async function resolve(slug: string, target: Target = Target.LIVE, releaseNumber = 0n) {
-  return (await releases().resolveToolset({ project: tenant.project, slug, target, releaseNumber }, auth())).resolved!;
-}
-
-async function globalVariation(toolName: string, description: string) {
-  return toolsets().upsertToolVariation({ project: tenant.project, scope: { global: true }, variation: { srcToolUrn: urn(toolName), description } }, auth());
-}
-
-async function stagingVariation(slug: string, toolName: string, description: string) {
-  return toolsets().upsertToolVariation(
-    { project: tenant.project, scope: { toolsetSlug: slug, staging: true }, variation: { srcToolUrn: urn(toolName), description } },
-    auth(),
-  );
-}
+const { server, tenant, api } = useTestServer({ tenants: 1 });
+const { auth, sources, toolsets, releases, deploy, createToolset, switchMode, editStaging, publish, resolve, globalVariation, stagingVariation, diff } = api;
 
 describe("staging flow", () => {
   it("create → switch to staging → staging copy → modify → publish → release created → live serves the change", async () => {
@@ -236,14 +179,13 @@ describe("switching modes", () => {
 
 describe("project changes while in staging mode", () => {
   it("a new deployment and a global variation edit do not change live; they show in STAGING and reach live with the next publish", async () => {
-    const project = tenant.project;
     const slug = uniqueSlug("pinned");
-    await deploy([tool("a")], project);
+    await deploy([tool("a")]);
     await createToolset(slug, ["a"]);
     await switchMode(slug, EditingMode.STAGING);
     const live = await resolve(slug);
 
-    await deploy([tool("a", { description: "a, redeployed" })], project);
+    await deploy([tool("a", { description: "a, redeployed" })]);
     await globalVariation("a", "a, globally varied");
     expect((await resolve(slug)).etag).toBe(live.etag);
     expect((await resolve(slug)).tools[0]?.description).toBe("a from source");
@@ -331,11 +273,6 @@ describe("rollback", () => {
 });
 
 describe("DiffReleases", () => {
-  async function diff(slug: string, from: bigint | Target, to: bigint | Target) {
-    const ref = (r: bigint | Target) => (typeof r === "bigint" ? { ref: { case: "releaseNumber" as const, value: r } } : { ref: { case: "target" as const, value: r } });
-    return (await releases().diffReleases({ project: tenant.project, slug, from: ref(from), to: ref(to) }, auth())).changes;
-  }
-
   it("classifies removed, added and renamed tools, new required input and description changes", async () => {
     const slug = uniqueSlug("diff");
     const schema = (required: string[]): JsonObject => ({ type: "object", properties: { id: { type: "string" }, n: { type: "integer" } }, required });

@@ -1,39 +1,20 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { sql } from "kysely";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ReleaseService, type Target } from "../gen/releases/v1/releases_pb.js";
 import { SourceService } from "../gen/sources/v1/sources_pb.js";
-import { EditingMode, ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
-import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
-import { createTenant, uniqueSlug, type Tenant } from "../server/testing/fixtures.js";
-import { bearer, failure, outcome, startTestServer, type TestServer } from "../server/testing/server.js";
+import { EditingMode } from "../gen/toolsets/v1/toolsets_pb.js";
+import { createTenant, projectId, uniqueSlug } from "../server/testing/fixtures.js";
+import { bearer, failure, outcome } from "../server/testing/server.js";
+import { useTestServer } from "../server/testing/use-test-server.js";
 
-let database: TestDatabase;
-let server: TestServer;
-let tenant: Tenant;
-let other: Tenant;
+const { server, tenant, other, api } = useTestServer({ tenants: 2 });
+const { toolsets, auth } = api;
 
 beforeAll(async () => {
-  database = await cloneTemplateDatabase();
-  server = await startTestServer(database.url);
-  tenant = await createTenant(server.db);
-  other = await createTenant(server.db);
   // A toolset every describe below may address.
-  await server.client(ToolsetService).createToolset({ project: tenant.project, name: "Fixed", slug: "fixed" }, bearer(tenant.producerKey));
+  await toolsets().createToolset({ project: tenant.project, name: "Fixed", slug: "fixed" }, auth());
 });
-afterAll(async () => {
-  await server?.close();
-  await database?.drop();
-});
-
-const toolsets = () => server.client(ToolsetService);
-const auth = () => bearer(tenant.producerKey);
-
-
-async function projectId(slug: string): Promise<string> {
-  const row = await server.db.selectFrom("projects").select("id").where("slug", "=", slug).executeTakeFirstOrThrow();
-  return row.id;
-}
 
 describe("iteration flow", () => {
   it("create → update → the change is served at once → no release exists", async () => {
@@ -52,8 +33,7 @@ describe("iteration flow", () => {
     expect(created.toolset?.version).toBe(1n);
     expect(created.toolset?.editingMode).toBe(EditingMode.ITERATION);
 
-    const resolve = () => server.client(ReleaseService).resolveToolset({ project: tenant.project, slug: "pet-store" }, auth());
-    const before = await resolve();
+    const before = await api.resolveToolset({ slug: "pet-store" });
     expect(before.resolved?.tools.map((t) => t.urn)).toEqual(["tools:http:petstore:get_pet"]);
 
     const updated = await toolsets().updateToolset(
@@ -68,7 +48,7 @@ describe("iteration flow", () => {
     );
     expect(updated.toolset?.version).toBe(2n);
     expect(updated.toolset?.name).toBe("Pet Store");
-    const after = await resolve();
+    const after = await api.resolveToolset({ slug: "pet-store" });
     expect(after.resolved?.tools.map((t) => t.urn)).toEqual(["tools:http:petstore:add_pet", "tools:http:petstore:get_pet"]);
     expect(after.resolved?.etag).not.toBe(before.resolved?.etag);
     expect(after.resolved?.releaseNumber).toBe(0n);
@@ -220,7 +200,7 @@ describe("invalid input gives INVALID_ARGUMENT and changes nothing", () => {
 
   it.each(cases)("%s", async (_name, call) => {
     const snapshot = async () => {
-      const pid = await projectId(tenant.project);
+      const pid = await projectId(server.db, tenant);
       return server.db.selectFrom("toolsets").select(["id", "version", "name", "deleted_at"]).where("project_id", "=", pid).orderBy("id").execute();
     };
     const before = await snapshot();
@@ -274,7 +254,7 @@ describe("ListToolsets pagination", () => {
 
   it("caps page_size at 500 and defaults to 50", async () => {
     const t = await createTenant(server.db);
-    const pid = await projectId(t.project);
+    const pid = await projectId(server.db, t);
     await server.db
       .insertInto("toolsets")
       .columns(["project_id", "slug", "name", "history_id"])

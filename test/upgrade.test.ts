@@ -1,16 +1,16 @@
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
 import { EditingMode, ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { createApiKey } from "../server/auth/keys.js";
 import { migrate } from "../server/db/migrator.js";
-import { createEmptyDatabase, type TestDatabase } from "../server/testing/database.js";
-import { bearer, startTestServer, type TestServer } from "../server/testing/server.js";
+import { createEmptyDatabase } from "../server/testing/database.js";
+import { bearer } from "../server/testing/server.js";
+import { useTestServer } from "../server/testing/use-test-server.js";
 
 // A database that lived at migration 1 with real data, then upgraded: existing
 // toolsets keep working in iteration mode through the API.
-let database: TestDatabase;
-let server: TestServer;
+const { database, server } = useTestServer({ database: createEmptyDatabase, prepare: seedAtMigration1ThenUpgrade });
 let key: string;
 
 async function sql<T extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<T[]> {
@@ -23,8 +23,7 @@ async function sql<T extends pg.QueryResultRow>(text: string, params: unknown[] 
   }
 }
 
-beforeAll(async () => {
-  database = await createEmptyDatabase();
+async function seedAtMigration1ThenUpgrade(): Promise<void> {
   await migrate(database.url, { upTo: "0001" });
   const [org] = await sql<{ id: string }>("INSERT INTO organizations (slug, name, features) VALUES ('acme', 'Acme', '{toolset_staging}') RETURNING id");
   const [project] = await sql<{ id: string }>("INSERT INTO projects (organization_id, slug, name) VALUES ($1, 'web', 'Web') RETURNING id", [org!.id]);
@@ -51,12 +50,10 @@ beforeAll(async () => {
   void fresh;
 
   await migrate(database.url);
-  server = await startTestServer(database.url);
+}
+
+beforeAll(async () => {
   key = (await createApiKey(server.db, { org: "acme", scope: "producer" })).key;
-});
-afterAll(async () => {
-  await server?.close();
-  await database?.drop();
 });
 
 describe("upgrade from migration 1", () => {

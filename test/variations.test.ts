@@ -1,93 +1,46 @@
-import { toJson, type MessageInitShape } from "@bufbuild/protobuf";
+import { toJson } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { sql } from "kysely";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EditingMode, ToolsetService, ToolVariationSchema, type ToolVariation, type VariationScopeSchema } from "../gen/toolsets/v1/toolsets_pb.js";
+import { describe, expect, it } from "vitest";
+import { EditingMode, ToolVariationSchema, type ToolVariation } from "../gen/toolsets/v1/toolsets_pb.js";
 import type { ToolsetRow } from "../server/db/database.js";
-import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
-import { createTenant, uniqueSlug, type Tenant } from "../server/testing/fixtures.js";
-import { bearer, startTestServer, type Protocol, type TestServer, failure } from "../server/testing/server.js";
+import type { ScopeInit, VariationInit } from "../server/testing/driver.js";
+import { createTenant, projectId, uniqueSlug, type Tenant } from "../server/testing/fixtures.js";
+import { bearer, type Protocol, failure } from "../server/testing/server.js";
+import { useTestServer } from "../server/testing/use-test-server.js";
 
-type ScopeInit = MessageInitShape<typeof VariationScopeSchema>;
-type VariationInit = MessageInitShape<typeof ToolVariationSchema>;
-
-let database: TestDatabase;
-let server: TestServer;
-let tenant: Tenant;
-let other: Tenant;
-
-beforeAll(async () => {
-  database = await cloneTemplateDatabase();
-  server = await startTestServer(database.url);
-  tenant = await createTenant(server.db);
-  other = await createTenant(server.db);
-});
-afterAll(async () => {
-  await server?.close();
-  await database?.drop();
-});
+const { server, tenant, other, api } = useTestServer({ tenants: 2 });
 
 const GLOBAL: ScopeInit = { global: true };
 const toolsetScope = (slug: string, staging = false): ScopeInit => ({ toolsetSlug: slug, staging });
 
-function api(protocol: Protocol = "connect-json") {
-  return server.client(ToolsetService, protocol);
-}
-
-async function upsert(scope: ScopeInit, variation: VariationInit, t: Tenant = tenant, protocol?: Protocol): Promise<ToolVariation> {
-  const res = await api(protocol).upsertToolVariation({ project: t.project, scope, variation }, bearer(t.producerKey));
-  if (!res.variation) throw new Error("response without variation");
-  return res.variation;
-}
-
-async function list(scope: ScopeInit, t: Tenant = tenant, key = t.producerKey): Promise<ToolVariation[]> {
-  return (await api().listToolVariations({ project: t.project, scope }, bearer(key))).variations;
-}
-
-async function versions(scope: ScopeInit, srcToolUrn: string, t: Tenant = tenant): Promise<ToolVariation[]> {
-  return (await api().listToolVariationVersions({ project: t.project, scope, srcToolUrn }, bearer(t.producerKey))).versions;
-}
-
-async function remove(scope: ScopeInit, srcToolUrn: string, t: Tenant = tenant): Promise<void> {
-  await api().deleteToolVariation({ project: t.project, scope, srcToolUrn }, bearer(t.producerKey));
-}
-
-
-async function projectId(t: Tenant): Promise<string> {
-  const row = await server.db
-    .selectFrom("projects")
-    .innerJoin("organizations", "organizations.id", "projects.organization_id")
-    .select("projects.id")
-    .where("organizations.slug", "=", t.org)
-    .where("projects.slug", "=", t.project)
-    .executeTakeFirstOrThrow();
-  return row.id;
-}
+// The calls of the driver with the tenant (and key, protocol) as arguments, as the tests below vary them.
+const upsert = (scope: ScopeInit, variation: VariationInit, t: Tenant = tenant, protocol?: Protocol) => api.with({ tenant: t, protocol }).upsertVariation(scope, variation);
+const list = (scope: ScopeInit, t: Tenant = tenant, key = t.producerKey) => api.with({ tenant: t, apiKey: key }).listVariations(scope);
+const versions = (scope: ScopeInit, srcToolUrn: string, t: Tenant = tenant) => api.with({ tenant: t }).variationVersions(scope, srcToolUrn);
+const remove = (scope: ScopeInit, srcToolUrn: string, t: Tenant = tenant) => api.with({ tenant: t }).deleteVariation(scope, srcToolUrn);
 
 /** A live toolset in iteration mode, created through CreateToolset; returns its stored row. */
-async function createToolset(t: Tenant, slug: string): Promise<ToolsetRow> {
-  const res = await api().createToolset({ project: t.project, name: slug, slug }, bearer(t.producerKey));
-  if (!res.toolset) throw new Error("response without toolset");
-  return toolsetRow(res.toolset.id);
+async function newToolsetRow(slug: string): Promise<ToolsetRow> {
+  return toolsetRow((await api.createToolset(slug)).id);
 }
 
 /** Switches a toolset to staging mode and returns its staging copy. */
-async function stage(t: Tenant, live: ToolsetRow): Promise<ToolsetRow> {
-  await api().switchEditingMode({ project: t.project, slug: live.slug, mode: EditingMode.STAGING }, bearer(t.producerKey));
-  const { toolset } = await api().getStagingVersion({ project: t.project, slug: live.slug }, bearer(t.producerKey));
-  return toolsetRow(toolset!.id);
+async function stage(live: ToolsetRow): Promise<ToolsetRow> {
+  await api.switchMode(live.slug, EditingMode.STAGING);
+  return toolsetRow((await api.stagingCopy(live.slug)).id);
 }
 
 /** A live toolset in staging mode with its staging copy. */
-async function createStagedToolset(t: Tenant, slug: string): Promise<{ live: ToolsetRow; copy: ToolsetRow }> {
-  const live = await createToolset(t, slug);
-  const copy = await stage(t, live);
+async function createStagedToolset(slug: string): Promise<{ live: ToolsetRow; copy: ToolsetRow }> {
+  const live = await newToolsetRow(slug);
+  const copy = await stage(live);
   return { live, copy };
 }
 
 /** The project's global variation group (project_tool_variations); null while it has none. */
 async function globalGroupId(t: Tenant): Promise<string | null> {
-  const row = await server.db.selectFrom("project_tool_variations").select("group_id").where("project_id", "=", await projectId(t)).executeTakeFirst();
+  const row = await server.db.selectFrom("project_tool_variations").select("group_id").where("project_id", "=", await projectId(server.db, t)).executeTakeFirst();
   return row?.group_id ?? null;
 }
 
@@ -301,7 +254,7 @@ describe("toolset scopes", () => {
 
   it("global and toolset variations live in independent groups", async () => {
     const slug = uniqueSlug("ts");
-    const toolset = await createToolset(tenant, slug);
+    const toolset = await newToolsetRow(slug);
     const t1 = await upsert(toolsetScope(slug), { srcToolUrn: urn, description: "toolset" });
     const g = await upsert(GLOBAL, { srcToolUrn: "tools:http:other:thing", description: "global" });
     expect(t1.version).toBe(1n);
@@ -324,7 +277,7 @@ describe("toolset scopes", () => {
 
   it("a toolset without a group lists nothing; a missing toolset → NOT_FOUND", async () => {
     const slug = uniqueSlug("ts");
-    await createToolset(tenant, slug);
+    await api.createToolset(slug);
     expect(await list(toolsetScope(slug))).toEqual([]);
     expect(await versions(toolsetScope(slug), urn)).toEqual([]);
     expect((await failure(remove(toolsetScope(slug), urn))).code).toBe(Code.NotFound);
@@ -336,7 +289,7 @@ describe("toolset scopes", () => {
 
   it("staging = true without a staging copy → NOT_FOUND", async () => {
     const slug = uniqueSlug("ts");
-    await createToolset(tenant, slug);
+    await api.createToolset(slug);
     const before = await rowCounts();
     expect((await failure(upsert(toolsetScope(slug, true), { srcToolUrn: urn }))).code).toBe(Code.NotFound);
     expect((await failure(list(toolsetScope(slug, true)))).code).toBe(Code.NotFound);
@@ -347,9 +300,9 @@ describe("toolset scopes", () => {
 
   it("a live toolset in staging mode rejects variation edits; its staging copy and global variations accept them", async () => {
     const slug = uniqueSlug("ts");
-    const live = await createToolset(tenant, slug);
+    const live = await newToolsetRow(slug);
     const v = await upsert(toolsetScope(slug), { srcToolUrn: urn, description: "before staging" });
-    const copy = await stage(tenant, live);
+    const copy = await stage(live);
 
     const before = await rowCounts();
     const up = await failure(upsert(toolsetScope(slug), { srcToolUrn: urn, description: "direct" }));
@@ -379,7 +332,7 @@ describe("toolset scopes", () => {
 
   it("a staging copy without toolset variations gets its group on the first write", async () => {
     const slug = uniqueSlug("ts");
-    const { copy } = await createStagedToolset(tenant, slug);
+    const { copy } = await createStagedToolset(slug);
     const s = await upsert(toolsetScope(slug, true), { srcToolUrn: urn, title: "T" });
     expect((await toolsetRow(copy.id)).tool_variations_group_id).toBe(s.groupId);
   });
@@ -409,7 +362,7 @@ describe("concurrency", () => {
 
   it("10 concurrent upserts of one tool in a new toolset group get versions 1..10 once each", async () => {
     const slug = uniqueSlug("ts");
-    await createToolset(tenant, slug);
+    await api.createToolset(slug);
     const results = await Promise.all(Array.from({ length: 10 }, (_, i) => upsert(toolsetScope(slug), { srcToolUrn: urn, description: `d${i}` })));
     await assertContiguous(results, toolsetScope(slug), tenant);
   });
@@ -418,7 +371,7 @@ describe("concurrency", () => {
     const fresh = await createTenant(server.db);
     const results = await Promise.all(Array.from({ length: 10 }, (_, i) => upsert(GLOBAL, { srcToolUrn: urn, description: `d${i}` }, fresh)));
     await assertContiguous(results, GLOBAL, fresh);
-    const groups = await server.db.selectFrom("tool_variations_groups").select("id").where("project_id", "=", await projectId(fresh)).execute();
+    const groups = await server.db.selectFrom("tool_variations_groups").select("id").where("project_id", "=", await projectId(server.db, fresh)).execute();
     expect(groups).toHaveLength(1);
   });
 });
@@ -459,7 +412,7 @@ describe("validation", () => {
   it.each(cases)("upsert with %s → INVALID_ARGUMENT, nothing written", async (_name, scope, variation, field) => {
     const before = await rowCounts();
     const err = await failure(
-      api().upsertToolVariation(
+      api.toolsets().upsertToolVariation(
         { project: tenant.project, ...(scope === undefined ? {} : { scope }), ...(variation === undefined ? {} : { variation }) },
         bearer(tenant.producerKey),
       ),
@@ -489,8 +442,8 @@ describe("validation", () => {
   ] as [string, ScopeInit, string, string][])("delete and version listing with %s → INVALID_ARGUMENT", async (_name, scope, srcToolUrn, field) => {
     const before = await rowCounts();
     for (const call of [
-      () => api().deleteToolVariation({ project: tenant.project, scope, srcToolUrn }, bearer(tenant.producerKey)),
-      () => api().listToolVariationVersions({ project: tenant.project, scope, srcToolUrn }, bearer(tenant.producerKey)),
+      () => api.toolsets().deleteToolVariation({ project: tenant.project, scope, srcToolUrn }, bearer(tenant.producerKey)),
+      () => api.toolsets().listToolVariationVersions({ project: tenant.project, scope, srcToolUrn }, bearer(tenant.producerKey)),
     ]) {
       const err = await failure(call());
       expect(err.code).toBe(Code.InvalidArgument);
@@ -500,7 +453,7 @@ describe("validation", () => {
   });
 
   it("list with a bad scope → INVALID_ARGUMENT", async () => {
-    const err = await failure(api().listToolVariations({ project: tenant.project, scope: { global: true, staging: true } }, bearer(tenant.producerKey)));
+    const err = await failure(api.toolsets().listToolVariations({ project: tenant.project, scope: { global: true, staging: true } }, bearer(tenant.producerKey)));
     expect(err.code).toBe(Code.InvalidArgument);
     expect(err.message).toContain("scope.staging");
   });
@@ -512,12 +465,12 @@ describe("tenancy and protocols", () => {
   it("a consumer key may list but not write", async () => {
     const v = await upsert(GLOBAL, { srcToolUrn: urn, description: "x" });
     expect((await list(GLOBAL, tenant, tenant.consumerKey)).map((x) => x.id)).toContain(v.id);
-    const history = await api().listToolVariationVersions({ project: tenant.project, scope: GLOBAL, srcToolUrn: urn }, bearer(tenant.consumerKey));
+    const history = await api.toolsets().listToolVariationVersions({ project: tenant.project, scope: GLOBAL, srcToolUrn: urn }, bearer(tenant.consumerKey));
     expect(history.versions.map((x) => x.id)).toContain(v.id);
     const before = await rowCounts();
-    const up = api().upsertToolVariation({ project: tenant.project, scope: GLOBAL, variation: { srcToolUrn: urn } }, bearer(tenant.consumerKey));
+    const up = api.toolsets().upsertToolVariation({ project: tenant.project, scope: GLOBAL, variation: { srcToolUrn: urn } }, bearer(tenant.consumerKey));
     expect((await failure(up)).code).toBe(Code.PermissionDenied);
-    const del = api().deleteToolVariation({ project: tenant.project, scope: GLOBAL, srcToolUrn: urn }, bearer(tenant.consumerKey));
+    const del = api.toolsets().deleteToolVariation({ project: tenant.project, scope: GLOBAL, srcToolUrn: urn }, bearer(tenant.consumerKey));
     expect((await failure(del)).code).toBe(Code.PermissionDenied);
     expect(await rowCounts()).toEqual(before);
   });
@@ -539,10 +492,10 @@ describe("tenancy and protocols", () => {
     const v = await upsert(GLOBAL, { srcToolUrn: grpcUrn, tags: { values: [] }, idempotentHint: true }, tenant, "grpc");
     expect(v.version).toBe(1n);
     expect(v.tags?.values).toEqual([]);
-    const res = await api("grpc").listToolVariations({ project: tenant.project, scope: GLOBAL }, bearer(tenant.consumerKey));
+    const res = await api.with({ protocol: "grpc" }).toolsets().listToolVariations({ project: tenant.project, scope: GLOBAL }, bearer(tenant.consumerKey));
     const listed = res.variations.find((x) => x.srcToolUrn === grpcUrn);
     expect(listed).toEqual(v);
-    const err = await failure(api("grpc").deleteToolVariation({ project: tenant.project, scope: GLOBAL, srcToolUrn: "tools:http:x:missing" }, bearer(tenant.producerKey)));
+    const err = await failure(api.with({ protocol: "grpc" }).toolsets().deleteToolVariation({ project: tenant.project, scope: GLOBAL, srcToolUrn: "tools:http:x:missing" }, bearer(tenant.producerKey)));
     expect(err.code).toBe(Code.NotFound);
   });
 });

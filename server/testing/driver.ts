@@ -16,13 +16,13 @@ export type FieldsInit = MessageInitShape<typeof ToolsetFieldsSchema>;
 /** How a driver calls: which key, which project, which wire protocol. */
 export interface DriverOptions {
   /** The tenant key to send (default "producer"); ignored when `apiKey` is set. */
-  scope?: "producer" | "consumer";
+  scope?: "producer" | "consumer" | undefined;
   /** A key of its own to send instead of the tenant's (revoked, bound to a project, another organization's). */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** The project the calls name (default the tenant's own). */
-  project?: string;
+  project?: string | undefined;
   /** The wire protocol (default Connect JSON). */
-  protocol?: Protocol;
+  protocol?: Protocol | undefined;
 }
 
 /** A ReleaseRef: a release number, or a target. */
@@ -55,7 +55,7 @@ export function driver(server: TestServer, tenant: Tenant, options: DriverOption
     return stored;
   };
   const createToolset = async (slug: string, toolNames: string[] = [], promptTemplateNames: string[] = []) =>
-    (await toolsets().createToolset({ project: project(), name: slug, slug, toolUrns: toolNames.map((n) => urn(n)), promptTemplateNames }, auth())).toolset!;
+    (await toolsets().createToolset({ project: project(), name: slug, slug, toolUrns: toolNames.map(urn), promptTemplateNames }, auth())).toolset!;
   const switchMode = async (slug: string, mode: EditingMode, discardStaging = false) =>
     (await toolsets().switchEditingMode({ project: project(), slug, mode, discardStaging }, auth())).toolset!;
 

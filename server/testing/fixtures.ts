@@ -41,9 +41,9 @@ export function httpTool(name: string, extra: Partial<ToolInit> = {}): ToolInit 
   return { source: "api", name, httpMethod: "GET", path: `/${name}`, description: `${name} from source`, ...extra };
 }
 
-/** The URN of HTTP tool `name` of `source` (default "api", as `httpTool` makes them). */
-export function urn(name: string, source = "api"): string {
-  return `tools:http:${source}:${name}`;
+/** The URN of the tool `httpTool(name)` makes: `tools:http:api:<name>`. */
+export function urn(name: string): string {
+  return `tools:http:api:${name}`;
 }
 
 /** The id of the tenant's project. */
