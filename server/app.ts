@@ -52,6 +52,7 @@ export function createApp(
     interceptors: [observeInterceptor(context.logger, (values) => values.get(callerKey)?.keyId ?? null), authInterceptor(context.db)],
     readMaxBytes: config.maxRequestBytes,
     logger: context.logger,
+    streamShutdownSignal: health.shutdownSignal,
   });
   const cors = corsFor(config.corsAllowedOrigins, context.logger);
 

@@ -8,7 +8,7 @@ import type { HealthState } from "./health.js";
 // "" asks about the whole server; the named services share its status.
 const KNOWN = new Set(["", SourceService.typeName, ToolsetService.typeName, ReleaseService.typeName, Health.typeName]);
 
-/** grpc.health.v1.Health: SERVING until shutdown begins, then NOT_SERVING. */
+/** grpc.health.v1.Health: SERVING until shutdown begins, then NOT_SERVING (and open Watch streams end). */
 export function healthService(state: HealthState): ServiceImpl<typeof Health> {
   const status = (serving: boolean) => (serving ? Status.SERVING : Status.NOT_SERVING);
   return {
@@ -21,7 +21,12 @@ export function healthService(state: HealthState): ServiceImpl<typeof Health> {
         yield { status: Status.SERVICE_UNKNOWN };
         return;
       }
-      for await (const serving of state.watch(ctx.signal)) yield { status: status(serving) };
+      // NOT_SERVING is the last word: the stream ends with it, so that an open
+      // Watch never holds up shutdown.
+      for await (const serving of state.watch(ctx.signal)) {
+        yield { status: status(serving) };
+        if (!serving) return;
+      }
     },
   };
 }

@@ -7,17 +7,22 @@ import { readMigrations } from "../db/migrator.js";
 export class HealthState {
   private serving = true;
   private readonly events = new EventEmitter();
+  private readonly stopping = new AbortController();
+
+  /** Aborted when shutdown begins: streaming calls end on it (see createRpcHandler). */
+  readonly shutdownSignal: AbortSignal = this.stopping.signal;
 
   /** False once shutdown has begun. */
   isServing(): boolean {
     return this.serving;
   }
 
-  /** Marks the process as going away; Watch streams see NOT_SERVING. */
+  /** Marks the process as going away; Watch streams see NOT_SERVING, then end. */
   stopServing(): void {
     if (!this.serving) return;
     this.serving = false;
     this.events.emit("change", false);
+    this.stopping.abort();
   }
 
   /** Yields the status now and on every change until `signal` aborts. */

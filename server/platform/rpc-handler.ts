@@ -14,10 +14,23 @@ import type { RequestHandler } from "./server.js";
  * INVALID_ARGUMENT naming it (proto3 JSON's default; connect-es ignores them
  * unless told), so a misspelt field is never dropped without a word.
  */
-export function createRpcHandler(options: ConnectRouterOptions & { routes: (router: ConnectRouter) => void; logger: Logger }): RequestHandler {
+export function createRpcHandler(
+  options: ConnectRouterOptions & {
+    routes: (router: ConnectRouter) => void;
+    logger: Logger;
+    /**
+     * Aborted when shutdown begins; handlers see it as their context's signal.
+     * Streaming handlers end on it at once (an open Watch must not hold up
+     * shutdown); unary handlers ignore it, so the server drains them. A unary
+     * handler must not hand ctx.signal to work it wants to finish in the drain.
+     */
+    streamShutdownSignal?: AbortSignal;
+  },
+): RequestHandler {
   const router = createConnectRouter({
     acceptCompression: [compressionGzip, compressionBrotli],
     ...options,
+    ...(options.streamShutdownSignal !== undefined ? { shutdownSignal: options.streamShutdownSignal } : {}),
     jsonOptions: { ...options.jsonOptions, ignoreUnknownFields: false },
   });
   options.routes(router);

@@ -14,8 +14,11 @@ export interface DualServer {
   /** Requests being served right now. */
   inFlight(): number;
   /**
-   * Stops accepting connections, lets in-flight requests finish (up to
-   * `timeoutMs`), then closes every connection. Resolves when all are closed.
+   * Stops accepting connections, lets in-flight requests finish and HTTP/2
+   * sessions flush their last frames, then closes every connection. Whatever the
+   * clients do, it resolves within `timeoutMs` (plus the moment destroying takes):
+   * at the deadline every connection is destroyed. Streams are ended earlier by
+   * their handlers (the router's shutdown signal), not here.
    */
   shutdown(timeoutMs: number): Promise<void>;
 }
@@ -34,7 +37,8 @@ export function createDualServer(handler: RequestHandler, opts: { detectTimeoutM
   const detectTimeoutMs = opts.detectTimeoutMs ?? DETECT_TIMEOUT_MS;
   let active = 0;
   let draining = false;
-  let drained: (() => void) | undefined;
+  /** Called whenever a request ends or an HTTP/2 session closes, while draining. */
+  let settled: (() => void) | undefined;
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.Http2Session>();
 
@@ -43,7 +47,7 @@ export function createDualServer(handler: RequestHandler, opts: { detectTimeoutM
     if (draining && "shouldKeepAlive" in res) res.setHeader("connection", "close");
     res.once("close", () => {
       active--;
-      if (active === 0) drained?.();
+      settled?.();
     });
     handler(req, res);
   };
@@ -52,7 +56,10 @@ export function createDualServer(handler: RequestHandler, opts: { detectTimeoutM
   const h2 = http2.createServer({}, counted);
   h2.on("session", (session) => {
     sessions.add(session);
-    session.once("close", () => sessions.delete(session));
+    session.once("close", () => {
+      sessions.delete(session);
+      settled?.();
+    });
     if (draining) session.close();
   });
 
@@ -93,17 +100,22 @@ export function createDualServer(handler: RequestHandler, opts: { detectTimeoutM
     async shutdown(timeoutMs) {
       draining = true;
       const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
-      for (const s of sessions) s.close(); // GOAWAY: no new streams, open ones finish
+      // GOAWAY: no new streams; a session closes itself once its open streams are
+      // done and their last frames (trailers) are sent, so destroying it later
+      // cannot cut a finished stream short.
+      for (const s of sessions) s.close();
       h1.closeIdleConnections();
-      if (active > 0) {
+      if (active > 0 || sessions.size > 0) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, timeoutMs);
-          drained = () => {
+          settled = () => {
+            if (active > 0 || sessions.size > 0) return;
             clearTimeout(timer);
             resolve();
           };
         });
       }
+      settled = undefined;
       h1.closeAllConnections();
       for (const s of sessions) s.destroy();
       for (const s of sockets) s.destroy();

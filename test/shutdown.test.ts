@@ -1,0 +1,76 @@
+import * as http2 from "node:http2";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
+import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
+import { startTestServer, type Protocol } from "../server/testing/server.js";
+
+let database: TestDatabase;
+
+beforeAll(async () => {
+  database = await cloneTemplateDatabase();
+});
+afterAll(async () => {
+  await database?.drop();
+});
+
+/** Milliseconds `p` takes. */
+async function timed(p: Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await p;
+  return performance.now() - t0;
+}
+
+describe("shutdown with open streams", () => {
+  it.each<[string, Protocol]>([
+    ["Connect over HTTP/1.1", "connect-json"],
+    ["gRPC over h2c", "grpc"],
+  ])("a Health/Watch open over %s ends at once and shutdown does not wait for it", async (_name, protocol) => {
+    const server = await startTestServer(database.url, { shutdownTimeoutMs: 20_000 });
+    const statuses: HealthCheckResponse_ServingStatus[] = [];
+    let first!: () => void;
+    const gotFirst = new Promise<void>((r) => (first = r));
+    const watching = (async () => {
+      try {
+        for await (const res of server.client(Health, protocol).watch({})) {
+          statuses.push(res.status);
+          first();
+        }
+        return "ended";
+      } catch (e) {
+        return `failed: ${String(e)}`;
+      }
+    })();
+    try {
+      await gotFirst;
+      expect(await timed(server.app.shutdown())).toBeLessThan(3_000);
+      // The client heard NOT_SERVING, then a clean end of stream.
+      expect(await watching).toBe("ended");
+      expect(statuses).toEqual([HealthCheckResponse_ServingStatus.SERVING, HealthCheckResponse_ServingStatus.NOT_SERVING]);
+    } finally {
+      await server.close().catch(() => undefined);
+    }
+  });
+
+  it("a raw h2c stream whose client never reads or closes does not hold shutdown past SHUTDOWN_TIMEOUT_MS", async () => {
+    const server = await startTestServer(database.url, { shutdownTimeoutMs: 1_000 });
+    const session = http2.connect(server.baseUrl);
+    session.on("error", () => undefined);
+    try {
+      // A gRPC Watch request whose client never ends its side and ignores any answer.
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/grpc.health.v1.Health/Watch",
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      stream.on("error", () => undefined);
+      stream.write(Buffer.from([0, 0, 0, 0, 0]));
+      stream.pause();
+      await expect.poll(() => server.app.server.inFlight()).toBe(1);
+      expect(await timed(server.app.shutdown())).toBeLessThan(3_000);
+    } finally {
+      session.destroy();
+      await server.close().catch(() => undefined);
+    }
+  });
+});
