@@ -51,15 +51,10 @@ function diffSchema(from: JsonObject, to: JsonObject) {
   return diffTool({ inputSchema: from }, { inputSchema: to });
 }
 
-const toolChange = (field: string, before: string, after: string, breaking: boolean) => ({
-  kind: ChangeKind.TOOL_CHANGED,
-  toolUrn: URN,
-  promptName: "",
-  field,
-  before,
-  after,
-  breaking,
-});
+/** A change as `plain` shows it. */
+const change = (kind: ChangeKind, toolUrn: string, promptName: string, field: string, before: string, after: string, breaking: boolean) => ({ kind, toolUrn, promptName, field, before, after, breaking });
+
+const toolChange = (field: string, before: string, after: string, breaking: boolean) => change(ChangeKind.TOOL_CHANGED, URN, "", field, before, after, breaking);
 
 describe("diffResolved", () => {
   it("returns no change for identical sides, compared by value", () => {
@@ -233,15 +228,8 @@ describe("diffResolved", () => {
   it("reports prompts added, removed and changed", () => {
     const from = side({ prompts: [prompt("greet"), prompt("old")] });
     const to = side({ prompts: [prompt("greet", { description: "Greets warmly.", prompt: "Hi {{name}}!", arguments: {} }), prompt("new")] });
-    const promptChange = (kind: ChangeKind, promptName: string, field: string, before: string, after: string, breaking: boolean) => ({
-      kind,
-      toolUrn: "",
-      promptName,
-      field,
-      before,
-      after,
-      breaking,
-    });
+    const promptChange = (kind: ChangeKind, promptName: string, field: string, before: string, after: string, breaking: boolean) =>
+      change(kind, "", promptName, field, before, after, breaking);
     expect(plain(diffResolved(from, to))).toEqual([
       promptChange(ChangeKind.PROMPT_CHANGED, "greet", "description", "Greets.", "Greets warmly.", false),
       promptChange(ChangeKind.PROMPT_CHANGED, "greet", "prompt", "Say hello to {{name}}.", "Hi {{name}}!", false),
@@ -253,15 +241,7 @@ describe("diffResolved", () => {
 
   describe("metadata", () => {
     const diffMetadata = (from: Partial<DiffMetadata>, to: Partial<DiffMetadata>) => plain(diffResolved(side({ metadata: from }), side({ metadata: to })));
-    const metadataChange = (field: string, before: string, after: string, breaking: boolean) => ({
-      kind: ChangeKind.METADATA_CHANGED,
-      toolUrn: "",
-      promptName: "",
-      field,
-      before,
-      after,
-      breaking,
-    });
+    const metadataChange = (field: string, before: string, after: string, breaking: boolean) => change(ChangeKind.METADATA_CHANGED, "", "", field, before, after, breaking);
 
     it("reports every field in order, booleans as text", () => {
       const from: DiffMetadata = { name: "A", description: "d1", mcpSlug: "", mcpEnabled: false, mcpIsPublic: false };

@@ -8,7 +8,7 @@ import { bearer, failure } from "../server/testing/server.js";
 import { useTestServer } from "../server/testing/use-test-server.js";
 
 const { server, tenant, api } = useTestServer({ tenants: 1 });
-const { auth, sources, toolsets, releases, deploy, createToolset, switchMode, editStaging, publish, resolve, globalVariation, stagingVariation, diff } = api;
+const { auth, sources, toolsets, releases, deploy, createToolset, switchMode, staged, editStaging, publish, resolve, globalVariation, stagingVariation, diff } = api;
 
 describe("staging flow", () => {
   it("create → switch to staging → staging copy → modify → publish → release created → live serves the change", async () => {
@@ -62,8 +62,7 @@ describe("staging flow", () => {
   it("publishing again without changes → FAILED_PRECONDITION, nothing written", async () => {
     const slug = uniqueSlug("same");
     await deploy([tool("a")]);
-    await createToolset(slug, ["a"]);
-    await switchMode(slug, EditingMode.STAGING);
+    await staged(slug, ["a"]);
     const err = await failure(publish(slug));
     expect(err.code).toBe(Code.FailedPrecondition);
     expect(err.message).toMatch(/no changes to publish/);
@@ -73,8 +72,7 @@ describe("staging flow", () => {
   it("a retry with the same idempotency_key returns the original release", async () => {
     const slug = uniqueSlug("idem");
     await deploy([tool("a"), tool("b")]);
-    await createToolset(slug, ["a"]);
-    await switchMode(slug, EditingMode.STAGING);
+    await staged(slug, ["a"]);
     await editStaging(slug, { toolUrns: [urn("a"), urn("b")] });
     const first = await publish(slug, "once", "key-1");
     const again = await publish(slug, "once", "key-1");
@@ -88,8 +86,7 @@ describe("publish cost", () => {
   it("runs the same statements whether the toolset has 2 releases or 12", async () => {
     const slug = uniqueSlug("cost");
     await deploy([tool("a")]);
-    await createToolset(slug, ["a"]);
-    await switchMode(slug, EditingMode.STAGING);
+    await staged(slug, ["a"]);
     const statementsOfPublish = async (n: number) => {
       await editStaging(slug, { description: `edit ${n}` });
       server.queries.length = 0;
@@ -127,8 +124,7 @@ describe("switching modes", () => {
   it("switching back with unpublished staged changes fails unless discard_staging is set", async () => {
     const slug = uniqueSlug("back");
     await deploy([tool("a"), tool("b")]);
-    await createToolset(slug, ["a"]);
-    await switchMode(slug, EditingMode.STAGING);
+    await staged(slug, ["a"]);
     await stagingVariation(slug, "a", "staged only");
     const refused = await failure(switchMode(slug, EditingMode.ITERATION));
     expect(refused.code).toBe(Code.FailedPrecondition);
@@ -149,8 +145,7 @@ describe("switching modes", () => {
   it("switching back without staged changes takes the current release's state, toolset variations included", async () => {
     const slug = uniqueSlug("adopt");
     await deploy([tool("a")]);
-    await createToolset(slug, ["a"]);
-    await switchMode(slug, EditingMode.STAGING);
+    await staged(slug, ["a"]);
     await stagingVariation(slug, "a", "published variation");
     await editStaging(slug, { name: "Renamed" });
     await publish(slug);
@@ -205,8 +200,7 @@ describe("rollback", () => {
   it("several releases → roll back → live serves exactly the old release → the staging copy is untouched", async () => {
     const slug = uniqueSlug("rb");
     await deploy([tool("a"), tool("b"), tool("c")]);
-    await createToolset(slug, ["a"]);
-    await switchMode(slug, EditingMode.STAGING);
+    await staged(slug, ["a"]);
     await editStaging(slug, { toolUrns: [urn("a"), urn("b")], name: "Two" });
     await publish(slug);
     const two = await resolve(slug);
@@ -277,8 +271,7 @@ describe("DiffReleases", () => {
     const slug = uniqueSlug("diff");
     const schema = (required: string[]): JsonObject => ({ type: "object", properties: { id: { type: "string" }, n: { type: "integer" } }, required });
     await deploy([tool("keep", { inputSchema: schema(["id"]) }), tool("gone"), tool("ren"), tool("new")]);
-    await createToolset(slug, ["keep", "gone", "ren"]);
-    await switchMode(slug, EditingMode.STAGING);
+    await staged(slug, ["keep", "gone", "ren"]);
     expect(await diff(slug, Target.LIVE, Target.STAGING)).toEqual([]);
 
     await editStaging(slug, { toolUrns: [urn("keep"), urn("ren"), urn("new")] });
@@ -310,8 +303,7 @@ describe("edge cases of staged state", () => {
   it("an override of a tool that is not selected is publishable, and switching back agrees", async () => {
     const slug = uniqueSlug("hidden");
     await deploy([tool("a"), tool("b")]);
-    await createToolset(slug, ["a"]);
-    await switchMode(slug, EditingMode.STAGING);
+    await staged(slug, ["a"]);
     await stagingVariation(slug, "b", "ready for when b is selected");
     // Nothing a client sees changed, but the copy did: publish records it...
     const release = await publish(slug);
@@ -325,8 +317,7 @@ describe("edge cases of staged state", () => {
   it("after a rollback, a staging copy holding the newest release can be left without discard_staging", async () => {
     const slug = uniqueSlug("rbback");
     await deploy([tool("a"), tool("b")]);
-    await createToolset(slug, ["a"]);
-    await switchMode(slug, EditingMode.STAGING);
+    await staged(slug, ["a"]);
     await editStaging(slug, { toolUrns: [urn("a"), urn("b")] });
     await publish(slug);
     await releases().rollbackToRelease({ project: tenant.project, slug, releaseNumber: 1n }, auth());
