@@ -3,7 +3,7 @@ import { sql, type Transaction } from "kysely";
 import type { Database, Db, ReleaseEventKindColumn, ToolsetReleaseEventRow, ToolsetReleaseRow, ToolsetRow } from "../db/database.js";
 import { notFound } from "../platform/errors.js";
 import type { SourcePins } from "./resolution.js";
-import type { ToolsetState } from "./toolsets.js";
+import type { StateWithVariations, ToolsetState } from "./toolsets.js";
 
 /** Who a release or an event is recorded as made by: the API key's name and id. */
 export interface Actor {
@@ -89,7 +89,7 @@ function toReleaseState(row: JoinedRelease): ReleaseState {
 }
 
 /** What a release holds of the toolset itself: selection, metadata and toolset-level variations. */
-export function releasedToolsetState(r: ReleaseState): { state: ToolsetState; toolsetVariationsVersionId: string | null } {
+export function releasedToolsetState(r: ReleaseState): StateWithVariations {
   return { state: r.state, toolsetVariationsVersionId: r.pins.toolsetVariationsVersionId };
 }
 

@@ -9,15 +9,9 @@ import {
   softDeleteToolset,
   stateChanged,
   stateOf,
-  type ToolsetState,
+  type StateWithVariations,
 } from "./toolsets.js";
 import { fieldsOf, groupCurrentVersionId, groupVersionVariations, insertGroup, replaceGroupContent, sameOverrides } from "./variations.js";
-
-/** A toolset state with the toolset-level variations that go with it (a group version; null = none). */
-export interface StateWithVariations {
-  state: ToolsetState;
-  toolsetVariationsVersionId: string | null;
-}
 
 /**
  * Creates the staging copy of a live toolset whose row the transaction has

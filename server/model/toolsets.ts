@@ -8,6 +8,12 @@ export type ToolsetState = Pick<
   "name" | "description" | "tool_urns" | "resource_urns" | "prompt_template_names" | "mcp_slug" | "mcp_enabled" | "mcp_is_public"
 >;
 
+/** A toolset state with the toolset-level variations that go with it (a group version; null = none). */
+export interface StateWithVariations {
+  state: ToolsetState;
+  toolsetVariationsVersionId: string | null;
+}
+
 /** A toolset row with the number of its current release (null = none). */
 export type ToolsetWithRelease = ToolsetRow & { current_release_number: bigint | null };
 
@@ -118,7 +124,7 @@ export async function findToolsetForHistory(db: Db, projectId: string, slug: str
 }
 
 /** Locks a toolset row for the rest of the transaction and returns it fresh. */
-export async function lockToolset(trx: Transaction<Database>, id: string): Promise<ToolsetRow> {
+async function lockToolset(trx: Transaction<Database>, id: string): Promise<ToolsetRow> {
   const row = await trx.selectFrom("toolsets").selectAll().where("id", "=", id).where("deleted_at", "is", null).forUpdate().executeTakeFirst();
   if (!row) throw notFound("toolset not found");
   return row;

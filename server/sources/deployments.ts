@@ -37,8 +37,7 @@ function beforeSeq(scope: string, token: string): bigint | undefined {
 }
 
 /** The deployment RPCs of SourceService. */
-export function deploymentMethods(context: ServiceContext): DeploymentMethods {
-  const { db } = context;
+export function deploymentMethods({ db }: ServiceContext): DeploymentMethods {
   return {
     async createDeployment(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);

@@ -10,8 +10,7 @@ import { validateUpsertPromptTemplate } from "./prompt-template-input.js";
 type PromptTemplateMethods = Pick<ServiceImpl<typeof SourceService>, "upsertPromptTemplate" | "listPromptTemplates">;
 
 /** The prompt template RPCs of SourceService. */
-export function promptTemplateMethods(context: ServiceContext): PromptTemplateMethods {
-  const { db } = context;
+export function promptTemplateMethods({ db }: ServiceContext): PromptTemplateMethods {
   return {
     async upsertPromptTemplate(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);

@@ -7,7 +7,7 @@ import { TOOLSET_STAGING } from "../auth/tenants.js";
 import type { Database, ToolsetRow } from "../db/database.js";
 import { inTransaction } from "../db/transaction.js";
 import { captureSourceState, findRelease, getRelease, insertRelease, moveLivePointer, releasedToolsetState } from "../model/releases.js";
-import { adoptToolsetVariations, createStagingCopy, discardStagingCopy, matchesRelease, type StateWithVariations } from "../model/staging.js";
+import { adoptToolsetVariations, createStagingCopy, discardStagingCopy, matchesRelease } from "../model/staging.js";
 import { organizationFeatures } from "../model/tenants.js";
 import {
   currentToolset,
@@ -18,6 +18,7 @@ import {
   stateChanged,
   stateOf,
   updateToolsetState,
+  type StateWithVariations,
 } from "../model/toolsets.js";
 import { DomainError, invalidArgument, notFound } from "../platform/errors.js";
 import { toToolset } from "../platform/mapping.js";

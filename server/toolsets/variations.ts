@@ -10,8 +10,7 @@ import { parseScope, parseToolUrn, parseVariation } from "./variation-input.js";
 type VariationMethods = Pick<ServiceImpl<typeof ToolsetService>, "upsertToolVariation" | "listToolVariations" | "listToolVariationVersions" | "deleteToolVariation">;
 
 /** The variation RPCs of ToolsetService. */
-export function variationMethods(context: ServiceContext): VariationMethods {
-  const { db } = context;
+export function variationMethods({ db }: ServiceContext): VariationMethods {
   return {
     async upsertToolVariation(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);
