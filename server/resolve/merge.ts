@@ -1,24 +1,13 @@
 import type { JsonObject } from "@bufbuild/protobuf";
+import type { ResolvedTool } from "../../gen/releases/v1/releases_pb.js";
 import type { HttpToolDefinitionRow, ToolVariationRow } from "../db/database.js";
 import { HINTS, type Hints } from "../platform/mapping.js";
 
-/** A tool as an MCP client sees it, before mapping to the API message. */
-export interface MergedTool {
-  urn: string;
-  name: string;
-  title: string;
-  description: string;
-  inputSchema: JsonObject;
-  tags: string[];
-  annotations: Hints;
-  confirm: boolean;
-  confirmPrompt: string;
-  summarizer: string;
-  httpMethod: string;
-  path: string;
-  serverUrl: string;
-  variationIds: string[];
-}
+/**
+ * A tool as an MCP client sees it: the fields of the API's ResolvedTool, with the
+ * schema and the annotations always present. Mapped to the message as it is.
+ */
+export type MergedTool = Omit<ResolvedTool, "$typeName" | "$unknown" | "inputSchema" | "annotations"> & { inputSchema: JsonObject; annotations: Hints };
 
 /** First non-null value: the toolset override, then the global one, then the source's. */
 function pick<T>(toolset: T | null | undefined, global: T | null | undefined, source: T): T {
