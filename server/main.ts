@@ -1,10 +1,15 @@
+import type { Kysely } from "kysely";
 import { loadConfig, ConfigError, type Config } from "./config.js";
-import { createApp } from "./app.js";
-import { openDatabase } from "./db/bootstrap.js";
+import { createApp, type App } from "./app.js";
+import { openDatabase, type DatabaseHandle } from "./db/bootstrap.js";
+import type { Database } from "./db/database.js";
 import { migrate } from "./db/migrator.js";
 import { createDb, createPool } from "./db/pool.js";
 import { devSeedBanner, seedDev } from "./dev-seed.js";
 import { createLogger } from "./platform/logging.js";
+
+/** How long closing the database may take after the drain, before the process exits regardless. */
+const CLOSE_GRACE_MS = 5_000;
 
 async function main(): Promise<void> {
   let config: Config;
@@ -18,36 +23,68 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  const database = await openDatabase(config, logger);
-  if (config.migrateOnStart) {
-    const { applied } = await migrate(database.url);
-    if (applied.length > 0) logger.info("migrations applied", { applied });
-  }
-  const pool = createPool({ connectionString: database.url, max: config.dbPoolMax, statementTimeoutMs: config.dbStatementTimeoutMs });
-  const db = createDb(pool);
-  const app = createApp({ db, logger, resolveCacheTools: config.resolveCacheTools }, config);
-  const addr = await app.listen(config.port, config.host);
-  const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
-  const baseUrl = `http://${host}:${addr.port}`;
-  logger.info("listening", { url: baseUrl, port: addr.port, database: database.embedded ? "embedded" : "external" });
-  if (config.databaseUrl === undefined) {
-    const seed = await seedDev(db);
-    if (seed) process.stderr.write(devSeedBanner(seed, baseUrl));
-  }
 
+  // What start-up has made so far; a signal at any moment stops exactly that.
+  let database: DatabaseHandle | undefined;
+  let db: Kysely<Database> | undefined;
+  let app: App | undefined;
   let stopping = false;
+  let startup: Promise<void> = Promise.resolve();
+
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info("shutting down", { signal, in_flight: app.server.inFlight() });
-    await app.shutdown();
-    await db.destroy();
-    await database.release();
+    logger.info("shutting down", { signal, in_flight: app?.server.inFlight() ?? 0 });
+    // The drain ends by SHUTDOWN_TIMEOUT_MS whatever clients do; closing the pool
+    // and the embedded PostgreSQL must not hang either. Past this, exit anyway
+    // (the exit hook still asks the embedded PostgreSQL to stop).
+    setTimeout(() => {
+      logger.error("shutdown did not finish in time; exiting", { timeout_ms: config.shutdownTimeoutMs + CLOSE_GRACE_MS });
+      process.exit(1);
+    }, config.shutdownTimeoutMs + CLOSE_GRACE_MS).unref();
+    // A signal during start-up lets the step under way finish (say, the embedded
+    // PostgreSQL starting), so that what it started is stopped too.
+    await startup.catch(() => undefined);
+    await app?.shutdown();
+    await db?.destroy();
+    await database?.release();
     logger.info("stopped");
     process.exit(0);
   };
+  // Installed before anything starts: a signal that arrived while PostgreSQL was
+  // starting would otherwise kill the process and orphan the cluster.
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGHUP", () => void stop("SIGHUP"));
+
+  startup = (async () => {
+    database = await openDatabase(config, logger);
+    if (stopping) return;
+    if (config.migrateOnStart) {
+      const { applied } = await migrate(database.url);
+      if (applied.length > 0) logger.info("migrations applied", { applied });
+    }
+    if (stopping) return;
+    const pool = createPool({ connectionString: database.url, max: config.dbPoolMax, statementTimeoutMs: config.dbStatementTimeoutMs });
+    db = createDb(pool);
+    app = createApp({ db, logger, resolveCacheTools: config.resolveCacheTools }, config);
+    const addr = await app.listen(config.port, config.host);
+    const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+    const baseUrl = `http://${host}:${addr.port}`;
+    logger.info("listening", { url: baseUrl, port: addr.port, database: database.embedded ? "embedded" : "external" });
+    if (config.databaseUrl === undefined && !stopping) {
+      const seed = await seedDev(db);
+      if (seed) process.stderr.write(devSeedBanner(seed, baseUrl));
+    }
+  })();
+  try {
+    await startup;
+  } catch (err) {
+    // Start-up failed: release what it started before reporting.
+    await db?.destroy().catch(() => undefined);
+    await database?.release().catch(() => undefined);
+    throw err;
+  }
 }
 
 main().catch((err: unknown) => {
