@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { Kysely } from "kysely";
 import type { ApiKeyScope, Database } from "../db/database.js";
 import { findOrganizationId, findProject, insertApiKey, revokeApiKeyByName } from "../model/tenants.js";
-import { DomainError, notFound } from "../platform/errors.js";
+import { notFound } from "../platform/errors.js";
 
 const KEY_PREFIX = "tsr_";
 const SECRET_BYTES = 32;
@@ -50,5 +50,5 @@ export async function createApiKey(
 
 /** Revokes the active key of that name; later calls with it get UNAUTHENTICATED. */
 export async function revokeApiKey(db: Kysely<Database>, args: { org: string; name: string }): Promise<void> {
-  if (!(await revokeApiKeyByName(db, args.org, args.name))) throw new DomainError("not_found", `no active key "${args.name}" in organization "${args.org}"`);
+  if (!(await revokeApiKeyByName(db, args.org, args.name))) throw notFound(`no active key "${args.name}" in organization "${args.org}"`);
 }

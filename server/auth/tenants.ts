@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../db/database.js";
 import { findOrganizationId, insertOrganization, insertProject } from "../model/tenants.js";
-import { DomainError, invalidArgument, notFound } from "../platform/errors.js";
+import { alreadyExists, invalidArgument, notFound } from "../platform/errors.js";
 import { slug as checkSlug } from "../platform/validate.js";
 
 /** The feature that lets an organization's toolsets use staging mode (DESIGN §2 rule 8). */
@@ -20,7 +20,7 @@ export async function createOrganization(
     if (!(KNOWN_FEATURES as readonly string[]).includes(f)) throw invalidArgument("feature", `unknown feature "${f}" (known: ${KNOWN_FEATURES.join(", ")})`);
   }
   const row = await insertOrganization(db, { slug: args.slug, name: args.name ?? args.slug, features: [...new Set(args.features ?? [])] });
-  if (!row) throw new DomainError("already_exists", `organization "${args.slug}" already exists`);
+  if (!row) throw alreadyExists("organization", `organization "${args.slug}" already exists`);
   return row;
 }
 
@@ -33,6 +33,6 @@ export async function createProject(
   const orgId = await findOrganizationId(db, args.org);
   if (orgId === undefined) throw notFound(`organization "${args.org}" not found`);
   const row = await insertProject(db, { organization_id: orgId, slug: args.slug, name: args.name ?? args.slug });
-  if (!row) throw new DomainError("already_exists", `project "${args.slug}" already exists in organization "${args.org}"`);
+  if (!row) throw alreadyExists("project", `project "${args.slug}" already exists in organization "${args.org}"`);
   return row;
 }

@@ -1,6 +1,6 @@
 import type { Transaction } from "kysely";
 import type { Database, ToolsetRow } from "../db/database.js";
-import { DomainError } from "../platform/errors.js";
+import { alreadyExists } from "../platform/errors.js";
 import {
   attachVariationGroup,
   insertToolsetVersion,
@@ -28,7 +28,7 @@ export async function createStagingCopy(trx: Transaction<Database>, live: Toolse
     .onConflict((oc) => oc.column("parent_toolset_id").where("deleted_at", "is", null).where("parent_toolset_id", "is not", null).doNothing())
     .returningAll()
     .executeTakeFirst();
-  if (!inserted) throw new DomainError("already_exists", `toolset "${live.slug}" already has a staging copy`);
+  if (!inserted) throw alreadyExists("staging_copy", `toolset "${live.slug}" already has a staging copy`);
   const versionId = await insertToolsetVersion(trx, inserted, null);
   const variations = await groupVersionVariations(trx, from.toolsetVariationsVersionId);
   let groupId: string | null = null;

@@ -1,6 +1,6 @@
 import { sql, type Transaction } from "kysely";
 import type { Database, Db, ToolsetRow } from "../db/database.js";
-import { DomainError, notFound } from "../platform/errors.js";
+import { alreadyExists, DomainError, ERROR_REASONS, failedPrecondition, notFound } from "../platform/errors.js";
 
 /** The editable part of a toolset: what UpdateToolset may change and a version snapshots. */
 export type ToolsetState = Pick<
@@ -161,10 +161,7 @@ export async function lockEditableToolset(trx: Transaction<Database>, projectId:
     return copy;
   }
   if (live.editing_mode === "staging") {
-    throw new DomainError(
-      "failed_precondition",
-      `toolset "${slug}" is in staging mode: edit its staging copy (staging = true) and publish it`,
-    );
+    throw failedPrecondition(ERROR_REASONS.LIVE_TOOLSET_PINNED, `toolset "${slug}" is in staging mode: edit its staging copy (staging = true) and publish it`);
   }
   return live;
 }
@@ -216,12 +213,12 @@ export async function insertToolset(trx: Transaction<Database>, projectId: strin
     .onConflict((oc) => oc.columns(["project_id", "slug"]).where("deleted_at", "is", null).where("parent_toolset_id", "is", null).doNothing())
     .returningAll()
     .executeTakeFirst();
-  if (!row) throw new DomainError("already_exists", `toolset "${slug}" already exists in this project`);
+  if (!row) throw alreadyExists("toolset", `toolset "${slug}" already exists in this project`);
   return setSnapshot(trx, row.id, { predecessor_id: await insertToolsetVersion(trx, row, null) });
 }
 
 function mcpSlugTaken(mcpSlug: string | null): DomainError {
-  return new DomainError("already_exists", `mcp_slug "${mcpSlug}" is used by another toolset of the project`);
+  return alreadyExists("mcp_slug", `mcp_slug "${mcpSlug}" is used by another toolset of the project`);
 }
 
 /**

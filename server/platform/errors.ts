@@ -47,6 +47,9 @@ export type ErrorReason = (typeof ERROR_REASONS)[keyof typeof ERROR_REASONS];
 /** `google.rpc.ErrorInfo.domain` of every reason this service sends. */
 export const ERROR_DOMAIN = "toolset-release-service";
 
+/** The kinds that always carry an ErrorInfo reason. */
+type ReasonKind = "already_exists" | "failed_precondition" | "aborted";
+
 /** What a domain error tells a client beyond its code and message. */
 export interface DomainErrorDetail {
   /** The request field at fault, as a proto field path (`tool_urns[2]`). */
@@ -62,13 +65,17 @@ export interface DomainErrorDetail {
  * which only handlers and interceptors create). Its message is safe to show.
  */
 export class DomainError extends Error {
-  constructor(
-    readonly kind: DomainErrorKind,
-    message: string,
-    readonly detail: DomainErrorDetail = {},
-  ) {
+  readonly kind: DomainErrorKind;
+  readonly detail: DomainErrorDetail;
+
+  /** The kinds a client branches on must say why: their reason is required. */
+  constructor(kind: ReasonKind, message: string, detail: DomainErrorDetail & { reason: ErrorReason });
+  constructor(kind: Exclude<DomainErrorKind, ReasonKind>, message: string, detail?: DomainErrorDetail);
+  constructor(kind: DomainErrorKind, message: string, detail: DomainErrorDetail = {}) {
     super(message);
     this.name = "DomainError";
+    this.kind = kind;
+    this.detail = detail;
   }
 
   /** The request field at fault, if any. */

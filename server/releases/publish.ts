@@ -16,7 +16,7 @@ import {
 } from "../model/releases.js";
 import { matchesRelease } from "../model/staging.js";
 import { lockLiveToolset, lockStagingCopy, stateChanged, stateOf, updateToolsetState } from "../model/toolsets.js";
-import { DomainError } from "../platform/errors.js";
+import { ERROR_REASONS, failedPrecondition } from "../platform/errors.js";
 import { idempotencyKey, LIMITS, slug as checkSlug, text } from "../platform/validate.js";
 import { resolveLatest } from "../resolve/resolve.js";
 import { toRelease } from "./mapping.js";
@@ -59,10 +59,10 @@ async function publish(
     if (original) return { published: original, currentReleaseId: live.current_release_id };
   }
   if (live.editing_mode !== "staging" || live.current_release_id === null) {
-    throw new DomainError("failed_precondition", `toolset "${slug}" is in iteration mode: its edits are live already; switch it to staging mode to publish releases`);
+    throw failedPrecondition(ERROR_REASONS.STAGING_MODE_REQUIRED, `toolset "${slug}" is in iteration mode: its edits are live already; switch it to staging mode to publish releases`);
   }
   const copy = await lockStagingCopy(trx, live);
-  if (!copy) throw new DomainError("failed_precondition", `toolset "${slug}" has no staging copy: create one with CreateStagingVersion, edit it, then publish`);
+  if (!copy) throw failedPrecondition(ERROR_REASONS.STAGING_COPY_MISSING, `toolset "${slug}" has no staging copy: create one with CreateStagingVersion, edit it, then publish`);
 
   const current = await getRelease(trx, live.current_release_id);
   const { pins, content } = await resolveLatest(trx, copy);
@@ -70,8 +70,8 @@ async function publish(
   // to, or the copy itself differs from the release (also where a client cannot
   // see it yet, e.g. an override of a tool not selected, or mcp_enabled).
   if (content.etag === current.release.etag && (await matchesRelease(trx, copy, releasedToolsetState(current)))) {
-    throw new DomainError(
-      "failed_precondition",
+    throw failedPrecondition(
+      ERROR_REASONS.NOTHING_TO_PUBLISH,
       `no changes to publish: the staging copy of toolset "${slug}" and the project's sources are as in release ${current.release.release_number}`,
     );
   }

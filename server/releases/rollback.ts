@@ -5,7 +5,7 @@ import { authorize } from "../auth/scope.js";
 import { inTransaction } from "../db/transaction.js";
 import { findRelease, moveLivePointer } from "../model/releases.js";
 import { lockLiveToolset, stateChanged, stateOf, updateToolsetState } from "../model/toolsets.js";
-import { DomainError, invalidArgument } from "../platform/errors.js";
+import { ERROR_REASONS, failedPrecondition, invalidArgument } from "../platform/errors.js";
 import { toToolset } from "../platform/mapping.js";
 import { LIMITS, slug as checkSlug, text } from "../platform/validate.js";
 
@@ -26,7 +26,7 @@ export function rollbackMethod({ db }: ServiceContext): Pick<ServiceImpl<typeof 
       const { row, number } = await inTransaction(db, async (trx) => {
         const live = await lockLiveToolset(trx, project.id, slug);
         if (live.editing_mode !== "staging") {
-          throw new DomainError("failed_precondition", `toolset "${slug}" is in iteration mode: only a toolset in staging mode serves releases`);
+          throw failedPrecondition(ERROR_REASONS.STAGING_MODE_REQUIRED, `toolset "${slug}" is in iteration mode: only a toolset in staging mode serves releases`);
         }
         const target = await findRelease(trx, live.id, req.releaseNumber);
         // Already current: nothing moves and no event is logged, so a retry is harmless.

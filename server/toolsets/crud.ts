@@ -15,7 +15,7 @@ import {
   stateOf,
   updateToolsetState,
 } from "../model/toolsets.js";
-import { DomainError, invalidArgument } from "../platform/errors.js";
+import { aborted, ERROR_REASONS, invalidArgument } from "../platform/errors.js";
 import { toToolset } from "../platform/mapping.js";
 import { decodePageKey, paginate } from "../platform/pagination.js";
 import { pageSize, SLUG, slug as checkSlug, slugFromName } from "../platform/validate.js";
@@ -74,7 +74,9 @@ export function toolsetCrudMethods({ db }: ServiceContext): CrudMethods {
         // update that already applied succeeds instead of conflicting with itself.
         if (!stateChanged(stateOf(current), next)) return currentToolset(trx, current.id);
         if (req.expectedVersion !== 0n && req.expectedVersion !== current.version) {
-          throw new DomainError("aborted", `toolset "${slug}" is at version ${current.version}, not ${req.expectedVersion}: read it again and retry`);
+          throw aborted(ERROR_REASONS.VERSION_CONFLICT, `toolset "${slug}" is at version ${current.version}, not ${req.expectedVersion}: read it again and retry`, {
+            current_version: String(current.version),
+          });
         }
         return currentToolset(trx, (await updateToolsetState(trx, current, next)).id);
       });

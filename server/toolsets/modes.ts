@@ -20,7 +20,7 @@ import {
   updateToolsetState,
   type StateWithVariations,
 } from "../model/toolsets.js";
-import { DomainError, invalidArgument, notFound } from "../platform/errors.js";
+import { ERROR_REASONS, failedPrecondition, invalidArgument, notFound } from "../platform/errors.js";
 import { toToolset } from "../platform/mapping.js";
 import { slug as checkSlug } from "../platform/validate.js";
 import { resolveLatest } from "../resolve/resolve.js";
@@ -59,7 +59,7 @@ export function modeMethods({ db }: ServiceContext): ModeMethods {
       const copy = await inTransaction(db, async (trx) => {
         const live = await lockLiveToolset(trx, project.id, slug);
         if (live.editing_mode !== "staging") {
-          throw new DomainError("failed_precondition", `toolset "${slug}" is in iteration mode: switch it to staging mode, which creates the staging copy`);
+          throw failedPrecondition(ERROR_REASONS.STAGING_MODE_REQUIRED, `toolset "${slug}" is in iteration mode: switch it to staging mode, which creates the staging copy`);
         }
         return createStagingCopy(trx, live, await releasedState(trx, live));
       });
@@ -88,7 +88,7 @@ export function modeMethods({ db }: ServiceContext): ModeMethods {
 
 async function requireStagingFeature(db: Kysely<Database>, organizationId: string): Promise<void> {
   if (!(await organizationFeatures(db, organizationId)).includes(TOOLSET_STAGING)) {
-    throw new DomainError("failed_precondition", `staging mode needs the "${TOOLSET_STAGING}" feature, which this organization does not have`);
+    throw failedPrecondition(ERROR_REASONS.FEATURE_NOT_ENABLED, `staging mode needs the "${TOOLSET_STAGING}" feature, which this organization does not have`, { feature: TOOLSET_STAGING });
   }
 }
 
@@ -125,8 +125,8 @@ async function switchToIteration(trx: Transaction<Database>, live: ToolsetRow, c
   const released = await releasedState(trx, live);
   if (copy) {
     if (!discard && (await holdsUnpublishedChanges(trx, live, copy, released))) {
-      throw new DomainError(
-        "failed_precondition",
+      throw failedPrecondition(
+        ERROR_REASONS.UNPUBLISHED_CHANGES,
         `the staging copy of toolset "${live.slug}" holds unpublished changes (no release has its state): publish them, or set discard_staging to drop them`,
       );
     }

@@ -1,0 +1,91 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { beforeAll, describe, expect, it } from "vitest";
+import { BadRequestSchema, ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
+import { EditingMode } from "../gen/toolsets/v1/toolsets_pb.js";
+import { ERROR_DOMAIN } from "../server/platform/errors.js";
+import { httpTool, uniqueSlug } from "../server/testing/fixtures.js";
+import { PROTOCOLS, type Protocol } from "../server/testing/server.js";
+import { useTestServer } from "../server/testing/use-test-server.js";
+
+const { tenant, api } = useTestServer({ tenants: 1 });
+
+beforeAll(async () => {
+  await api.deploy([httpTool("a"), httpTool("b")]);
+});
+
+/** The error a call must fail with, as the generated client sees it. */
+async function rejection(p: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await p;
+  } catch (e) {
+    return ConnectError.from(e);
+  }
+  throw new Error("expected the call to fail");
+}
+
+/** What a client reads from an error's details. */
+function details(err: ConnectError) {
+  return {
+    code: err.code,
+    reasons: err.findDetails(ErrorInfoSchema).map((i) => ({ reason: i.reason, domain: i.domain, metadata: { ...i.metadata } })),
+    violations: err.findDetails(BadRequestSchema).flatMap((b) => b.fieldViolations.map((v) => ({ field: v.field, description: v.description }))),
+  };
+}
+
+describe.each(PROTOCOLS)("error details over %s", (protocol: Protocol) => {
+  const { toolsets, releases, auth } = api.with({ protocol });
+
+  it("INVALID_ARGUMENT carries a BadRequest field violation naming the field", async () => {
+    const err = await rejection(
+      toolsets().createToolset({ project: tenant.project, name: "Bad", toolUrns: ["tools:http:api:a", "not a urn"] }, auth()),
+    );
+    const d = details(err);
+    expect(d.code).toBe(Code.InvalidArgument);
+    expect(d.violations).toHaveLength(1);
+    expect(d.violations[0]?.field).toBe("tool_urns[1]");
+    expect(d.violations[0]?.description).not.toBe("");
+    expect(err.rawMessage.startsWith("tool_urns[1]: ")).toBe(true);
+    expect(d.reasons).toEqual([]);
+  });
+
+  it("FAILED_PRECONDITION carries STAGING_MODE_REQUIRED for a publish in iteration mode", async () => {
+    const slug = uniqueSlug("iter");
+    await toolsets().createToolset({ project: tenant.project, name: slug, slug }, auth());
+    const d = details(await rejection(releases().publishStagingVersion({ project: tenant.project, slug }, auth())));
+    expect(d).toEqual({ code: Code.FailedPrecondition, reasons: [{ reason: "STAGING_MODE_REQUIRED", domain: ERROR_DOMAIN, metadata: {} }], violations: [] });
+  });
+
+  it("FAILED_PRECONDITION carries NOTHING_TO_PUBLISH, and LIVE_TOOLSET_PINNED for a live edit in staging mode", async () => {
+    const slug = uniqueSlug("staged");
+    await toolsets().createToolset({ project: tenant.project, name: slug, slug, toolUrns: ["tools:http:api:a"] }, auth());
+    await toolsets().switchEditingMode({ project: tenant.project, slug, mode: EditingMode.STAGING }, auth());
+    const nothing = details(await rejection(releases().publishStagingVersion({ project: tenant.project, slug }, auth())));
+    expect(nothing.code).toBe(Code.FailedPrecondition);
+    expect(nothing.reasons.map((r) => r.reason)).toEqual(["NOTHING_TO_PUBLISH"]);
+    const pinned = details(
+      await rejection(toolsets().updateToolset({ project: tenant.project, slug, fields: { name: "x" }, updateMask: { paths: ["name"] } }, auth())),
+    );
+    expect(pinned.code).toBe(Code.FailedPrecondition);
+    expect(pinned.reasons.map((r) => r.reason)).toEqual(["LIVE_TOOLSET_PINNED"]);
+  });
+
+  it("ABORTED carries VERSION_CONFLICT for a stale expected_version", async () => {
+    const slug = uniqueSlug("ver");
+    await toolsets().createToolset({ project: tenant.project, name: slug, slug }, auth());
+    const d = details(
+      await rejection(
+        toolsets().updateToolset({ project: tenant.project, slug, fields: { name: "y" }, updateMask: { paths: ["name"] }, expectedVersion: 7n }, auth()),
+      ),
+    );
+    expect(d.code).toBe(Code.Aborted);
+    expect(d.reasons.map((r) => r.reason)).toEqual(["VERSION_CONFLICT"]);
+    expect(d.reasons[0]?.metadata).toEqual({ current_version: "1" });
+  });
+
+  it("ALREADY_EXISTS carries ALREADY_EXISTS with the entity", async () => {
+    const slug = uniqueSlug("dup");
+    await toolsets().createToolset({ project: tenant.project, name: slug, slug }, auth());
+    const d = details(await rejection(toolsets().createToolset({ project: tenant.project, name: slug, slug }, auth())));
+    expect(d).toEqual({ code: Code.AlreadyExists, reasons: [{ reason: "ALREADY_EXISTS", domain: ERROR_DOMAIN, metadata: { entity: "toolset" } }], violations: [] });
+  });
+});
