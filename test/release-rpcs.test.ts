@@ -6,6 +6,7 @@ import { SourceService } from "../gen/sources/v1/sources_pb.js";
 import { EditingMode, ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { ref } from "../server/testing/driver.js";
 import { createTenant, httpTool as tool, uniqueSlug, urn } from "../server/testing/fixtures.js";
+import { allPages, pageLengths } from "../server/testing/pages.js";
 import { encodePageToken } from "../server/platform/pagination.js";
 import { bearer, failure, outcome } from "../server/testing/server.js";
 import { useTestServer } from "../server/testing/use-test-server.js";
@@ -55,23 +56,6 @@ async function toolsetState(slug: string) {
 async function rowCounts() {
   const count = async (table: string) => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(table)}`.execute(server.db)).rows[0]!.n;
   return { toolsets: await count("toolsets"), releases: await count("toolset_releases"), events: await count("toolset_release_events") };
-}
-
-/** Follows next_page_token from the first page to the last; returns the pages. */
-async function allPages<T>(fetch: (pageToken: string) => Promise<{ items: T[]; nextPageToken: string }>): Promise<T[][]> {
-  const pages: T[][] = [];
-  let token = "";
-  do {
-    const page = await fetch(token);
-    pages.push(page.items);
-    token = page.nextPageToken;
-  } while (token !== "" && pages.length < 50);
-  return pages;
-}
-
-/** The page lengths of `total` items in pages of `size`. */
-function pageLengths(total: number, size: number): number[] {
-  return Array.from({ length: Math.ceil(total / size) }, (_, i) => Math.min(size, total - i * size));
 }
 
 describe("tenancy", () => {

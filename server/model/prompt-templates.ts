@@ -59,7 +59,7 @@ export async function insertRevision(
  * that is not deleted, ordered by name; `names` narrows it to those names. The
  * one definition of "latest", shared by listings and resolution.
  */
-export function latestRevisionsQuery(db: Db, projectId: string, names?: readonly string[]) {
+export function latestRevisionsQuery(db: Db, projectId: string, names?: readonly string[], afterName?: string) {
   // Pick the latest revision first and drop deleted ones after: filtering first
   // would bring back an older revision of a template whose latest one was deleted.
   return db
@@ -70,6 +70,7 @@ export function latestRevisionsQuery(db: Db, projectId: string, names?: readonly
         .distinctOn("name")
         .where("project_id", "=", projectId)
         .$if(names !== undefined, (qb) => qb.where(sql<boolean>`name = ANY(${names ?? []}::text[])`))
+        .$if(afterName !== undefined, (qb) => qb.where(sql<boolean>`name COLLATE "C" > ${afterName}`))
         .orderBy("name")
         .orderBy("created_at", "desc")
         .orderBy("id", "desc")
@@ -81,7 +82,7 @@ export function latestRevisionsQuery(db: Db, projectId: string, names?: readonly
     .orderBy(sql`name COLLATE "C"`);
 }
 
-/** The latest revision of each of the project's prompt templates that is not deleted, ordered by name. */
-export async function listLatestRevisions(db: Db, projectId: string): Promise<PromptTemplateRow[]> {
-  return latestRevisionsQuery(db, projectId).execute();
+/** One page of the latest revision of each of the project's prompt templates that is not deleted, by name after `afterName`. */
+export async function listLatestRevisions(db: Db, projectId: string, afterName: string | undefined, limit: number): Promise<PromptTemplateRow[]> {
+  return latestRevisionsQuery(db, projectId, undefined, afterName).limit(limit).execute();
 }

@@ -29,24 +29,32 @@ export type VariationFields = Pick<
 // locale, so snapshots, listings and the byte-order sort below always agree.
 const byUrn = sql`tv.src_tool_urn collate "C"`;
 
-/** The variations of group versions, ordered by src_tool_urn (narrow it with a where on `gv`). */
-function groupVersionMembers(db: Db) {
+/** A keyset page of variations: at most `limit` rows whose src_tool_urn sorts after `afterUrn`. */
+export interface UrnPage {
+  afterUrn: string | undefined;
+  limit: number;
+}
+
+/** The variations of group versions, ordered by src_tool_urn, optionally one page (narrow it with a where on `gv`). */
+function groupVersionMembers(db: Db, page?: UrnPage) {
   return db
     .selectFrom("tool_variations_group_versions as gv")
     .innerJoin("tool_variations as tv", (join) => join.on(sql<boolean>`tv.id = any(gv.variation_ids)`))
     .selectAll("tv")
+    .$if(page?.afterUrn !== undefined, (qb) => qb.where(sql<boolean>`${byUrn} > ${page?.afterUrn}`))
+    .$if(page !== undefined, (qb) => qb.limit(page?.limit ?? 0))
     .orderBy(byUrn);
 }
 
 /** The variations currently in a group, ordered by src_tool_urn; empty for a group with no version yet. */
-export async function currentGroupVariations(db: Db, groupId: string): Promise<ToolVariationRow[]> {
-  return groupVersionMembers(db).innerJoin("tool_variations_groups as g", "g.current_version_id", "gv.id").where("g.id", "=", groupId).execute();
+export async function currentGroupVariations(db: Db, groupId: string, page?: UrnPage): Promise<ToolVariationRow[]> {
+  return groupVersionMembers(db, page).innerJoin("tool_variations_groups as g", "g.current_version_id", "gv.id").where("g.id", "=", groupId).execute();
 }
 
 /** The variations a group version holds, ordered by src_tool_urn; empty for null (no group). */
-export async function groupVersionVariations(db: Db, versionId: string | null): Promise<ToolVariationRow[]> {
+export async function groupVersionVariations(db: Db, versionId: string | null, page?: UrnPage): Promise<ToolVariationRow[]> {
   if (versionId === null) return [];
-  return groupVersionMembers(db).where("gv.id", "=", versionId).execute();
+  return groupVersionMembers(db, page).where("gv.id", "=", versionId).execute();
 }
 
 /** The current version of a group; null for no group or a group with no version yet. */
@@ -81,14 +89,16 @@ export function sameOverrides(a: readonly ToolVariationRow[], b: readonly ToolVa
   return key(a) === key(b);
 }
 
-/** Every version of one tool's variation in a group, newest first. */
-export async function variationVersions(db: Db, groupId: string, urn: string): Promise<ToolVariationRow[]> {
+/** One page of the versions of one tool's variation in a group, newest first, older than `beforeVersion`. */
+export async function variationVersions(db: Db, groupId: string, urn: string, beforeVersion: bigint | undefined, limit: number): Promise<ToolVariationRow[]> {
   return db
     .selectFrom("tool_variations")
     .selectAll()
     .where("group_id", "=", groupId)
     .where("src_tool_urn", "=", urn)
+    .$if(beforeVersion !== undefined, (qb) => qb.where("version", "<", beforeVersion ?? 0n))
     .orderBy("version", "desc")
+    .limit(limit)
     .execute();
 }
 
@@ -107,16 +117,16 @@ export async function findScopeGroupId(db: Db, projectId: string, scope: Scope):
  * answers with its current release's (what it serves): its own group is not
  * edited in staging mode and catches up only when switching back.
  */
-export async function currentScopeVariations(db: Db, projectId: string, scope: Scope): Promise<ToolVariationRow[]> {
+export async function currentScopeVariations(db: Db, projectId: string, scope: Scope, page?: UrnPage): Promise<ToolVariationRow[]> {
   if (scope.kind === "toolset" && !scope.staging) {
     const live = await findLiveToolset(db, projectId, scope.slug);
     if (live.editing_mode === "staging" && live.current_release_id !== null) {
       const release = await db.selectFrom("toolset_releases").select("toolset_variations_version_id").where("id", "=", live.current_release_id).executeTakeFirstOrThrow();
-      return groupVersionVariations(db, release.toolset_variations_version_id);
+      return groupVersionVariations(db, release.toolset_variations_version_id, page);
     }
   }
   const groupId = await findScopeGroupId(db, projectId, scope);
-  return groupId === null ? [] : currentGroupVariations(db, groupId);
+  return groupId === null ? [] : currentGroupVariations(db, groupId, page);
 }
 
 /**

@@ -43,6 +43,12 @@ function decodePageToken(scope: string, token: string): (string | number)[] | un
   return body.k;
 }
 
+/** A positive counter (sequence, release or version number) as a cursor: at most 18 digits, so always within int64. */
+export const COUNTER_KEY = /^[1-9][0-9]{0,17}$/;
+
+/** A text cursor (a name or URN): compared as a bound parameter, so only its length needs bounding. */
+export const TEXT_KEY = /^[\s\S]{1,1024}$/;
+
 /**
  * Decodes a page token whose cursor is one string matching `pattern`; undefined
  * for "" (first page). The checksum only catches accidents: a token made by hand

@@ -6,12 +6,9 @@ import { snapshot } from "../db/transaction.js";
 import { findRelease, listEvents, listReleases } from "../model/releases.js";
 import { findToolsetForHistory } from "../model/toolsets.js";
 import { invalidArgument } from "../platform/errors.js";
-import { decodePageKey, paginate } from "../platform/pagination.js";
+import { COUNTER_KEY, decodePageKey, paginate } from "../platform/pagination.js";
 import { pageSize, slug as checkSlug, UUID } from "../platform/validate.js";
 import { toRelease, toReleaseEvent } from "./mapping.js";
-
-// At most 18 digits: always within int64, whatever a hand-made token holds.
-const RELEASE_NUMBER = /^[1-9][0-9]{0,17}$/;
 
 type HistoryMethods = Pick<ServiceImpl<typeof ReleaseService>, "listReleases" | "getRelease" | "listReleaseEvents">;
 
@@ -26,7 +23,7 @@ export function historyMethods({ db }: ServiceContext): HistoryMethods {
       return snapshot(db, async (trx) => {
         const toolset = await findToolsetForHistory(trx, project.id, slug);
         const scope = `ListReleases:${toolset.id}`;
-        const after = decodePageKey(scope, req.pageToken, RELEASE_NUMBER);
+        const after = decodePageKey(scope, req.pageToken, COUNTER_KEY);
         const rows = await listReleases(trx, toolset.id, after === undefined ? undefined : BigInt(after), size + 1);
         const { items, nextPageToken } = paginate(rows, size, scope, (r) => [r.release.release_number.toString()]);
         return { releases: items.map((r) => toRelease(r, toolset.current_release_id)), nextPageToken };

@@ -16,15 +16,12 @@ import {
   type DeploymentWithUrns,
 } from "../model/deployments.js";
 import { notFound } from "../platform/errors.js";
-import { decodePageKey, paginate } from "../platform/pagination.js";
+import { COUNTER_KEY, decodePageKey, paginate } from "../platform/pagination.js";
 import { pageSize, uuid } from "../platform/validate.js";
 import { validateCreateDeployment } from "./deployment-input.js";
 import { toDeployment } from "./mapping.js";
 
 type DeploymentMethods = Pick<ServiceImpl<typeof SourceService>, "createDeployment" | "getDeployment" | "listDeployments">;
-
-// At most 18 digits: always within int64, whatever a hand-made token holds.
-const SEQ = /^[1-9][0-9]{0,17}$/;
 
 /** The list a ListDeployments page token belongs to. */
 export function listDeploymentsScope(projectId: string): string {
@@ -32,7 +29,7 @@ export function listDeploymentsScope(projectId: string): string {
 }
 
 function beforeSeq(scope: string, token: string): bigint | undefined {
-  const seq = decodePageKey(scope, token, SEQ);
+  const seq = decodePageKey(scope, token, COUNTER_KEY);
   return seq === undefined ? undefined : BigInt(seq);
 }
 

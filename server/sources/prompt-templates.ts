@@ -4,6 +4,8 @@ import type { ServiceContext } from "../context.js";
 import { authorize } from "../auth/scope.js";
 import { inTransaction } from "../db/transaction.js";
 import { findLatestRevision, insertRevision, listLatestRevisions, lockPromptTemplateName } from "../model/prompt-templates.js";
+import { decodePageKey, paginate, TEXT_KEY } from "../platform/pagination.js";
+import { pageSize } from "../platform/validate.js";
 import { toPromptTemplate } from "./mapping.js";
 import { validateUpsertPromptTemplate } from "./prompt-template-input.js";
 
@@ -27,9 +29,13 @@ export function promptTemplateMethods({ db }: ServiceContext): PromptTemplateMet
 
     async listPromptTemplates(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);
+      const size = pageSize(req.pageSize);
+      const scope = `ListPromptTemplates:${project.id}`;
+      const afterName = decodePageKey(scope, req.pageToken, TEXT_KEY);
       // One statement reads one snapshot: no explicit transaction needed.
-      const rows = await listLatestRevisions(db, project.id);
-      return { promptTemplates: rows.map(toPromptTemplate) };
+      const rows = await listLatestRevisions(db, project.id, afterName, size + 1);
+      const { items, nextPageToken } = paginate(rows, size, scope, (r) => [r.name]);
+      return { promptTemplates: items.map(toPromptTemplate), nextPageToken };
     },
   };
 }

@@ -18,6 +18,11 @@ export function parseScope(scope: VariationScope | undefined): Scope {
   return { kind: "toolset", slug: slug("scope.toolset_slug", scope.toolsetSlug), staging: scope.staging };
 }
 
+/** The scope as text, to tell apart the page tokens of different scopes' lists. */
+export function scopeKey(scope: Scope): string {
+  return scope.kind === "global" ? "global" : `${scope.slug}:${scope.staging ? "staging" : "live"}`;
+}
+
 /** Checks a tool URN given as a request field. */
 export function parseToolUrn(field: string, value: string): string {
   if (value === "") throw invalidArgument(field, "required");

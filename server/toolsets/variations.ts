@@ -5,7 +5,9 @@ import { authorize } from "../auth/scope.js";
 import { inTransaction } from "../db/transaction.js";
 import { currentScopeVariations, deleteVariation, findScopeGroupId, lockScopeGroup, upsertVariation, variationVersions } from "../model/variations.js";
 import { toToolVariation } from "./mapping.js";
-import { parseScope, parseToolUrn, parseVariation } from "./variation-input.js";
+import { COUNTER_KEY, decodePageKey, paginate, TEXT_KEY } from "../platform/pagination.js";
+import { pageSize } from "../platform/validate.js";
+import { parseScope, parseToolUrn, parseVariation, scopeKey } from "./variation-input.js";
 
 type VariationMethods = Pick<ServiceImpl<typeof ToolsetService>, "upsertToolVariation" | "listToolVariations" | "listToolVariationVersions" | "deleteToolVariation">;
 
@@ -26,16 +28,25 @@ export function variationMethods({ db }: ServiceContext): VariationMethods {
     async listToolVariations(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);
       const scope = parseScope(req.scope);
-      return { variations: (await currentScopeVariations(db, project.id, scope)).map(toToolVariation) };
+      const size = pageSize(req.pageSize);
+      const list = `ListToolVariations:${project.id}:${scopeKey(scope)}`;
+      const afterUrn = decodePageKey(list, req.pageToken, TEXT_KEY);
+      const rows = await currentScopeVariations(db, project.id, scope, { afterUrn, limit: size + 1 });
+      const { items, nextPageToken } = paginate(rows, size, list, (r) => [r.src_tool_urn]);
+      return { variations: items.map(toToolVariation), nextPageToken };
     },
 
     async listToolVariationVersions(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);
       const scope = parseScope(req.scope);
       const urn = parseToolUrn("src_tool_urn", req.srcToolUrn);
+      const size = pageSize(req.pageSize);
+      const list = `ListToolVariationVersions:${project.id}:${scopeKey(scope)}:${urn}`;
+      const before = decodePageKey(list, req.pageToken, COUNTER_KEY);
       const groupId = await findScopeGroupId(db, project.id, scope);
-      const rows = groupId === null ? [] : await variationVersions(db, groupId, urn);
-      return { versions: rows.map(toToolVariation) };
+      const rows = groupId === null ? [] : await variationVersions(db, groupId, urn, before === undefined ? undefined : BigInt(before), size + 1);
+      const { items, nextPageToken } = paginate(rows, size, list, (r) => [r.version.toString()]);
+      return { versions: items.map(toToolVariation), nextPageToken };
     },
 
     async deleteToolVariation(req, ctx) {
