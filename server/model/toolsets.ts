@@ -1,6 +1,6 @@
 import { sql, type Transaction } from "kysely";
 import type { Database, Db, ToolsetRow } from "../db/database.js";
-import { alreadyExists, DomainError, ERROR_REASONS, failedPrecondition, notFound } from "../platform/errors.js";
+import { alreadyExists, ERROR_REASONS, failedPrecondition, notFound, type DomainError } from "../platform/errors.js";
 
 /** The editable part of a toolset: what UpdateToolset may change and a version snapshots. */
 export type ToolsetState = Pick<
