@@ -13,7 +13,8 @@ export interface Config {
   maxRequestBytes: number;
   shutdownTimeoutMs: number;
   dataDir: string;
-  embeddedPgPort: number;
+  /** Port of the embedded PostgreSQL; undefined = a free port chosen at its start. */
+  embeddedPgPort: number | undefined;
   resolveCacheTools: number;
 }
 
@@ -126,7 +127,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxRequestBytes: int(env, "MAX_REQUEST_BYTES", 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 20_000, 0, 600_000),
     dataDir: str(env, "DATA_DIR", ".data"),
-    embeddedPgPort: int(env, "EMBEDDED_PG_PORT", 54329, 1, 65535),
+    embeddedPgPort: env["EMBEDDED_PG_PORT"] === undefined || env["EMBEDDED_PG_PORT"] === "" ? undefined : int(env, "EMBEDDED_PG_PORT", 0, 1, 65535),
     resolveCacheTools: int(env, "RESOLVE_CACHE_TOOLS", 50_000, 0, 10_000_000),
   };
 }

@@ -1,8 +1,10 @@
+import { readFileSync, realpathSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import pg from "pg";
 import type { Config } from "../config.js";
 import type { Logger } from "../platform/logging.js";
-import { startEmbeddedPostgres } from "./embedded.js";
+import { embeddedDataDir, PASSWORD, startEmbeddedPostgres, USER } from "./embedded.js";
 
 /** The database a process uses, and how to let go of it. */
 export interface DatabaseHandle {
@@ -14,44 +16,113 @@ export interface DatabaseHandle {
 
 const EMBEDDED_DB = "toolsets";
 
-async function answers(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1_000 });
+const adminUrl = (port: number) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+
+/** The data directory of the PostgreSQL answering at `url`, or undefined when none answers (or not as our superuser). */
+async function dataDirectoryAt(url: string): Promise<string | undefined> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
   try {
     await client.connect();
-    return true;
+    const { rows } = await client.query<{ data_directory: string }>("SHOW data_directory");
+    return rows[0]?.data_directory;
   } catch {
-    return false;
+    return undefined;
   } finally {
     await client.end().catch(() => undefined);
   }
 }
 
+function sameDir(a: string, b: string): boolean {
+  const real = (p: string) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return p;
+    }
+  };
+  return real(a) === real(b);
+}
+
+/** The port in a live postmaster.pid of `dataDir` (line 4), or undefined. */
+function runningPort(dataDir: string): number | undefined {
+  let lines: string[];
+  try {
+    lines = readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n");
+  } catch {
+    return undefined;
+  }
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isInteger(pid) || !Number.isInteger(port) || port <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") return undefined;
+  }
+  return port;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => (addr && typeof addr === "object" ? resolve(addr.port) : reject(new Error("no free port"))));
+    });
+  });
+}
+
 /**
- * DATABASE_URL when set; else the embedded PostgreSQL under DATA_DIR, started
- * here unless another process of ours (say `make run` while an admin command
- * runs) already serves it on EMBEDDED_PG_PORT.
+ * DATABASE_URL when set; else this checkout's embedded PostgreSQL, the cluster of
+ * DATA_DIR/pg. When that cluster runs already (`make run` is up while an admin
+ * command runs) it is reused: its postmaster.pid names the port, and the server
+ * answering there must report this data directory. Otherwise it is started, on
+ * EMBEDDED_PG_PORT when set, else on a free port (recorded by PostgreSQL in
+ * postmaster.pid), so two checkouts never share a cluster.
  */
 export async function openDatabase(config: Config, logger: Logger): Promise<DatabaseHandle> {
   if (config.databaseUrl !== undefined) return { url: config.databaseUrl, embedded: false, release: async () => {} };
-  const adminUrl = `postgres://postgres:postgres@127.0.0.1:${config.embeddedPgPort}/postgres`;
+  const dataDir = embeddedDataDir(join(config.dataDir, "pg"));
   let release = async () => {};
   let started = false;
-  if (!(await answers(adminUrl))) {
-    const dataDir = join(config.dataDir, "pg");
-    logger.info("starting embedded PostgreSQL", { data_dir: dataDir, port: config.embeddedPgPort });
-    const cluster = await startEmbeddedPostgres({ dataDir, port: config.embeddedPgPort, persistent: true });
+  let port = runningPort(dataDir);
+  if (port !== undefined) {
+    const running = await dataDirectoryAt(adminUrl(port));
+    if (running === undefined || !sameDir(running, dataDir)) port = undefined;
+  }
+  if (port === undefined) {
+    port = config.embeddedPgPort ?? (await freePort());
+    if (config.embeddedPgPort !== undefined) {
+      const other = await dataDirectoryAt(adminUrl(port));
+      if (other !== undefined) {
+        throw new Error(
+          `EMBEDDED_PG_PORT=${port} is taken by another embedded PostgreSQL (data directory ${other}), not this checkout's (${dataDir}). ` +
+            "Unset EMBEDDED_PG_PORT to let each checkout use a free port, or pick another port.",
+        );
+      }
+    }
+    logger.info("starting embedded PostgreSQL", { data_dir: dataDir, port });
+    const cluster = await startEmbeddedPostgres({ dataDir: join(config.dataDir, "pg"), port, persistent: true });
     release = cluster.stop;
     started = true;
+  } else {
+    logger.info("using the running embedded PostgreSQL", { data_dir: dataDir, port });
   }
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
   try {
-    const { rowCount } = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [EMBEDDED_DB]);
-    if (rowCount === 0) await admin.query(`CREATE DATABASE ${EMBEDDED_DB}`);
-  } finally {
-    await admin.end();
+    const admin = new pg.Client({ connectionString: adminUrl(port) });
+    await admin.connect();
+    try {
+      const { rowCount } = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [EMBEDDED_DB]);
+      if (rowCount === 0) await admin.query(`CREATE DATABASE ${EMBEDDED_DB}`);
+    } finally {
+      await admin.end();
+    }
+  } catch (err) {
+    await release();
+    throw err;
   }
-  const url = new URL(adminUrl);
+  const url = new URL(adminUrl(port));
   url.pathname = `/${EMBEDDED_DB}`;
   return { url: url.toString(), embedded: started, release };
 }
