@@ -78,9 +78,11 @@ async function packagedNativeDir(): Promise<string> {
 async function binaries(ids: Ids | undefined, nativeDir: string, runtimeDir: string): Promise<{ initdb: string; postgres: string }> {
   const at = (dir: string) => ({ initdb: join(dir, "bin", "initdb"), postgres: join(dir, "bin", "postgres") });
   if (reachable(ids, at(nativeDir).postgres)) return at(nativeDir);
-  const version = await readFile(join(nativeDir, "share", "postgres.bki"))
-    .then((b) => createHash("sha256").update(b).digest("hex").slice(0, 12))
-    .catch(() => "unknown");
+  // Named after the binary's content: a new package version gets a new copy.
+  const version = createHash("sha256")
+    .update(await readFile(at(nativeDir).postgres))
+    .digest("hex")
+    .slice(0, 12);
   const target = join(runtimeDir, `postgres-${process.platform}-${process.arch}-${version}`);
   if (!existsSync(at(target).postgres)) {
     await mkdir(runtimeDir, { recursive: true, mode: 0o755 });
