@@ -1,23 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../server/config.js";
 import { createLogger } from "../server/platform/logging.js";
-import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
-import { startTestServer, type TestServer } from "../server/testing/server.js";
+import { useTestServer } from "../server/testing/use-test-server.js";
 
-let database: TestDatabase;
-let server: TestServer;
 const lines: string[] = [];
-
-beforeAll(async () => {
-  database = await cloneTemplateDatabase();
-  server = await startTestServer(database.url, {
-    corsAllowedOrigins: ["https://app.example.com"],
-    logger: createLogger("info", { write: (s: string) => lines.push(s) }),
-  });
-});
-afterAll(async () => {
-  await server?.close();
-  await database?.drop();
+const { server } = useTestServer({
+  server: { corsAllowedOrigins: ["https://app.example.com"], logger: createLogger("info", { write: (s: string) => lines.push(s) }) },
 });
 
 describe("CORS configuration", () => {

@@ -1,27 +1,27 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { migrate, readMigrations } from "../server/db/migrator.js";
-import { cloneTemplateDatabase, createEmptyDatabase, type TestDatabase } from "../server/testing/database.js";
+import { createEmptyDatabase } from "../server/testing/database.js";
 import { startTcpProxy, type TcpProxy } from "../server/testing/tcp-proxy.js";
-import { startTestServer, type TestServer } from "../server/testing/server.js";
+import { startTestServer } from "../server/testing/server.js";
+import { useTestServer } from "../server/testing/use-test-server.js";
 
-let database: TestDatabase;
-let proxy: TcpProxy;
-let server: TestServer;
+// Set by the server's setup below; undefined only if that setup failed.
+let proxy!: TcpProxy;
 
-beforeAll(async () => {
-  database = await cloneTemplateDatabase();
-  const target = new URL(database.url);
-  proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
-  const viaProxy = new URL(database.url);
-  viaProxy.hostname = "127.0.0.1";
-  viaProxy.port = String(proxy.port);
-  server = await startTestServer(viaProxy.toString());
+// The server reaches its database through a proxy the tests can cut.
+const { server } = useTestServer({
+  serverUrl: async (database) => {
+    const target = new URL(database.url);
+    const started = await startTcpProxy(target.hostname, Number(target.port || 5432));
+    proxy = started;
+    target.hostname = "127.0.0.1";
+    target.port = String(started.port);
+    return target.toString();
+  },
 });
 afterAll(async () => {
-  await server?.close();
-  await proxy?.close();
-  await database?.drop();
+  await proxy?.close(); // unset when the setup failed
 });
 
 async function readyz(): Promise<number> {

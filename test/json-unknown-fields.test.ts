@@ -1,25 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
-import { createTenant, type Tenant } from "../server/testing/fixtures.js";
-import { startTestServer, type TestServer } from "../server/testing/server.js";
+import { describe, expect, it } from "vitest";
+import { useTestServer } from "../server/testing/use-test-server.js";
 
 // Decision: a JSON request naming a field the message does not have is refused
 // with INVALID_ARGUMENT naming that field, as proto3 JSON parsers do by default;
 // a misspelt optional field must not be dropped without a word.
 
-let database: TestDatabase;
-let server: TestServer;
-let tenant: Tenant;
-
-beforeAll(async () => {
-  database = await cloneTemplateDatabase();
-  server = await startTestServer(database.url);
-  tenant = await createTenant(server.db);
-});
-afterAll(async () => {
-  await server?.close();
-  await database?.drop();
-});
+const { server, tenant } = useTestServer({ tenants: 1 });
 
 const auth = (key: string) => ({ authorization: `Bearer ${key}` });
 

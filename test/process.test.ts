@@ -4,25 +4,13 @@ import { ConnectError } from "@connectrpc/connect";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
-import { createDb, createPool } from "../server/db/pool.js";
-import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
-import { createTenant, type Tenant } from "../server/testing/fixtures.js";
 import { bearer } from "../server/testing/server.js";
+import { useTestServer } from "../server/testing/use-test-server.js";
 
-let database: TestDatabase;
-let tenant: Tenant;
-
-beforeAll(async () => {
-  database = await cloneTemplateDatabase();
-  const db = createDb(createPool({ connectionString: database.url, max: 1, statementTimeoutMs: 5_000 }));
-  tenant = await createTenant(db);
-  await db.destroy();
-});
-afterAll(async () => {
-  await database?.drop();
-});
+// The servers under test are processes of their own; the in-process one only seeds the tenant.
+const { database, tenant } = useTestServer({ tenants: 1 });
 
 interface Started {
   child: ChildProcess;

@@ -1,17 +1,10 @@
 import * as http2 from "node:http2";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
-import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
 import { startTestServer, type Protocol } from "../server/testing/server.js";
+import { useTestDatabase } from "../server/testing/use-test-server.js";
 
-let database: TestDatabase;
-
-beforeAll(async () => {
-  database = await cloneTemplateDatabase();
-});
-afterAll(async () => {
-  await database?.drop();
-});
+const database = useTestDatabase();
 
 /** Milliseconds `p` takes. */
 async function timed(p: Promise<unknown>): Promise<number> {

@@ -4,22 +4,15 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cloneTemplateDatabase, type TestDatabase } from "../server/testing/database.js";
+import { describe, expect, it } from "vitest";
+import { useTestDatabase } from "../server/testing/use-test-server.js";
 
 // Signals must reach the server however it was started: SIGTERM to the PID of
 // `npm start` or `make run` (what a container runtime, systemd or `timeout`
 // signals) drains and stops the server, and the embedded PostgreSQL with it.
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-let database: TestDatabase;
-
-beforeAll(async () => {
-  database = await cloneTemplateDatabase();
-});
-afterAll(async () => {
-  await database?.drop();
-});
+const database = useTestDatabase();
 
 /** True while any process of process group `pgid` lives. */
 function groupAlive(pgid: number): boolean {

@@ -14,6 +14,8 @@ export interface TestServerOptions {
   database?: () => Promise<TestDatabase>;
   /** Runs on the database before the server starts, e.g. to seed an older schema and migrate it. */
   prepare?: (database: TestDatabase) => Promise<void>;
+  /** The URL the server connects with (default the database's own), e.g. through a TCP proxy. */
+  serverUrl?: (database: TestDatabase) => Promise<string>;
 }
 
 /**
@@ -44,7 +46,7 @@ export function useTestServer(options: TestServerOptions = {}): TestContext {
   beforeAll(async () => {
     database = await (options.database ?? cloneTemplateDatabase)();
     await options.prepare?.(database);
-    server = await startTestServer(database.url, options.server);
+    server = await startTestServer(options.serverUrl ? await options.serverUrl(database) : database.url, options.server);
     for (let i = 0; i < (options.tenants ?? 0); i++) tenants.push(await createTenant(server.db));
   });
   afterAll(async () => {
@@ -61,6 +63,22 @@ export function useTestServer(options: TestServerOptions = {}): TestContext {
     other: standIn(() => tenants[1] ?? fail(server ? noTenant("other tenant", 2) : notYet("other tenant"))),
   };
   return { ...context, api: driver(context.server, context.tenant) };
+}
+
+/**
+ * Registers the file's hooks for a database of its own (a clone of the migrated
+ * template, dropped after the file) without a server: for tests that start
+ * servers or processes themselves.
+ */
+export function useTestDatabase(): TestDatabase {
+  let database: TestDatabase | undefined;
+  beforeAll(async () => {
+    database = await cloneTemplateDatabase();
+  });
+  afterAll(async () => {
+    await database?.drop();
+  });
+  return standIn(() => database ?? fail("useTestDatabase: the database is not ready before the file's beforeAll has run; use it inside a test or a hook"));
 }
 
 function fail(message: string): never {
