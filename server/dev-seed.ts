@@ -2,6 +2,7 @@ import type { Kysely } from "kysely";
 import type { Database } from "./db/database.js";
 import { createApiKey } from "./auth/keys.js";
 import { createOrganization, createProject, TOOLSET_STAGING } from "./auth/tenants.js";
+import { findOrganizationId } from "./model/tenants.js";
 
 /** What the first start of a local instance created. */
 export interface DevSeed {
@@ -17,8 +18,7 @@ export interface DevSeed {
  */
 export async function seedDev(db: Kysely<Database>): Promise<DevSeed | undefined> {
   return db.transaction().execute(async (trx) => {
-    const exists = await trx.selectFrom("organizations").select("id").where("slug", "=", "dev").executeTakeFirst();
-    if (exists) return undefined;
+    if ((await findOrganizationId(trx, "dev")) !== undefined) return undefined;
     await createOrganization(trx, { slug: "dev", name: "Development", features: [TOOLSET_STAGING] });
     await createProject(trx, { org: "dev", slug: "default", name: "Default project" });
     const key = await createApiKey(trx, { org: "dev", scope: "producer", name: "dev-producer" });
