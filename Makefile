@@ -26,10 +26,18 @@ check-generated: install ## Fail when `buf generate` would change gen/
 	  rm -rf "$$tmp"; echo "gen/ is up to date"
 
 .PHONY: lint
-lint: install ## buf lint, TypeScript typecheck, eslint
+lint: install fmt-check ## buf lint, TypeScript typecheck, eslint (with the layer rule), formatting
 	$(BIN)/buf lint
 	$(BIN)/tsc --noEmit
 	$(BIN)/eslint .
+
+.PHONY: fmt
+fmt: install ## Format the sources with Prettier
+	$(BIN)/prettier --write --log-level warn .
+
+.PHONY: fmt-check
+fmt-check: install ## Fail when a source file is not formatted (make fmt fixes it)
+	$(BIN)/prettier --check --log-level warn .
 
 # On a branch: compare with main. On main itself (CI): compare with the commit
 # before HEAD, the newest state clients may already use.
