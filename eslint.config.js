@@ -19,7 +19,10 @@ function layer(folder, patterns) {
   return { files: [`server/${folder}/**`], rules: { "no-restricted-imports": ["error", { patterns }] } };
 }
 
-const NOT_THE_APP = forbid(["app", "main"], "Only main.ts and the test server assemble the app; handlers get what they need from the ServiceContext (context.ts).");
+const NOT_THE_APP = forbid(
+  ["app", "main"],
+  "Only main.ts and the test server assemble the app; handlers get what they need from the ServiceContext (context.ts).",
+);
 
 export default tseslint.config(
   { ignores: ["gen/**", "node_modules/**", ".data/**", "dist/**"] },
@@ -51,13 +54,19 @@ export default tseslint.config(
   ),
   layer("model", [
     NOT_THE_APP,
-    forbid([...SERVICES, "resolve", "serving", "auth", "context"], "model/ is below the services, resolve/ and auth/: it imports only db/ and platform/."),
+    forbid(
+      [...SERVICES, "resolve", "serving", "auth", "context"],
+      "model/ is below the services, resolve/ and auth/: it imports only db/ and platform/.",
+    ),
   ]),
   layer("resolve", [NOT_THE_APP, forbid([...SERVICES, "auth", "context"], "resolve/ is below the services: it imports model/, db/ and platform/.")]),
   layer("auth", [NOT_THE_APP, forbid([...SERVICES, "resolve", "context"], "auth/ is below the services: it imports model/, db/ and platform/.")]),
   layer("platform", [
     NOT_THE_APP,
-    forbid([...SERVICES, "auth", "model", "resolve", "serving", "context"], "platform/ is the bottom layer: pass in what it needs (see observeInterceptor's callerIdOf)."),
+    forbid(
+      [...SERVICES, "auth", "model", "resolve", "serving", "context"],
+      "platform/ is the bottom layer: pass in what it needs (see observeInterceptor's callerIdOf).",
+    ),
   ]),
   layer("db", [
     NOT_THE_APP,
@@ -68,7 +77,14 @@ export default tseslint.config(
     rules: {
       "no-restricted-imports": [
         "error",
-        { patterns: [{ regex: "(?:^|/)server(?:/|$)", message: "gateway/ and web/ talk to the release service through the generated clients in gen/, never server/." }] },
+        {
+          patterns: [
+            {
+              regex: "(?:^|/)server(?:/|$)",
+              message: "gateway/ and web/ talk to the release service through the generated clients in gen/, never server/.",
+            },
+          ],
+        },
       ],
     },
   },

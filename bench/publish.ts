@@ -30,7 +30,10 @@ async function main(): Promise<void> {
 
     const latencies: number[] = [];
     for (let i = 0; i < RELEASES; i++) {
-      await toolsets.updateToolset({ project, slug: "bench", staging: true, fields: { description: `edit ${i}` }, updateMask: { paths: ["description"] } }, auth);
+      await toolsets.updateToolset(
+        { project, slug: "bench", staging: true, fields: { description: `edit ${i}` }, updateMask: { paths: ["description"] } },
+        auth,
+      );
       const t0 = performance.now();
       await releases.publishStagingVersion({ project, slug: "bench" }, auth);
       latencies.push(performance.now() - t0);

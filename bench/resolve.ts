@@ -24,7 +24,14 @@ async function main(): Promise<void> {
     await server.client(SourceService).createDeployment(
       {
         project: tenant.project,
-        tools: names.map((n) => ({ source: "api", name: n, httpMethod: "POST", path: `/${n}`, description: `Calls ${n}`, inputSchema: { type: "object", properties: { id: { type: "string" } } } })),
+        tools: names.map((n) => ({
+          source: "api",
+          name: n,
+          httpMethod: "POST",
+          path: `/${n}`,
+          description: `Calls ${n}`,
+          inputSchema: { type: "object", properties: { id: { type: "string" } } },
+        })),
       },
       auth,
     );
@@ -33,7 +40,10 @@ async function main(): Promise<void> {
     await toolsets.createToolset({ project: tenant.project, name: "Bench", slug: "bench", toolUrns: urns }, auth);
     for (const urn of urns) {
       await toolsets.upsertToolVariation({ project: tenant.project, scope: { global: true }, variation: { srcToolUrn: urn, title: "global" } }, auth);
-      await toolsets.upsertToolVariation({ project: tenant.project, scope: { toolsetSlug: "bench" }, variation: { srcToolUrn: urn, confirm: true } }, auth);
+      await toolsets.upsertToolVariation(
+        { project: tenant.project, scope: { toolsetSlug: "bench" }, variation: { srcToolUrn: urn, confirm: true } },
+        auth,
+      );
     }
     const releases = server.client(ReleaseService);
     const resolve = () => releases.resolveToolset({ project: tenant.project, slug: "bench" }, auth);
@@ -57,11 +67,15 @@ async function main(): Promise<void> {
       const seconds = (performance.now() - started) / 1000;
       latencies.sort((a, b) => a - b);
       const pct = (p: number) => percentile(latencies, p);
-      console.log(`${label}: ${REQUESTS} requests, concurrency ${CONCURRENCY}: p50 ${pct(50)} ms, p95 ${pct(95)} ms, p99 ${pct(99)} ms, ${(REQUESTS / seconds).toFixed(0)} req/s`);
+      console.log(
+        `${label}: ${REQUESTS} requests, concurrency ${CONCURRENCY}: p50 ${pct(50)} ms, p95 ${pct(95)} ms, p99 ${pct(99)} ms, ${(REQUESTS / seconds).toFixed(0)} req/s`,
+      );
     };
     console.log(`ResolveToolset with ${TOOLS} tools (${resolved?.tools.length} served), global and toolset variations on each`);
     await run("full response", resolve);
-    await run("if_none_match (not modified)", () => releases.resolveToolset({ project: tenant.project, slug: "bench", ifNoneMatch: resolved!.etag }, auth));
+    await run("if_none_match (not modified)", () =>
+      releases.resolveToolset({ project: tenant.project, slug: "bench", ifNoneMatch: resolved!.etag }, auth),
+    );
     console.log(`heap used: ${(process.memoryUsage().heapUsed / 1024 / 1024).toFixed(0)} MiB`);
   });
 }

@@ -11,7 +11,9 @@ import { startTestServer, type TestServer } from "../server/testing/server.js";
  * afterwards: on the server of DATABASE_URL, or on a throw-away embedded PostgreSQL.
  */
 export async function withScratchServer(fn: (server: TestServer) => Promise<void>): Promise<void> {
-  const embedded = process.env["DATABASE_URL"] ? undefined : await startEmbeddedPostgres({ dataDir: join(tmpdir(), `tsr-bench-${process.pid}`), port: await freePort(), persistent: false });
+  const embedded = process.env["DATABASE_URL"]
+    ? undefined
+    : await startEmbeddedPostgres({ dataDir: join(tmpdir(), `tsr-bench-${process.pid}`), port: await freePort(), persistent: false });
   const adminUrl = process.env["DATABASE_URL"] ?? embedded!.url;
   const name = `tsr_bench_${process.pid}`;
   const admin = new pg.Client({ connectionString: adminUrl });

@@ -34,10 +34,7 @@ export const SERVICES = [SourceService, ToolsetService, ReleaseService, Health] 
 const READY_TIMEOUT_MS = 2_000;
 
 /** Builds the application around a database handle. */
-export function createApp(
-  options: ContextOptions,
-  config: Pick<Config, "corsAllowedOrigins" | "maxRequestBytes" | "shutdownTimeoutMs">,
-): App {
+export function createApp(options: ContextOptions, config: Pick<Config, "corsAllowedOrigins" | "maxRequestBytes" | "shutdownTimeoutMs">): App {
   const context = createServiceContext(options);
   const health = new HealthState();
   const routes = (router: ConnectRouter) => {

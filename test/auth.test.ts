@@ -19,13 +19,13 @@ beforeAll(async () => {
   boundKey = (await createApiKey(server.db, { org: tenant.org, scope: "producer", project: SECOND_PROJECT })).key;
 });
 
-
 // A read (consumer scope is enough) and a write (producer scope needed).
 const rpcs = {
-  read: (key: string | undefined, project: string) =>
-    server.client(ToolsetService).listToolsets({ project }, key === undefined ? {} : bearer(key)),
+  read: (key: string | undefined, project: string) => server.client(ToolsetService).listToolsets({ project }, key === undefined ? {} : bearer(key)),
   write: (key: string | undefined, project: string) =>
-    server.client(ToolsetService).createToolset({ project, name: `Pets ${Math.random().toString(36).slice(2, 10)}` }, key === undefined ? {} : bearer(key)),
+    server
+      .client(ToolsetService)
+      .createToolset({ project, name: `Pets ${Math.random().toString(36).slice(2, 10)}` }, key === undefined ? {} : bearer(key)),
 };
 
 describe.each(Object.entries(rpcs))("auth matrix: %s RPC", (_kind, call) => {
@@ -65,7 +65,11 @@ describe("scopes", () => {
     expect((await failure(rpcs.write(tenant.consumerKey, tenant.project))).code).toBe(Code.PermissionDenied);
   });
   it("health and reflection need no key", async () => {
-    const res = await fetch(`${server.baseUrl}/grpc.health.v1.Health/Check`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    const res = await fetch(`${server.baseUrl}/grpc.health.v1.Health/Check`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
     expect(res.status).toBe(200);
   });
 });

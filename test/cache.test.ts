@@ -11,7 +11,10 @@ describe("WeightedLru", () => {
     expect(lru.get("b")).toBeUndefined();
     expect(lru.get("a")).toBeDefined();
     expect(lru.get("c")).toBeDefined();
-    lru.set("huge", Array.from({ length: 11 }, () => 0)); // heavier than the bound: not kept, nothing evicted
+    lru.set(
+      "huge",
+      Array.from({ length: 11 }, () => 0),
+    ); // heavier than the bound: not kept, nothing evicted
     expect(lru.get("huge")).toBeUndefined();
     expect(lru.size).toBe(2);
   });

@@ -39,7 +39,15 @@ function side(init: { metadata?: Partial<DiffMetadata>; tools?: MergedTool[]; pr
 
 /** The fields of each change, without the message's $typeName, for readable equality. */
 function plain(changes: Change[]) {
-  return changes.map(({ kind, toolUrn, promptName, field, before, after, breaking }) => ({ kind, toolUrn, promptName, field, before, after, breaking }));
+  return changes.map(({ kind, toolUrn, promptName, field, before, after, breaking }) => ({
+    kind,
+    toolUrn,
+    promptName,
+    field,
+    before,
+    after,
+    breaking,
+  }));
 }
 
 /** Diffs one tool against a changed copy of itself. */
@@ -52,9 +60,18 @@ function diffSchema(from: JsonObject, to: JsonObject) {
 }
 
 /** A change as `plain` shows it. */
-const change = (kind: ChangeKind, toolUrn: string, promptName: string, field: string, before: string, after: string, breaking: boolean) => ({ kind, toolUrn, promptName, field, before, after, breaking });
+const change = (kind: ChangeKind, toolUrn: string, promptName: string, field: string, before: string, after: string, breaking: boolean) => ({
+  kind,
+  toolUrn,
+  promptName,
+  field,
+  before,
+  after,
+  breaking,
+});
 
-const toolChange = (field: string, before: string, after: string, breaking: boolean) => change(ChangeKind.TOOL_CHANGED, URN, "", field, before, after, breaking);
+const toolChange = (field: string, before: string, after: string, breaking: boolean) =>
+  change(ChangeKind.TOOL_CHANGED, URN, "", field, before, after, breaking);
 
 describe("diffResolved", () => {
   it("returns no change for identical sides, compared by value", () => {
@@ -124,8 +141,12 @@ describe("diffResolved", () => {
       toolChange("annotations.read_only_hint", "true", "false", false),
       toolChange("annotations.destructive_hint", "", "true", false),
     ]);
-    expect(diffTool({ annotations: { idempotentHint: false } }, { annotations: {} })).toEqual([toolChange("annotations.idempotent_hint", "false", "", false)]);
-    expect(diffTool({ annotations: {} }, { annotations: { openWorldHint: true } })).toEqual([toolChange("annotations.open_world_hint", "", "true", false)]);
+    expect(diffTool({ annotations: { idempotentHint: false } }, { annotations: {} })).toEqual([
+      toolChange("annotations.idempotent_hint", "false", "", false),
+    ]);
+    expect(diffTool({ annotations: {} }, { annotations: { openWorldHint: true } })).toEqual([
+      toolChange("annotations.open_world_hint", "", "true", false),
+    ]);
   });
 
   it("reports confirmation newly required as breaking, and dropped as not", () => {
@@ -240,8 +261,10 @@ describe("diffResolved", () => {
   });
 
   describe("metadata", () => {
-    const diffMetadata = (from: Partial<DiffMetadata>, to: Partial<DiffMetadata>) => plain(diffResolved(side({ metadata: from }), side({ metadata: to })));
-    const metadataChange = (field: string, before: string, after: string, breaking: boolean) => change(ChangeKind.METADATA_CHANGED, "", "", field, before, after, breaking);
+    const diffMetadata = (from: Partial<DiffMetadata>, to: Partial<DiffMetadata>) =>
+      plain(diffResolved(side({ metadata: from }), side({ metadata: to })));
+    const metadataChange = (field: string, before: string, after: string, breaking: boolean) =>
+      change(ChangeKind.METADATA_CHANGED, "", "", field, before, after, breaking);
 
     it("reports every field in order, booleans as text", () => {
       const from: DiffMetadata = { name: "A", description: "d1", mcpSlug: "", mcpEnabled: false, mcpIsPublic: false };

@@ -52,7 +52,11 @@ describe.each(PROTOCOLS)("error details over %s", (protocol: Protocol) => {
     const slug = uniqueSlug("iter");
     await toolsets().createToolset({ project: tenant.project, name: slug, slug }, auth());
     const d = details(await rejection(releases().publishStagingVersion({ project: tenant.project, slug }, auth())));
-    expect(d).toEqual({ code: Code.FailedPrecondition, reasons: [{ reason: "STAGING_MODE_REQUIRED", domain: ERROR_DOMAIN, metadata: {} }], violations: [] });
+    expect(d).toEqual({
+      code: Code.FailedPrecondition,
+      reasons: [{ reason: "STAGING_MODE_REQUIRED", domain: ERROR_DOMAIN, metadata: {} }],
+      violations: [],
+    });
   });
 
   it("FAILED_PRECONDITION carries NOTHING_TO_PUBLISH, and LIVE_TOOLSET_PINNED for a live edit in staging mode", async () => {
@@ -74,7 +78,10 @@ describe.each(PROTOCOLS)("error details over %s", (protocol: Protocol) => {
     await toolsets().createToolset({ project: tenant.project, name: slug, slug }, auth());
     const d = details(
       await rejection(
-        toolsets().updateToolset({ project: tenant.project, slug, fields: { name: "y" }, updateMask: { paths: ["name"] }, expectedVersion: 7n }, auth()),
+        toolsets().updateToolset(
+          { project: tenant.project, slug, fields: { name: "y" }, updateMask: { paths: ["name"] }, expectedVersion: 7n },
+          auth(),
+        ),
       ),
     );
     expect(d.code).toBe(Code.Aborted);
@@ -86,6 +93,10 @@ describe.each(PROTOCOLS)("error details over %s", (protocol: Protocol) => {
     const slug = uniqueSlug("dup");
     await toolsets().createToolset({ project: tenant.project, name: slug, slug }, auth());
     const d = details(await rejection(toolsets().createToolset({ project: tenant.project, name: slug, slug }, auth())));
-    expect(d).toEqual({ code: Code.AlreadyExists, reasons: [{ reason: "ALREADY_EXISTS", domain: ERROR_DOMAIN, metadata: { entity: "toolset" } }], violations: [] });
+    expect(d).toEqual({
+      code: Code.AlreadyExists,
+      reasons: [{ reason: "ALREADY_EXISTS", domain: ERROR_DOMAIN, metadata: { entity: "toolset" } }],
+      violations: [],
+    });
   });
 });

@@ -34,7 +34,10 @@ describe("unknown JSON fields", () => {
   });
 
   it("known fields in either spelling still work", async () => {
-    for (const body of [{ project: tenant.project, pageSize: 5 }, { project: tenant.project, page_size: 5 }]) {
+    for (const body of [
+      { project: tenant.project, pageSize: 5 },
+      { project: tenant.project, page_size: 5 },
+    ]) {
       const res = await fetch(`${server.baseUrl}/toolsets.v1.ToolsetService/ListToolsets`, {
         method: "POST",
         headers: { "content-type": "application/json", ...auth(tenant.consumerKey) },

@@ -45,7 +45,17 @@ describe("migrations", () => {
     expect(first.applied).toEqual(all);
     const tables = await query<{ table_name: string }>(d.url, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'");
     const names = tables.map((t) => t.table_name);
-    for (const t of ["organizations", "projects", "api_keys", "toolsets", "toolset_releases", "toolset_release_events", "source_states", "system_source_states", "tool_variations_group_versions"]) {
+    for (const t of [
+      "organizations",
+      "projects",
+      "api_keys",
+      "toolsets",
+      "toolset_releases",
+      "toolset_release_events",
+      "source_states",
+      "system_source_states",
+      "tool_variations_group_versions",
+    ]) {
       expect(names).toContain(t);
     }
     const second = await migrate(d.url);
@@ -67,13 +77,19 @@ describe("migrations", () => {
     const first = await migrate(d.url, { upTo: "0001" });
     expect(first.applied).toEqual(["0001_pre_feature"]);
     const [org] = await query<{ id: string }>(d.url, "INSERT INTO organizations (slug, name) VALUES ('acme', 'Acme') RETURNING id");
-    const [project] = await query<{ id: string }>(d.url, "INSERT INTO projects (organization_id, slug, name) VALUES ($1, 'web', 'Web') RETURNING id", [org!.id]);
+    const [project] = await query<{ id: string }>(
+      d.url,
+      "INSERT INTO projects (organization_id, slug, name) VALUES ($1, 'web', 'Web') RETURNING id",
+      [org!.id],
+    );
     const [toolset] = await query<{ id: string }>(
       d.url,
       "INSERT INTO toolsets (project_id, slug, name, tool_urns) VALUES ($1, 'pets', 'Pets', '{tools:http:petstore:get_pet}') RETURNING id",
       [project!.id],
     );
-    const [group] = await query<{ id: string }>(d.url, "INSERT INTO tool_variations_groups (project_id, name) VALUES ($1, 'global') RETURNING id", [project!.id]);
+    const [group] = await query<{ id: string }>(d.url, "INSERT INTO tool_variations_groups (project_id, name) VALUES ($1, 'global') RETURNING id", [
+      project!.id,
+    ]);
     await query(d.url, "INSERT INTO project_tool_variations (project_id, group_id) VALUES ($1, $2)", [project!.id, group!.id]);
     // Pre-feature variations were edited in place and could be deleted and created again.
     const [deleted] = await query<{ id: string }>(
@@ -91,11 +107,14 @@ describe("migrations", () => {
     expect(rest.applied).not.toContain("0001_pre_feature");
     expect(rest.applied.length).toBeGreaterThanOrEqual(2);
 
-    const [after] = await query<{ editing_mode: string; version: string; history_id: string; slug: string; tool_urns: string[]; current_release_id: string | null }>(
-      d.url,
-      "SELECT editing_mode, version::text, history_id, slug, tool_urns, current_release_id FROM toolsets WHERE id = $1",
-      [toolset!.id],
-    );
+    const [after] = await query<{
+      editing_mode: string;
+      version: string;
+      history_id: string;
+      slug: string;
+      tool_urns: string[];
+      current_release_id: string | null;
+    }>(d.url, "SELECT editing_mode, version::text, history_id, slug, tool_urns, current_release_id FROM toolsets WHERE id = $1", [toolset!.id]);
     expect(after).toEqual({
       editing_mode: "iteration",
       version: "1",
@@ -125,7 +144,11 @@ describe("migrations", () => {
     const d = await emptyDb();
     await migrate(d.url, { upTo: "0002" });
     const [org] = await query<{ id: string }>(d.url, "INSERT INTO organizations (slug, name) VALUES ('acme', 'Acme') RETURNING id");
-    const [project] = await query<{ id: string }>(d.url, "INSERT INTO projects (organization_id, slug, name) VALUES ($1, 'web', 'Web') RETURNING id", [org!.id]);
+    const [project] = await query<{ id: string }>(
+      d.url,
+      "INSERT INTO projects (organization_id, slug, name) VALUES ($1, 'web', 'Web') RETURNING id",
+      [org!.id],
+    );
     for (const slug of ["a", "b"]) {
       await query(d.url, "INSERT INTO toolsets (project_id, slug, name, history_id) VALUES ($1, $2, 'Same', generate_uuidv7())", [project!.id, slug]);
     }

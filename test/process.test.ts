@@ -83,9 +83,12 @@ describe("process", () => {
       (e: unknown) => ConnectError.from(e),
     );
     await expect
-      .poll(async () => (await locker.query("SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = 'projects'::regclass")).rows[0].n, {
-        timeout: 10_000,
-      })
+      .poll(
+        async () => (await locker.query("SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = 'projects'::regclass")).rows[0].n,
+        {
+          timeout: 10_000,
+        },
+      )
       .toBeGreaterThan(0);
     server.child.kill("SIGTERM");
     await expect.poll(() => connectRefused(server.port), { timeout: 10_000 }).toBe(true);

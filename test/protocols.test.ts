@@ -41,7 +41,11 @@ describe("one port, four protocols", () => {
   it("answers CORS preflights for allowed origins with Connect's header lists", async () => {
     const res = await fetch(`${server.baseUrl}/toolsets.v1.ToolsetService/ListToolsets`, {
       method: "OPTIONS",
-      headers: { origin: "https://app.example.com", "access-control-request-method": "POST", "access-control-request-headers": "content-type,authorization,connect-protocol-version" },
+      headers: {
+        origin: "https://app.example.com",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type,authorization,connect-protocol-version",
+      },
     });
     expect(res.status).toBe(204);
     expect(res.headers.get("access-control-allow-origin")).toBe("https://app.example.com");

@@ -47,10 +47,14 @@ describe("README", () => {
     expect(readmeSnippets().length).toBeGreaterThan(0);
   });
 
-  it.each(readmeSnippets().map((s, i) => [i + 1, s] as const))("TypeScript snippet %i compiles as written", (i, source) => {
-    // `export {}` makes it a module, as a file of the reader's project would be (top-level await).
-    expect(typecheck(`${source}\nexport {};\n`, `readme-snippet-${i}.ts`)).toEqual([]);
-  }, 60_000);
+  it.each(readmeSnippets().map((s, i) => [i + 1, s] as const))(
+    "TypeScript snippet %i compiles as written",
+    (i, source) => {
+      // `export {}` makes it a module, as a file of the reader's project would be (top-level await).
+      expect(typecheck(`${source}\nexport {};\n`, `readme-snippet-${i}.ts`)).toEqual([]);
+    },
+    60_000,
+  );
 });
 
 describe("first-start banner", () => {

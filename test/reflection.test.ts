@@ -54,20 +54,24 @@ describe.each(versions)("server reflection $name", ({ service }) => {
     expect(names).toContain("grpc.reflection.v1.ServerReflection");
   });
 
-  it.each(["toolsets.v1.ToolsetService", "releases.v1.ReleaseService", "sources.v1.SourceService", "releases.v1.ReleaseService.PublishStagingVersion"])(
-    "returns file descriptors for %s that resolve all their imports",
-    async (symbol) => {
-      const [res] = await ask([{ messageRequest: { case: "fileContainingSymbol", value: symbol } }]);
-      expect(res?.messageResponse.case).toBe("fileDescriptorResponse");
-      if (res?.messageResponse.case !== "fileDescriptorResponse") return;
-      const files = res.messageResponse.value.fileDescriptorProto.map((b) => fromBinary(FileDescriptorProtoSchema, b));
-      expect(files[0]?.name).toBe(symbol.startsWith("sources") ? "sources/v1/sources.proto" : `${symbol.split(".")[0]}/v1/${symbol.split(".")[0]}.proto`);
-      const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: dependencyOrder(files) }));
-      const serviceName = symbol.split(".").slice(0, 3).join(".");
-      expect(registry.getService(serviceName)?.methods.length).toBeGreaterThan(0);
-      expect(files.map((f) => f.name)).toContain("google/protobuf/timestamp.proto");
-    },
-  );
+  it.each([
+    "toolsets.v1.ToolsetService",
+    "releases.v1.ReleaseService",
+    "sources.v1.SourceService",
+    "releases.v1.ReleaseService.PublishStagingVersion",
+  ])("returns file descriptors for %s that resolve all their imports", async (symbol) => {
+    const [res] = await ask([{ messageRequest: { case: "fileContainingSymbol", value: symbol } }]);
+    expect(res?.messageResponse.case).toBe("fileDescriptorResponse");
+    if (res?.messageResponse.case !== "fileDescriptorResponse") return;
+    const files = res.messageResponse.value.fileDescriptorProto.map((b) => fromBinary(FileDescriptorProtoSchema, b));
+    expect(files[0]?.name).toBe(
+      symbol.startsWith("sources") ? "sources/v1/sources.proto" : `${symbol.split(".")[0]}/v1/${symbol.split(".")[0]}.proto`,
+    );
+    const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: dependencyOrder(files) }));
+    const serviceName = symbol.split(".").slice(0, 3).join(".");
+    expect(registry.getService(serviceName)?.methods.length).toBeGreaterThan(0);
+    expect(files.map((f) => f.name)).toContain("google/protobuf/timestamp.proto");
+  });
 
   it("answers file_by_filename and reports unknown symbols as NOT_FOUND", async () => {
     const [byName, unknown] = await ask([

@@ -143,7 +143,11 @@ describe("concurrent publishes and rollbacks", () => {
     expect(state.lastReleaseNumber).toBe(max);
     expect((await liveToolset(slug)).currentReleaseNumber).toBe(BigInt(max));
     const listed = (await releases().listReleases({ project: tenant.project, slug }, auth())).releases;
-    expect(listed.map((r) => [Number(r.releaseNumber), r.isCurrent])).toEqual(range(max).reverse().map((n) => [n, n === max]));
+    expect(listed.map((r) => [Number(r.releaseNumber), r.isCurrent])).toEqual(
+      range(max)
+        .reverse()
+        .map((n) => [n, n === max]),
+    );
 
     const events = await checkedEventLog(id);
     expect(events.filter((e) => e.kind === "published")).toHaveLength(published.length);

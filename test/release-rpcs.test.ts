@@ -61,17 +61,29 @@ async function rowCounts() {
 describe("tenancy", () => {
   type Call = (key: string, project: string) => Promise<unknown>;
   const rpcs: [string, "read" | "write", Call][] = [
-    ["SwitchEditingMode", "write", (k, p) => toolsets().switchEditingMode({ project: p, slug: fixture, mode: EditingMode.ITERATION, discardStaging: true }, bearer(k))],
+    [
+      "SwitchEditingMode",
+      "write",
+      (k, p) => toolsets().switchEditingMode({ project: p, slug: fixture, mode: EditingMode.ITERATION, discardStaging: true }, bearer(k)),
+    ],
     ["CreateStagingVersion", "write", (k, p) => toolsets().createStagingVersion({ project: p, slug: fixture }, bearer(k))],
     ["GetStagingVersion", "read", (k, p) => toolsets().getStagingVersion({ project: p, slug: fixture }, bearer(k))],
     ["DiscardStagingVersion", "write", (k, p) => toolsets().discardStagingVersion({ project: p, slug: fixture }, bearer(k))],
     ["PublishStagingVersion", "write", (k, p) => releases().publishStagingVersion({ project: p, slug: fixture, notes: "not by you" }, bearer(k))],
     ["ListReleases", "read", (k, p) => releases().listReleases({ project: p, slug: fixture }, bearer(k))],
     ["GetRelease", "read", (k, p) => releases().getRelease({ project: p, slug: fixture, releaseNumber: 1n }, bearer(k))],
-    ["RollbackToRelease", "write", (k, p) => releases().rollbackToRelease({ project: p, slug: fixture, releaseNumber: 1n, reason: "not by you" }, bearer(k))],
+    [
+      "RollbackToRelease",
+      "write",
+      (k, p) => releases().rollbackToRelease({ project: p, slug: fixture, releaseNumber: 1n, reason: "not by you" }, bearer(k)),
+    ],
     ["ListReleaseEvents", "read", (k, p) => releases().listReleaseEvents({ project: p, slug: fixture }, bearer(k))],
     ["DiffReleases", "read", (k, p) => releases().diffReleases({ project: p, slug: fixture, from: ref(1n), to: ref(Target.STAGING) }, bearer(k))],
-    ["ResolveToolset (TARGET_STAGING)", "read", (k, p) => releases().resolveToolset({ project: p, slug: fixture, target: Target.STAGING }, bearer(k))],
+    [
+      "ResolveToolset (TARGET_STAGING)",
+      "read",
+      (k, p) => releases().resolveToolset({ project: p, slug: fixture, target: Target.STAGING }, bearer(k)),
+    ],
     ["ResolveToolset (release_number)", "read", (k, p) => releases().resolveToolset({ project: p, slug: fixture, releaseNumber: 1n }, bearer(k))],
   ];
 
@@ -108,9 +120,21 @@ describe("invalid input gives INVALID_ARGUMENT naming the field and writes nothi
 
   const cases: [string, string, () => Promise<unknown>][] = [
     ...slugCases("SwitchEditingMode", (slug) => toolsets().switchEditingMode({ project: p(), slug, mode: EditingMode.ITERATION }, auth())),
-    ["SwitchEditingMode: bad project", "project", () => toolsets().switchEditingMode({ project: "Bad Project", slug: fixture, mode: EditingMode.ITERATION }, auth())],
-    ["SwitchEditingMode: missing project", "project", () => toolsets().switchEditingMode({ project: "", slug: fixture, mode: EditingMode.ITERATION }, auth())],
-    ["SwitchEditingMode: mode UNSPECIFIED", "mode", () => toolsets().switchEditingMode({ project: p(), slug: fixture, mode: EditingMode.UNSPECIFIED }, auth())],
+    [
+      "SwitchEditingMode: bad project",
+      "project",
+      () => toolsets().switchEditingMode({ project: "Bad Project", slug: fixture, mode: EditingMode.ITERATION }, auth()),
+    ],
+    [
+      "SwitchEditingMode: missing project",
+      "project",
+      () => toolsets().switchEditingMode({ project: "", slug: fixture, mode: EditingMode.ITERATION }, auth()),
+    ],
+    [
+      "SwitchEditingMode: mode UNSPECIFIED",
+      "mode",
+      () => toolsets().switchEditingMode({ project: p(), slug: fixture, mode: EditingMode.UNSPECIFIED }, auth()),
+    ],
     ["SwitchEditingMode: mode 99", "mode", () => toolsets().switchEditingMode({ project: p(), slug: fixture, mode: 99 as EditingMode }, auth())],
     [
       "SwitchEditingMode: discard_staging with mode STAGING",
@@ -129,8 +153,16 @@ describe("invalid input gives INVALID_ARGUMENT naming the field and writes nothi
 
     ...slugCases("PublishStagingVersion", (slug) => releases().publishStagingVersion({ project: p(), slug }, auth())),
     ["PublishStagingVersion: bad project", "project", () => releases().publishStagingVersion({ project: "BAD", slug: fixture }, auth())],
-    ["PublishStagingVersion: notes over 4096 characters", "notes", () => releases().publishStagingVersion({ project: p(), slug: fixture, notes: long(4097) }, auth())],
-    ["PublishStagingVersion: NUL in notes", "notes", () => releases().publishStagingVersion({ project: p(), slug: fixture, notes: "a\u0000b" }, auth())],
+    [
+      "PublishStagingVersion: notes over 4096 characters",
+      "notes",
+      () => releases().publishStagingVersion({ project: p(), slug: fixture, notes: long(4097) }, auth()),
+    ],
+    [
+      "PublishStagingVersion: NUL in notes",
+      "notes",
+      () => releases().publishStagingVersion({ project: p(), slug: fixture, notes: "a\u0000b" }, auth()),
+    ],
     [
       "PublishStagingVersion: idempotency_key with a space",
       "idempotency_key",
@@ -150,49 +182,125 @@ describe("invalid input gives INVALID_ARGUMENT naming the field and writes nothi
     ...slugCases("ListReleases", (slug) => releases().listReleases({ project: p(), slug }, auth())),
     ["ListReleases: bad project", "project", () => releases().listReleases({ project: "BAD", slug: fixture }, auth())],
     ["ListReleases: negative page_size", "page_size", () => releases().listReleases({ project: p(), slug: fixture, pageSize: -1 }, auth())],
-    ["ListReleases: page token of another toolset", "page_token", () => releases().listReleases({ project: p(), slug: fixture, pageToken: tokens.releasesOfSecond }, auth())],
-    ["ListReleases: page token of ListReleaseEvents", "page_token", () => releases().listReleases({ project: p(), slug: second, pageToken: tokens.eventsOfSecond }, auth())],
-    ["ListReleases: garbled page token", "page_token", () => releases().listReleases({ project: p(), slug: fixture, pageToken: "not-a-token" }, auth())],
+    [
+      "ListReleases: page token of another toolset",
+      "page_token",
+      () => releases().listReleases({ project: p(), slug: fixture, pageToken: tokens.releasesOfSecond }, auth()),
+    ],
+    [
+      "ListReleases: page token of ListReleaseEvents",
+      "page_token",
+      () => releases().listReleases({ project: p(), slug: second, pageToken: tokens.eventsOfSecond }, auth()),
+    ],
+    [
+      "ListReleases: garbled page token",
+      "page_token",
+      () => releases().listReleases({ project: p(), slug: fixture, pageToken: "not-a-token" }, auth()),
+    ],
     [
       "ListReleases: edited page token",
       "page_token",
-      () => releases().listReleases({ project: p(), slug: fixture, pageToken: `${tokens.releasesOfFixture.slice(0, -1)}${tokens.releasesOfFixture.endsWith("A") ? "B" : "A"}` }, auth()),
+      () =>
+        releases().listReleases(
+          { project: p(), slug: fixture, pageToken: `${tokens.releasesOfFixture.slice(0, -1)}${tokens.releasesOfFixture.endsWith("A") ? "B" : "A"}` },
+          auth(),
+        ),
     ],
 
     ...slugCases("GetRelease", (slug) => releases().getRelease({ project: p(), slug, releaseNumber: 1n }, auth())),
     ["GetRelease: bad project", "project", () => releases().getRelease({ project: "BAD", slug: fixture, releaseNumber: 1n }, auth())],
     ["GetRelease: release_number 0", "release_number", () => releases().getRelease({ project: p(), slug: fixture, releaseNumber: 0n }, auth())],
-    ["GetRelease: negative release_number", "release_number", () => releases().getRelease({ project: p(), slug: fixture, releaseNumber: -1n }, auth())],
+    [
+      "GetRelease: negative release_number",
+      "release_number",
+      () => releases().getRelease({ project: p(), slug: fixture, releaseNumber: -1n }, auth()),
+    ],
 
     ...slugCases("RollbackToRelease", (slug) => releases().rollbackToRelease({ project: p(), slug, releaseNumber: 1n }, auth())),
     ["RollbackToRelease: bad project", "project", () => releases().rollbackToRelease({ project: "BAD", slug: fixture, releaseNumber: 1n }, auth())],
-    ["RollbackToRelease: release_number 0", "release_number", () => releases().rollbackToRelease({ project: p(), slug: fixture, releaseNumber: 0n }, auth())],
-    ["RollbackToRelease: negative release_number", "release_number", () => releases().rollbackToRelease({ project: p(), slug: fixture, releaseNumber: -2n }, auth())],
-    ["RollbackToRelease: reason over 4096 characters", "reason", () => releases().rollbackToRelease({ project: p(), slug: fixture, releaseNumber: 1n, reason: long(4097) }, auth())],
+    [
+      "RollbackToRelease: release_number 0",
+      "release_number",
+      () => releases().rollbackToRelease({ project: p(), slug: fixture, releaseNumber: 0n }, auth()),
+    ],
+    [
+      "RollbackToRelease: negative release_number",
+      "release_number",
+      () => releases().rollbackToRelease({ project: p(), slug: fixture, releaseNumber: -2n }, auth()),
+    ],
+    [
+      "RollbackToRelease: reason over 4096 characters",
+      "reason",
+      () => releases().rollbackToRelease({ project: p(), slug: fixture, releaseNumber: 1n, reason: long(4097) }, auth()),
+    ],
 
     ...slugCases("ListReleaseEvents", (slug) => releases().listReleaseEvents({ project: p(), slug }, auth())),
     ["ListReleaseEvents: bad project", "project", () => releases().listReleaseEvents({ project: "BAD", slug: fixture }, auth())],
     ["ListReleaseEvents: negative page_size", "page_size", () => releases().listReleaseEvents({ project: p(), slug: fixture, pageSize: -5 }, auth())],
-    ["ListReleaseEvents: page token of another toolset", "page_token", () => releases().listReleaseEvents({ project: p(), slug: fixture, pageToken: tokens.eventsOfSecond }, auth())],
-    ["ListReleaseEvents: page token of ListReleases", "page_token", () => releases().listReleaseEvents({ project: p(), slug: second, pageToken: tokens.releasesOfSecond }, auth())],
+    [
+      "ListReleaseEvents: page token of another toolset",
+      "page_token",
+      () => releases().listReleaseEvents({ project: p(), slug: fixture, pageToken: tokens.eventsOfSecond }, auth()),
+    ],
+    [
+      "ListReleaseEvents: page token of ListReleases",
+      "page_token",
+      () => releases().listReleaseEvents({ project: p(), slug: second, pageToken: tokens.releasesOfSecond }, auth()),
+    ],
 
     ...slugCases("DiffReleases", (slug) => releases().diffReleases({ project: p(), slug, from: ref(1n), to: ref(Target.LIVE) }, auth())),
-    ["DiffReleases: bad project", "project", () => releases().diffReleases({ project: "BAD", slug: fixture, from: ref(1n), to: ref(Target.LIVE) }, auth())],
+    [
+      "DiffReleases: bad project",
+      "project",
+      () => releases().diffReleases({ project: "BAD", slug: fixture, from: ref(1n), to: ref(Target.LIVE) }, auth()),
+    ],
     ["DiffReleases: missing from", "from", () => releases().diffReleases({ project: p(), slug: fixture, to: ref(Target.LIVE) }, auth())],
     ["DiffReleases: empty from", "from", () => releases().diffReleases({ project: p(), slug: fixture, from: {}, to: ref(Target.LIVE) }, auth())],
     ["DiffReleases: missing to", "to", () => releases().diffReleases({ project: p(), slug: fixture, from: ref(1n) }, auth())],
-    ["DiffReleases: from.release_number 0", "from.release_number", () => releases().diffReleases({ project: p(), slug: fixture, from: ref(0n), to: ref(Target.LIVE) }, auth())],
-    ["DiffReleases: negative to.release_number", "to.release_number", () => releases().diffReleases({ project: p(), slug: fixture, from: ref(1n), to: ref(-1n) }, auth())],
-    ["DiffReleases: to.target 99", "to.target", () => releases().diffReleases({ project: p(), slug: fixture, from: ref(1n), to: ref(99 as Target) }, auth())],
-    ["DiffReleases: from.target 99", "from.target", () => releases().diffReleases({ project: p(), slug: fixture, from: ref(99 as Target), to: ref(1n) }, auth())],
+    [
+      "DiffReleases: from.release_number 0",
+      "from.release_number",
+      () => releases().diffReleases({ project: p(), slug: fixture, from: ref(0n), to: ref(Target.LIVE) }, auth()),
+    ],
+    [
+      "DiffReleases: negative to.release_number",
+      "to.release_number",
+      () => releases().diffReleases({ project: p(), slug: fixture, from: ref(1n), to: ref(-1n) }, auth()),
+    ],
+    [
+      "DiffReleases: to.target 99",
+      "to.target",
+      () => releases().diffReleases({ project: p(), slug: fixture, from: ref(1n), to: ref(99 as Target) }, auth()),
+    ],
+    [
+      "DiffReleases: from.target 99",
+      "from.target",
+      () => releases().diffReleases({ project: p(), slug: fixture, from: ref(99 as Target), to: ref(1n) }, auth()),
+    ],
 
     ...slugCases("ResolveToolset", (slug) => releases().resolveToolset({ project: p(), slug, target: Target.STAGING }, auth())),
     ["ResolveToolset: bad project", "project", () => releases().resolveToolset({ project: "BAD", slug: fixture }, auth())],
     ["ResolveToolset: target 99", "target", () => releases().resolveToolset({ project: p(), slug: fixture, target: 99 as Target }, auth())],
-    ["ResolveToolset: TARGET_STAGING with release_number", "target", () => releases().resolveToolset({ project: p(), slug: fixture, target: Target.STAGING, releaseNumber: 1n }, auth())],
-    ["ResolveToolset: TARGET_LIVE with release_number", "target", () => releases().resolveToolset({ project: p(), slug: fixture, target: Target.LIVE, releaseNumber: 1n }, auth())],
-    ["ResolveToolset: negative release_number", "release_number", () => releases().resolveToolset({ project: p(), slug: fixture, releaseNumber: -1n }, auth())],
-    ["ResolveToolset: if_none_match over 128 characters", "if_none_match", () => releases().resolveToolset({ project: p(), slug: fixture, ifNoneMatch: long(129) }, auth())],
+    [
+      "ResolveToolset: TARGET_STAGING with release_number",
+      "target",
+      () => releases().resolveToolset({ project: p(), slug: fixture, target: Target.STAGING, releaseNumber: 1n }, auth()),
+    ],
+    [
+      "ResolveToolset: TARGET_LIVE with release_number",
+      "target",
+      () => releases().resolveToolset({ project: p(), slug: fixture, target: Target.LIVE, releaseNumber: 1n }, auth()),
+    ],
+    [
+      "ResolveToolset: negative release_number",
+      "release_number",
+      () => releases().resolveToolset({ project: p(), slug: fixture, releaseNumber: -1n }, auth()),
+    ],
+    [
+      "ResolveToolset: if_none_match over 128 characters",
+      "if_none_match",
+      () => releases().resolveToolset({ project: p(), slug: fixture, ifNoneMatch: long(129) }, auth()),
+    ],
   ];
 
   it.each(cases)("%s → names %s", async (_name, field, call) => {
@@ -287,7 +395,12 @@ describe("errors of state", () => {
       toolUrns: [urn("a"), urn("b")],
     });
     expect(copy?.id).not.toBe(oldCopy.id);
-    expect([copy?.name, copy?.description, copy?.toolUrns, copy?.promptTemplateNames]).toEqual([current.name, current.description, current.toolUrns, current.promptTemplateNames]);
+    expect([copy?.name, copy?.description, copy?.toolUrns, copy?.promptTemplateNames]).toEqual([
+      current.name,
+      current.description,
+      current.toolUrns,
+      current.promptTemplateNames,
+    ]);
     expect(await main.stagingCopy(slug)).toEqual(copy);
 
     // The staging target serves exactly what live serves, variations included.
@@ -341,7 +454,10 @@ describe("errors of state", () => {
     ["GetRelease", () => releases().getRelease({ project: tenant.project, slug: unknown, releaseNumber: 1n }, auth())],
     ["RollbackToRelease", () => releases().rollbackToRelease({ project: tenant.project, slug: unknown, releaseNumber: 1n }, auth())],
     ["ListReleaseEvents", () => releases().listReleaseEvents({ project: tenant.project, slug: unknown }, auth())],
-    ["DiffReleases", () => releases().diffReleases({ project: tenant.project, slug: unknown, from: ref(Target.LIVE), to: ref(Target.STAGING) }, auth())],
+    [
+      "DiffReleases",
+      () => releases().diffReleases({ project: tenant.project, slug: unknown, from: ref(Target.LIVE), to: ref(Target.STAGING) }, auth()),
+    ],
     ["ResolveToolset (TARGET_LIVE)", () => releases().resolveToolset({ project: tenant.project, slug: unknown }, auth())],
     ["ResolveToolset (TARGET_STAGING)", () => releases().resolveToolset({ project: tenant.project, slug: unknown, target: Target.STAGING }, auth())],
     ["ResolveToolset (release_number)", () => releases().resolveToolset({ project: tenant.project, slug: unknown, releaseNumber: 1n }, auth())],
@@ -482,19 +598,34 @@ describe("what a release records", () => {
     };
 
     const r1 = await release(1n, () => a.switchMode(slug, EditingMode.STAGING));
-    expect(r1).toMatchObject({ deploymentId: d1.id, globalVariationsVersionId: "", toolsetVariationsVersionId: "", toolUrns: [urn("a"), urn("b")], notes: "" });
+    expect(r1).toMatchObject({
+      deploymentId: d1.id,
+      globalVariationsVersionId: "",
+      toolsetVariationsVersionId: "",
+      toolUrns: [urn("a"), urn("b")],
+      notes: "",
+    });
 
     // Same deployment and prompts: the source state is shared.
     await a.editStaging(slug, { name: "Renamed", toolUrns: [urn("a")] });
     const r2 = await release(2n, () => a.publish(slug, "renamed"));
-    expect(r2).toMatchObject({ sourceStateId: r1.sourceStateId, systemSourceStateId: r1.systemSourceStateId, deploymentId: d1.id, toolUrns: [urn("a")], notes: "renamed" });
+    expect(r2).toMatchObject({
+      sourceStateId: r1.sourceStateId,
+      systemSourceStateId: r1.systemSourceStateId,
+      deploymentId: d1.id,
+      toolUrns: [urn("a")],
+      notes: "renamed",
+    });
     expect(r2.toolsetVersionId).not.toBe(r1.toolsetVersionId);
     expect(r2.globalVariationsVersionId).toBe("");
     expect(r2.toolsetVariationsVersionId).toBe("");
     expect((await a.getRelease(slug, 1n)).isCurrent).toBe(false);
 
     // A toolset variation: its group version is recorded.
-    await toolsets().upsertToolVariation({ project: a.project, scope: { toolsetSlug: slug, staging: true }, variation: { srcToolUrn: urn("a"), title: "Toolset title" } }, a.key);
+    await toolsets().upsertToolVariation(
+      { project: a.project, scope: { toolsetSlug: slug, staging: true }, variation: { srcToolUrn: urn("a"), title: "Toolset title" } },
+      a.key,
+    );
     const r3 = await release(3n, () => a.publish(slug));
     expect(r3.toolsetVariationsVersionId).toMatch(UUID);
     expect(r3.globalVariationsVersionId).toBe("");
@@ -574,7 +705,14 @@ describe("deleting a toolset in staging mode", () => {
     expect(await outcome(toolsets().getToolset({ project: main.project, slug, staging: true }, auth()))).toBe(Code.NotFound);
 
     // The history reads as before, with a consumer key too.
-    const readable = (r: { id: string; releaseNumber: bigint; toolsetId: string; etag: string; notes: string; toolUrns: string[] }) => [r.id, r.releaseNumber, r.toolsetId, r.etag, r.notes, r.toolUrns];
+    const readable = (r: { id: string; releaseNumber: bigint; toolsetId: string; etag: string; notes: string; toolUrns: string[] }) => [
+      r.id,
+      r.releaseNumber,
+      r.toolsetId,
+      r.etag,
+      r.notes,
+      r.toolUrns,
+    ];
     expect((await main.listReleases(slug)).releases.map(readable)).toEqual(releasesBefore.map(readable));
     const consumerList = await releases().listReleases({ project: main.project, slug }, bearer(tenant.consumerKey));
     expect(consumerList.releases.map(readable)).toEqual(releasesBefore.map(readable));
@@ -603,7 +741,12 @@ describe("deleting a toolset in staging mode", () => {
     expect(own.map((r) => [r.releaseNumber, r.toolsetId, r.toolUrns])).toEqual([[1n, again.id, [urn("b")]]]);
     expect((await main.listEvents(slug)).events.map(eventSummary)).toEqual([[ReleaseEventKind.MODE_SWITCHED, 0n, 1n]]);
     // The deleted toolset's releases are still stored.
-    const kept = await server.db.selectFrom("toolset_releases").select("release_number").where("toolset_id", "=", live.id).orderBy("release_number").execute();
+    const kept = await server.db
+      .selectFrom("toolset_releases")
+      .select("release_number")
+      .where("toolset_id", "=", live.id)
+      .orderBy("release_number")
+      .execute();
     expect(kept.map((r) => r.release_number)).toEqual([1n, 2n]);
   });
 
@@ -694,10 +837,14 @@ describe("hand-made page tokens", () => {
 
   it("ListToolsets and ListDeployments check their cursors too", async () => {
     const project = (await server.db.selectFrom("projects").select("id").where("slug", "=", tenant.project).executeTakeFirstOrThrow()).id;
-    const toolsetsErr = await failure(toolsets().listToolsets({ project: tenant.project, pageToken: encodePageToken(`ListToolsets:${project}`, [7]) }, auth()));
+    const toolsetsErr = await failure(
+      toolsets().listToolsets({ project: tenant.project, pageToken: encodePageToken(`ListToolsets:${project}`, [7]) }, auth()),
+    );
     expect([toolsetsErr.code, toolsetsErr.message.split(":")[0]]).toEqual([Code.InvalidArgument, "page_token"]);
     const deploymentsErr = await failure(
-      server.client(SourceService).listDeployments({ project: tenant.project, pageToken: encodePageToken(`ListDeployments:${project}`, ["-1"]) }, auth()),
+      server
+        .client(SourceService)
+        .listDeployments({ project: tenant.project, pageToken: encodePageToken(`ListDeployments:${project}`, ["-1"]) }, auth()),
     );
     expect([deploymentsErr.code, deploymentsErr.message.split(":")[0]]).toEqual([Code.InvalidArgument, "page_token"]);
   });

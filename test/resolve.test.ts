@@ -44,15 +44,38 @@ describe("merge precedence: source ← global ← toolset, field by field", () =
     { field: "name", kind: "source only", expected: "SOURCE", read: (t) => t.name },
     { field: "name", kind: "global only", global: { name: "global_name" }, expected: "global_name", read: (t) => t.name },
     { field: "name", kind: "toolset only", toolset: { name: "toolset_name" }, expected: "toolset_name", read: (t) => t.name },
-    { field: "name", kind: "both", global: { name: "global_name" }, toolset: { name: "toolset_name" }, expected: "toolset_name", read: (t) => t.name },
+    {
+      field: "name",
+      kind: "both",
+      global: { name: "global_name" },
+      toolset: { name: "toolset_name" },
+      expected: "toolset_name",
+      read: (t) => t.name,
+    },
   );
   const readTags = (t: ResolvedTool) => t.tags;
   cases.push(
     { field: "tags", kind: "source only", source: { tags: ["s"] }, expected: ["s"], read: readTags },
     { field: "tags", kind: "global only", source: { tags: ["s"] }, global: { tags: { values: ["g"] } }, expected: ["g"], read: readTags },
     { field: "tags", kind: "toolset only", source: { tags: ["s"] }, toolset: { tags: { values: ["t"] } }, expected: ["t"], read: readTags },
-    { field: "tags", kind: "both", source: { tags: ["s"] }, global: { tags: { values: ["g"] } }, toolset: { tags: { values: ["t"] } }, expected: ["t"], read: readTags },
-    { field: "tags", kind: "explicit empty", source: { tags: ["s"] }, global: { tags: { values: ["g"] } }, toolset: { tags: { values: [] } }, expected: [], read: readTags },
+    {
+      field: "tags",
+      kind: "both",
+      source: { tags: ["s"] },
+      global: { tags: { values: ["g"] } },
+      toolset: { tags: { values: ["t"] } },
+      expected: ["t"],
+      read: readTags,
+    },
+    {
+      field: "tags",
+      kind: "explicit empty",
+      source: { tags: ["s"] },
+      global: { tags: { values: ["g"] } },
+      toolset: { tags: { values: [] } },
+      expected: [],
+      read: readTags,
+    },
   );
   const readConfirm = (t: ResolvedTool) => t.confirm;
   cases.push(
@@ -81,7 +104,10 @@ describe("merge precedence: source ← global ← toolset, field by field", () =
     const own = api.with({ tenant: await createTenant(server.db) });
     await own.deploy(cases.map((c, i) => ({ ...tool(nameOf(i)), ...c.source })));
     const slug = "merge";
-    await own.createToolset(slug, cases.map((_, i) => nameOf(i)));
+    await own.createToolset(
+      slug,
+      cases.map((_, i) => nameOf(i)),
+    );
     for (const [i, c] of cases.entries()) {
       if (c.global) await own.upsertVariation({ global: true }, { srcToolUrn: urnOf(i), ...c.global });
       if (c.toolset) await own.upsertVariation({ toolsetSlug: slug }, { srcToolUrn: urnOf(i), ...c.toolset });
@@ -104,7 +130,13 @@ describe("ResolveToolset", () => {
     await sources().upsertPromptTemplate({ project: tenant.project, name: "greet", prompt: "Hello {{name}}" }, auth());
     slug = uniqueSlug("res");
     await toolsets().createToolset(
-      { project: tenant.project, name: "Pets", slug, toolUrns: ["tools:http:api:get_pet", "tools:http:api:list_pets", "tools:http:api:not_deployed"], promptTemplateNames: ["greet", "missing"] },
+      {
+        project: tenant.project,
+        name: "Pets",
+        slug,
+        toolUrns: ["tools:http:api:get_pet", "tools:http:api:list_pets", "tools:http:api:not_deployed"],
+        promptTemplateNames: ["greet", "missing"],
+      },
       auth(),
     );
   });
@@ -146,7 +178,10 @@ describe("ResolveToolset", () => {
     const base = await expectNew();
 
     // Invisible: MCP settings, an update that changes nothing, a variation of an unselected tool.
-    await toolsets().updateToolset({ project: tenant.project, slug, fields: { mcpIsPublic: true, mcpEnabled: true }, updateMask: { paths: ["mcp_is_public", "mcp_enabled"] } }, auth());
+    await toolsets().updateToolset(
+      { project: tenant.project, slug, fields: { mcpIsPublic: true, mcpEnabled: true }, updateMask: { paths: ["mcp_is_public", "mcp_enabled"] } },
+      auth(),
+    );
     await toolsets().updateToolset({ project: tenant.project, slug, fields: { name: "Pets" }, updateMask: { paths: ["name"] } }, auth());
     await upsertVariation({ global: true }, { srcToolUrn: "tools:http:api:unselected", description: "x" });
     expect(await etag()).toBe(base);
@@ -157,25 +192,35 @@ describe("ResolveToolset", () => {
     await expectNew();
     await sources().upsertPromptTemplate({ project: tenant.project, name: "greet", prompt: "Howdy {{name}}" }, auth());
     await expectNew();
-    await toolsets().updateToolset({ project: tenant.project, slug, fields: { description: "All about pets" }, updateMask: { paths: ["description"] } }, auth());
+    await toolsets().updateToolset(
+      { project: tenant.project, slug, fields: { description: "All about pets" }, updateMask: { paths: ["description"] } },
+      auth(),
+    );
     await expectNew();
     await deploy([tool("list_pets"), tool("get_pet", { inputSchema: { type: "object", properties: { id: { type: "integer" } } } })]);
     await expectNew();
-    await toolsets().updateToolset({ project: tenant.project, slug, fields: { toolUrns: ["tools:http:api:get_pet"] }, updateMask: { paths: ["tool_urns"] } }, auth());
+    await toolsets().updateToolset(
+      { project: tenant.project, slug, fields: { toolUrns: ["tools:http:api:get_pet"] }, updateMask: { paths: ["tool_urns"] } },
+      auth(),
+    );
     await expectNew();
   });
 
   it("a replica with a warm cache serves another replica's write at once", async () => {
     const replica = await startTestServer(database.url);
     try {
-      const resolveOn = async (srv: TestServer) => (await srv.client(ReleaseService).resolveToolset({ project: tenant.project, slug }, auth())).resolved!;
+      const resolveOn = async (srv: TestServer) =>
+        (await srv.client(ReleaseService).resolveToolset({ project: tenant.project, slug }, auth())).resolved!;
       const before = await resolveOn(replica);
       expect((await resolveOn(server)).etag).toBe(before.etag);
       // The second call on a warm replica skips the content queries.
       replica.queries.length = 0;
       await resolveOn(replica);
       const warm = replica.queries.length;
-      await toolsets().updateToolset({ project: tenant.project, slug, fields: { description: `edited ${uniqueSlug("d")}` }, updateMask: { paths: ["description"] } }, auth());
+      await toolsets().updateToolset(
+        { project: tenant.project, slug, fields: { description: `edited ${uniqueSlug("d")}` }, updateMask: { paths: ["description"] } },
+        auth(),
+      );
       await upsertVariation({ toolsetSlug: slug }, { srcToolUrn: "tools:http:api:get_pet", title: uniqueSlug("title") });
       replica.queries.length = 0;
       const after = await resolveOn(replica);
@@ -229,7 +274,9 @@ describe("ResolveToolset", () => {
       const res = await own.resolveToolset({ slug: "big" });
       expect(res.resolved?.tools).toHaveLength(n);
       expect(res.resolved?.prompts).toHaveLength(prompts.length);
-      expect(res.resolved?.tools.every((x) => x.title === (x.variationIds.length === 2 || Number(x.urn.split(":t")[1]) % 2 === 1 ? "t" : "g"))).toBe(true);
+      expect(res.resolved?.tools.every((x) => x.title === (x.variationIds.length === 2 || Number(x.urn.split(":t")[1]) % 2 === 1 ? "t" : "g"))).toBe(
+        true,
+      );
       return server.queries.length;
     };
     const small = await count(10);

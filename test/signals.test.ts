@@ -100,7 +100,10 @@ describe("signals reach the server", () => {
 
   it("SIGTERM to `make run` stops the server and every process it started", async () => {
     // -o: never reinstall node_modules from a test.
-    await stopsOnSigterm("make", ["--no-print-directory", "-o", "node_modules/.installed", "run"], { DATABASE_URL: database.url, MIGRATE_ON_START: "false" });
+    await stopsOnSigterm("make", ["--no-print-directory", "-o", "node_modules/.installed", "run"], {
+      DATABASE_URL: database.url,
+      MIGRATE_ON_START: "false",
+    });
   }, 60_000);
 
   it("SIGTERM to `npm start` on the embedded PostgreSQL stops PostgreSQL too", async () => {

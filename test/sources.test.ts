@@ -112,7 +112,11 @@ describe("deployments", () => {
 
     const list = await sources().listDeployments({ project }, producer());
     expect(list.deployments.map((d) => d.id)).toEqual([third.id, second.id, first.id]);
-    expect(list.deployments.map((d) => d.toolUrns)).toEqual([["tools:http:petstore:d"], ["tools:http:petstore:c"], ["tools:http:petstore:a", "tools:http:petstore:b"]]);
+    expect(list.deployments.map((d) => d.toolUrns)).toEqual([
+      ["tools:http:petstore:d"],
+      ["tools:http:petstore:c"],
+      ["tools:http:petstore:a", "tools:http:petstore:b"],
+    ]);
     expect(list.deployments.every((d) => d.tools.length === 0)).toBe(true);
     expect(list.nextPageToken).toBe("");
   });
@@ -181,7 +185,8 @@ describe("deployments", () => {
 describe("invalid input → INVALID_ARGUMENT, data unchanged", () => {
   const bigSchema = { type: "object", description: "x".repeat(64 * 1024) };
   const deploy = api.deploy;
-  const upsert = ({ name = "p", prompt = "", ...more }: { name?: string; prompt?: string; description?: string; arguments?: JsonObject }) => api.upsertPrompt(name, prompt, more);
+  const upsert = ({ name = "p", prompt = "", ...more }: { name?: string; prompt?: string; description?: string; arguments?: JsonObject }) =>
+    api.upsertPrompt(name, prompt, more);
 
   // The second column is the field the message must start with, or a pattern
   // when the protocol layer rejects the value before the handler sees it.
@@ -203,10 +208,18 @@ describe("invalid input → INVALID_ARGUMENT, data unchanged", () => {
     ["CreateDeployment: ftp server_url", "tools[0].server_url", () => deploy([tool("a", { serverUrl: "ftp://example.com" })])],
     ["CreateDeployment: relative server_url", "tools[0].server_url", () => deploy([tool("a", { serverUrl: "example.com/api" })])],
     ["CreateDeployment: server_url with spaces", "tools[0].server_url", () => deploy([tool("a", { serverUrl: " https://example.com" })])],
-    ["CreateDeployment: server_url too long", "tools[0].server_url", () => deploy([tool("a", { serverUrl: `https://example.com/${"u".repeat(2048)}` })])],
+    [
+      "CreateDeployment: server_url too long",
+      "tools[0].server_url",
+      () => deploy([tool("a", { serverUrl: `https://example.com/${"u".repeat(2048)}` })]),
+    ],
     ["CreateDeployment: input_schema of type string", "tools[0].input_schema.type", () => deploy([tool("a", { inputSchema: { type: "string" } })])],
     ["CreateDeployment: oversized input_schema", "tools[0].input_schema", () => deploy([tool("a", { inputSchema: bigSchema })])],
-    ["CreateDeployment: NUL inside input_schema", "tools[0].input_schema.description", () => deploy([tool("a", { inputSchema: { description: "a\u0000b" } })])],
+    [
+      "CreateDeployment: NUL inside input_schema",
+      "tools[0].input_schema.description",
+      () => deploy([tool("a", { inputSchema: { description: "a\u0000b" } })]),
+    ],
     ["CreateDeployment: NUL in description", "tools[0].description", () => deploy([tool("a", { description: "bad\u0000text" })])],
     ["CreateDeployment: lone surrogate in summary", /summary/, () => deploy([tool("a", { summary: "bad\udc00" })])],
     ["CreateDeployment: description too long", "tools[0].description", () => deploy([tool("a", { description: "d".repeat(4097) })])],
@@ -227,10 +240,17 @@ describe("invalid input → INVALID_ARGUMENT, data unchanged", () => {
         const [payload, sum] = foreignPageToken.split(".");
         const body = JSON.parse(Buffer.from(payload!, "base64url").toString()) as { k: string[] };
         body.k = ["999"];
-        return sources().listDeployments({ project: tenant.project, pageToken: `${Buffer.from(JSON.stringify(body)).toString("base64url")}.${sum}` }, producer());
+        return sources().listDeployments(
+          { project: tenant.project, pageToken: `${Buffer.from(JSON.stringify(body)).toString("base64url")}.${sum}` },
+          producer(),
+        );
       },
     ],
-    ["ListDeployments: page_token of another project", "page_token", () => sources().listDeployments({ project: tenant.project, pageToken: foreignPageToken }, producer())],
+    [
+      "ListDeployments: page_token of another project",
+      "page_token",
+      () => sources().listDeployments({ project: tenant.project, pageToken: foreignPageToken }, producer()),
+    ],
     ["ListPromptTemplates: bad project slug", "project", () => sources().listPromptTemplates({ project: "UPPER" }, producer())],
     ["UpsertPromptTemplate: empty name", "name", () => upsert({ name: "" })],
     ["UpsertPromptTemplate: blank name", "name", () => upsert({ name: "   " })],
@@ -321,7 +341,10 @@ describe("prompt templates", () => {
     const project = await newProject();
     const up = (name: string, prompt: string) =>
       sources()
-        .upsertPromptTemplate({ project, name, description: `about ${name}`, prompt, arguments: { type: "object", properties: { who: { type: "string" } } } }, producer())
+        .upsertPromptTemplate(
+          { project, name, description: `about ${name}`, prompt, arguments: { type: "object", properties: { who: { type: "string" } } } },
+          producer(),
+        )
         .then((r) => r.promptTemplate!);
     const first = await up("greet", "Hello {{who}}");
     expect(first.historyId).toBe(first.id);
@@ -345,14 +368,25 @@ describe("prompt templates", () => {
     expect(list[1]!.prompt).toBe("Hey {{who}}");
 
     const stored = await server.db.selectFrom("prompt_templates").selectAll().where("id", "=", first.id).executeTakeFirstOrThrow();
-    expect(stored).toMatchObject({ history_id: first.id, predecessor_id: null, name: "greet", prompt: "Hello {{who}}", description: "about greet", deleted_at: null });
+    expect(stored).toMatchObject({
+      history_id: first.id,
+      predecessor_id: null,
+      name: "greet",
+      prompt: "Hello {{who}}",
+      description: "about greet",
+      deleted_at: null,
+    });
     expect(stored.created_at.getTime()).toBe(Number(first.createdAt!.seconds) * 1000 + Math.floor(first.createdAt!.nanos / 1e6));
   });
 
   it("concurrent upserts of one new name form one linear history", async () => {
     const project = await newProject();
     const revisions = await Promise.all(
-      [1, 2, 3, 4, 5].map((i) => sources().upsertPromptTemplate({ project, name: "race", prompt: `v${i}` }, producer()).then((r) => r.promptTemplate!)),
+      [1, 2, 3, 4, 5].map((i) =>
+        sources()
+          .upsertPromptTemplate({ project, name: "race", prompt: `v${i}` }, producer())
+          .then((r) => r.promptTemplate!),
+      ),
     );
     const history = new Set(revisions.map((r) => r.historyId));
     expect(history.size).toBe(1);
@@ -424,16 +458,25 @@ describe("tenancy and protocols", () => {
   it.each(PROTOCOLS)("writes and reads over %s", async (protocol) => {
     const project = await newProject();
     const client = api.with({ protocol }).sources();
-    const schema = { type: "object", properties: { n: { type: "number", minimum: 1.5 }, tags: { type: "array", items: { type: "string" } } }, additionalProperties: false };
-    const created = (await client.createDeployment({ project, idempotencyKey: `k:${protocol}`, tools: [tool("a", { inputSchema: schema, readOnlyHint: false })] }, producer()))
-      .deployment!;
+    const schema = {
+      type: "object",
+      properties: { n: { type: "number", minimum: 1.5 }, tags: { type: "array", items: { type: "string" } } },
+      additionalProperties: false,
+    };
+    const created = (
+      await client.createDeployment(
+        { project, idempotencyKey: `k:${protocol}`, tools: [tool("a", { inputSchema: schema, readOnlyHint: false })] },
+        producer(),
+      )
+    ).deployment!;
     expect(created.seq).toBe(1n);
     const got = (await client.getDeployment({ project, id: created.id }, bearer(tenant.consumerKey))).deployment!;
     expect(got.tools[0]!.inputSchema).toEqual(schema);
     expect(got.tools[0]!.readOnlyHint).toBe(false);
     const listed = await client.listDeployments({ project, pageSize: 1 }, bearer(tenant.consumerKey));
     expect(listed.deployments.map((d) => d.id)).toEqual([created.id]);
-    const prompt = (await client.upsertPromptTemplate({ project, name: "p", prompt: "x", arguments: { type: "object" } }, producer())).promptTemplate!;
+    const prompt = (await client.upsertPromptTemplate({ project, name: "p", prompt: "x", arguments: { type: "object" } }, producer()))
+      .promptTemplate!;
     const prompts = (await client.listPromptTemplates({ project }, bearer(tenant.consumerKey))).promptTemplates;
     expect(prompts.map((p) => p.id)).toEqual([prompt.id]);
     const bad = await failure(client.createDeployment({ project, tools: [tool("a", { httpMethod: "get" })] }, producer()));

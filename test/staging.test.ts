@@ -8,7 +8,22 @@ import { bearer, failure } from "../server/testing/server.js";
 import { useTestServer } from "../server/testing/use-test-server.js";
 
 const { server, tenant, api } = useTestServer({ tenants: 1 });
-const { auth, sources, toolsets, releases, deploy, createToolset, switchMode, staged, editStaging, publish, resolve, globalVariation, stagingVariation, diff } = api;
+const {
+  auth,
+  sources,
+  toolsets,
+  releases,
+  deploy,
+  createToolset,
+  switchMode,
+  staged,
+  editStaging,
+  publish,
+  resolve,
+  globalVariation,
+  stagingVariation,
+  diff,
+} = api;
 
 describe("staging flow", () => {
   it("create → switch to staging → staging copy → modify → publish → release created → live serves the change", async () => {
@@ -107,7 +122,10 @@ describe("switching modes", () => {
     const slug = uniqueSlug("etag");
     await deploy([tool("a"), tool("b")]);
     await createToolset(slug, ["a", "b"]);
-    await toolsets().upsertToolVariation({ project: tenant.project, scope: { toolsetSlug: slug }, variation: { srcToolUrn: urn("a"), title: "A!" } }, auth());
+    await toolsets().upsertToolVariation(
+      { project: tenant.project, scope: { toolsetSlug: slug }, variation: { srcToolUrn: urn("a"), title: "A!" } },
+      auth(),
+    );
     const before = await resolve(slug);
     await switchMode(slug, EditingMode.STAGING);
     const after = await resolve(slug);
@@ -156,14 +174,19 @@ describe("switching modes", () => {
     expect(after.etag).toBe(live.etag);
     expect(after.tools[0]?.description).toBe("published variation");
     // The live toolset edits directly again.
-    await toolsets().upsertToolVariation({ project: tenant.project, scope: { toolsetSlug: slug }, variation: { srcToolUrn: urn("a"), description: "direct" } }, auth());
+    await toolsets().upsertToolVariation(
+      { project: tenant.project, scope: { toolsetSlug: slug }, variation: { srcToolUrn: urn("a"), description: "direct" } },
+      auth(),
+    );
     expect((await resolve(slug)).tools[0]?.description).toBe("direct");
   });
 
   it("an organization without toolset_staging cannot switch to staging", async () => {
     const plain = await createTenant(server.db, { features: [] });
     await toolsets().createToolset({ project: plain.project, name: "Plain", slug: "plain" }, bearer(plain.producerKey));
-    const err = await failure(toolsets().switchEditingMode({ project: plain.project, slug: "plain", mode: EditingMode.STAGING }, bearer(plain.producerKey)));
+    const err = await failure(
+      toolsets().switchEditingMode({ project: plain.project, slug: "plain", mode: EditingMode.STAGING }, bearer(plain.producerKey)),
+    );
     expect(err.code).toBe(Code.FailedPrecondition);
     expect(err.message).toMatch(/toolset_staging/);
     const { toolset } = await toolsets().getToolset({ project: plain.project, slug: "plain" }, bearer(plain.producerKey));
@@ -226,7 +249,12 @@ describe("rollback", () => {
       [1n, false],
     ]);
     const [event] = (await releases().listReleaseEvents({ project: tenant.project, slug, pageSize: 1 }, auth())).events;
-    expect([event?.kind, event?.fromReleaseNumber, event?.toReleaseNumber, event?.notes]).toEqual([ReleaseEventKind.ROLLED_BACK, 3n, 2n, "c is broken"]);
+    expect([event?.kind, event?.fromReleaseNumber, event?.toReleaseNumber, event?.notes]).toEqual([
+      ReleaseEventKind.ROLLED_BACK,
+      3n,
+      2n,
+      "c is broken",
+    ]);
 
     // Rolling back to the current release changes nothing and logs nothing.
     const again = await releases().rollbackToRelease({ project: tenant.project, slug, releaseNumber: 2n }, auth());
@@ -276,7 +304,11 @@ describe("DiffReleases", () => {
 
     await editStaging(slug, { toolUrns: [urn("keep"), urn("ren"), urn("new")] });
     await toolsets().upsertToolVariation(
-      { project: tenant.project, scope: { toolsetSlug: slug, staging: true }, variation: { srcToolUrn: urn("ren"), name: "renamed", description: "better words" } },
+      {
+        project: tenant.project,
+        scope: { toolsetSlug: slug, staging: true },
+        variation: { srcToolUrn: urn("ren"), name: "renamed", description: "better words" },
+      },
       auth(),
     );
     await deploy([tool("keep", { inputSchema: schema(["id", "n"]) }), tool("gone"), tool("ren"), tool("new")]);
@@ -336,13 +368,18 @@ describe("edge cases of staged state", () => {
     await toolsets().updateToolset({ project: tenant.project, slug: otherSlug, fields: { mcpSlug: y }, updateMask: { paths: ["mcp_slug"] } }, auth());
     await switchMode(slug, EditingMode.STAGING);
 
-    const taken = await failure(toolsets().updateToolset({ project: tenant.project, slug, staging: true, fields: { mcpSlug: y }, updateMask: { paths: ["mcp_slug"] } }, auth()));
+    const taken = await failure(
+      toolsets().updateToolset({ project: tenant.project, slug, staging: true, fields: { mcpSlug: y }, updateMask: { paths: ["mcp_slug"] } }, auth()),
+    );
     expect(taken.code).toBe(Code.AlreadyExists);
     expect(taken.message).toContain(y);
 
     // Release 2 moves the endpoint to a new slug; the other toolset then takes the old one.
     const z = uniqueSlug("ep");
-    await toolsets().updateToolset({ project: tenant.project, slug, staging: true, fields: { mcpSlug: z }, updateMask: { paths: ["mcp_slug"] } }, auth());
+    await toolsets().updateToolset(
+      { project: tenant.project, slug, staging: true, fields: { mcpSlug: z }, updateMask: { paths: ["mcp_slug"] } },
+      auth(),
+    );
     await publish(slug);
     await toolsets().updateToolset({ project: tenant.project, slug: otherSlug, fields: { mcpSlug: x }, updateMask: { paths: ["mcp_slug"] } }, auth());
     const before = (await toolsets().getToolset({ project: tenant.project, slug }, auth())).toolset!;
@@ -356,13 +393,17 @@ describe("edge cases of staged state", () => {
     const slug = uniqueSlug("livevars");
     await deploy([tool("a")]);
     await createToolset(slug, ["a"]);
-    await toolsets().upsertToolVariation({ project: tenant.project, scope: { toolsetSlug: slug }, variation: { srcToolUrn: urn("a"), title: "old" } }, auth());
+    await toolsets().upsertToolVariation(
+      { project: tenant.project, scope: { toolsetSlug: slug }, variation: { srcToolUrn: urn("a"), title: "old" } },
+      auth(),
+    );
     await switchMode(slug, EditingMode.STAGING);
     await toolsets().upsertToolVariation(
       { project: tenant.project, scope: { toolsetSlug: slug, staging: true }, variation: { srcToolUrn: urn("a"), title: "new" } },
       auth(),
     );
-    const listLive = async () => (await toolsets().listToolVariations({ project: tenant.project, scope: { toolsetSlug: slug } }, auth())).variations.map((v) => v.title);
+    const listLive = async () =>
+      (await toolsets().listToolVariations({ project: tenant.project, scope: { toolsetSlug: slug } }, auth())).variations.map((v) => v.title);
     expect(await listLive()).toEqual(["old"]);
     await publish(slug);
     expect(await listLive()).toEqual(["new"]);
@@ -376,7 +417,10 @@ describe("edge cases of staged state", () => {
       await deploy(names.map((n) => tool(n)));
       await createToolset(slug, names);
       for (const n of names) {
-        await toolsets().upsertToolVariation({ project: tenant.project, scope: { toolsetSlug: slug }, variation: { srcToolUrn: urn(n), title: n } }, auth());
+        await toolsets().upsertToolVariation(
+          { project: tenant.project, scope: { toolsetSlug: slug }, variation: { srcToolUrn: urn(n), title: n } },
+          auth(),
+        );
       }
       server.queries.length = 0;
       await switchMode(slug, EditingMode.STAGING);

@@ -56,7 +56,12 @@ describe("iteration flow", () => {
     expect(updated.toolset?.currentReleaseNumber).toBe(0n);
     const releases = await server.db.selectFrom("toolset_releases").select("id").where("toolset_id", "=", created.toolset!.id).execute();
     expect(releases).toEqual([]);
-    const versions = await server.db.selectFrom("toolset_versions").select(["version", "tool_urns", "name"]).where("toolset_id", "=", created.toolset!.id).orderBy("version").execute();
+    const versions = await server.db
+      .selectFrom("toolset_versions")
+      .select(["version", "tool_urns", "name"])
+      .where("toolset_id", "=", created.toolset!.id)
+      .orderBy("version")
+      .execute();
     expect(versions).toEqual([
       { version: 1n, tool_urns: ["tools:http:petstore:get_pet"], name: "Pet Store" },
       { version: 2n, tool_urns: ["tools:http:petstore:get_pet", "tools:http:petstore:add_pet"], name: "Pet Store" },
@@ -89,14 +94,27 @@ describe("UpdateToolset", () => {
     const slug = uniqueSlug("upd");
     await toolsets().createToolset({ project: tenant.project, name: "Before", slug, description: "keep me" }, auth());
     const u1 = await toolsets().updateToolset(
-      { project: tenant.project, slug, fields: { name: "After", description: "drop me", mcpSlug: slug, mcpEnabled: true }, updateMask: { paths: ["name", "mcp_slug", "mcp_enabled"] } },
+      {
+        project: tenant.project,
+        slug,
+        fields: { name: "After", description: "drop me", mcpSlug: slug, mcpEnabled: true },
+        updateMask: { paths: ["name", "mcp_slug", "mcp_enabled"] },
+      },
       auth(),
     );
     expect(u1.toolset).toMatchObject({ name: "After", description: "keep me", mcpSlug: slug, mcpEnabled: true, mcpIsPublic: false, version: 2n });
-    expect(await outcome(toolsets().updateToolset({ project: tenant.project, slug, fields: { name: "x" }, updateMask: { paths: ["name"] }, expectedVersion: 1n }, auth()))).toBe(
-      Code.Aborted,
+    expect(
+      await outcome(
+        toolsets().updateToolset(
+          { project: tenant.project, slug, fields: { name: "x" }, updateMask: { paths: ["name"] }, expectedVersion: 1n },
+          auth(),
+        ),
+      ),
+    ).toBe(Code.Aborted);
+    const same = await toolsets().updateToolset(
+      { project: tenant.project, slug, fields: { name: "After" }, updateMask: { paths: ["name"] }, expectedVersion: 2n },
+      auth(),
     );
-    const same = await toolsets().updateToolset({ project: tenant.project, slug, fields: { name: "After" }, updateMask: { paths: ["name"] }, expectedVersion: 2n }, auth());
     expect(same.toolset?.version).toBe(2n);
     const cleared = await toolsets().updateToolset({ project: tenant.project, slug, fields: {}, updateMask: { paths: ["mcp_slug"] } }, auth());
     expect(cleared.toolset?.mcpSlug).toBe("");
@@ -109,9 +127,11 @@ describe("UpdateToolset", () => {
     await toolsets().createToolset({ project: tenant.project, name: "A", slug: a }, auth());
     await toolsets().createToolset({ project: tenant.project, name: "B", slug: b }, auth());
     await toolsets().updateToolset({ project: tenant.project, slug: a, fields: { mcpSlug: a }, updateMask: { paths: ["mcp_slug"] } }, auth());
-    expect(await outcome(toolsets().updateToolset({ project: tenant.project, slug: b, fields: { mcpSlug: a }, updateMask: { paths: ["mcp_slug"] } }, auth()))).toBe(
-      Code.AlreadyExists,
-    );
+    expect(
+      await outcome(
+        toolsets().updateToolset({ project: tenant.project, slug: b, fields: { mcpSlug: a }, updateMask: { paths: ["mcp_slug"] } }, auth()),
+      ),
+    ).toBe(Code.AlreadyExists);
   });
 
   it("concurrent updates with the same expected_version: one wins, the others get ABORTED", async () => {
@@ -119,7 +139,12 @@ describe("UpdateToolset", () => {
     await toolsets().createToolset({ project: tenant.project, name: "Race", slug }, auth());
     const results = await Promise.all(
       Array.from({ length: 5 }, (_, i) =>
-        outcome(toolsets().updateToolset({ project: tenant.project, slug, fields: { description: `d${i}` }, updateMask: { paths: ["description"] }, expectedVersion: 1n }, auth())),
+        outcome(
+          toolsets().updateToolset(
+            { project: tenant.project, slug, fields: { description: `d${i}` }, updateMask: { paths: ["description"] }, expectedVersion: 1n },
+            auth(),
+          ),
+        ),
       ),
     );
     expect(results.filter((r) => r === "ok")).toHaveLength(1);
@@ -175,9 +200,22 @@ describe("invalid input gives INVALID_ARGUMENT and changes nothing", () => {
     ["create: bad slug", () => toolsets().createToolset({ project: tenant.project, name: "ok", slug: "Bad Slug" }, auth())],
     ["create: name that yields no slug", () => toolsets().createToolset({ project: tenant.project, name: "!!!" }, auth())],
     ["create: bad tool urn", () => toolsets().createToolset({ project: tenant.project, name: "ok", toolUrns: ["tools:http:Petstore:get"] }, auth())],
-    ["create: urn of another kind", () => toolsets().createToolset({ project: tenant.project, name: "ok", toolUrns: ["tools:grpc:petstore:get"] }, auth())],
-    ["create: duplicate urn", () => toolsets().createToolset({ project: tenant.project, name: "ok", toolUrns: ["tools:http:a:b", "tools:http:a:b"] }, auth())],
-    ["create: too many urns", () => toolsets().createToolset({ project: tenant.project, name: "ok", toolUrns: Array.from({ length: 1001 }, (_, i) => `tools:http:a:t${i}`) }, auth())],
+    [
+      "create: urn of another kind",
+      () => toolsets().createToolset({ project: tenant.project, name: "ok", toolUrns: ["tools:grpc:petstore:get"] }, auth()),
+    ],
+    [
+      "create: duplicate urn",
+      () => toolsets().createToolset({ project: tenant.project, name: "ok", toolUrns: ["tools:http:a:b", "tools:http:a:b"] }, auth()),
+    ],
+    [
+      "create: too many urns",
+      () =>
+        toolsets().createToolset(
+          { project: tenant.project, name: "ok", toolUrns: Array.from({ length: 1001 }, (_, i) => `tools:http:a:t${i}`) },
+          auth(),
+        ),
+    ],
     ["create: resource urn with space", () => toolsets().createToolset({ project: tenant.project, name: "ok", resourceUrns: ["a b"] }, auth())],
     ["create: empty prompt name", () => toolsets().createToolset({ project: tenant.project, name: "ok", promptTemplateNames: [""] }, auth())],
     ["create: bad project slug", () => toolsets().createToolset({ project: "BAD", name: "ok" }, auth())],
@@ -185,17 +223,54 @@ describe("invalid input gives INVALID_ARGUMENT and changes nothing", () => {
     ["list: negative page_size", () => toolsets().listToolsets({ project: tenant.project, pageSize: -1 }, auth())],
     ["list: tampered page_token", () => toolsets().listToolsets({ project: tenant.project, pageToken: "abc.def" }, auth())],
     ["update: empty mask", () => toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { name: "x" } }, auth())],
-    ["update: repeated path", () => toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { name: "x" }, updateMask: { paths: ["name", "name"] } }, auth())],
-    ["resolve: unknown target", () => server.client(ReleaseService).resolveToolset({ project: tenant.project, slug: "fixed", target: 7 as Target }, auth())],
-    ["update: unknown path", () => toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { name: "x" }, updateMask: { paths: ["slug"] } }, auth())],
-    ["update: bad mcp_slug", () => toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { mcpSlug: "-x" }, updateMask: { paths: ["mcp_slug"] } }, auth())],
-    ["update: empty name", () => toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { name: "" }, updateMask: { paths: ["name"] } }, auth())],
-    ["update: negative expected_version", () => toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { name: "y" }, updateMask: { paths: ["name"] }, expectedVersion: -1n }, auth())],
-    ["update: bad urn", () => toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { toolUrns: ["nope"] }, updateMask: { paths: ["tool_urns"] } }, auth())],
+    [
+      "update: repeated path",
+      () =>
+        toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { name: "x" }, updateMask: { paths: ["name", "name"] } }, auth()),
+    ],
+    [
+      "resolve: unknown target",
+      () => server.client(ReleaseService).resolveToolset({ project: tenant.project, slug: "fixed", target: 7 as Target }, auth()),
+    ],
+    [
+      "update: unknown path",
+      () => toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { name: "x" }, updateMask: { paths: ["slug"] } }, auth()),
+    ],
+    [
+      "update: bad mcp_slug",
+      () =>
+        toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { mcpSlug: "-x" }, updateMask: { paths: ["mcp_slug"] } }, auth()),
+    ],
+    [
+      "update: empty name",
+      () => toolsets().updateToolset({ project: tenant.project, slug: "fixed", fields: { name: "" }, updateMask: { paths: ["name"] } }, auth()),
+    ],
+    [
+      "update: negative expected_version",
+      () =>
+        toolsets().updateToolset(
+          { project: tenant.project, slug: "fixed", fields: { name: "y" }, updateMask: { paths: ["name"] }, expectedVersion: -1n },
+          auth(),
+        ),
+    ],
+    [
+      "update: bad urn",
+      () =>
+        toolsets().updateToolset(
+          { project: tenant.project, slug: "fixed", fields: { toolUrns: ["nope"] }, updateMask: { paths: ["tool_urns"] } },
+          auth(),
+        ),
+    ],
     ["delete: bad slug", () => toolsets().deleteToolset({ project: tenant.project, slug: "UPPER" }, auth())],
     ["resolve: neither slug nor mcp_slug", () => server.client(ReleaseService).resolveToolset({ project: tenant.project }, auth())],
-    ["resolve: both slug and mcp_slug", () => server.client(ReleaseService).resolveToolset({ project: tenant.project, slug: "fixed", mcpSlug: "fixed" }, auth())],
-    ["resolve: negative release_number", () => server.client(ReleaseService).resolveToolset({ project: tenant.project, slug: "fixed", releaseNumber: -1n }, auth())],
+    [
+      "resolve: both slug and mcp_slug",
+      () => server.client(ReleaseService).resolveToolset({ project: tenant.project, slug: "fixed", mcpSlug: "fixed" }, auth()),
+    ],
+    [
+      "resolve: negative release_number",
+      () => server.client(ReleaseService).resolveToolset({ project: tenant.project, slug: "fixed", releaseNumber: -1n }, auth()),
+    ],
   ];
 
   it.each(cases)("%s", async (_name, call) => {
@@ -261,7 +336,12 @@ describe("ListToolsets pagination", () => {
       .expression((eb) =>
         eb
           .selectFrom(sql<{ n: number }>`generate_series(1, 501)`.as("g"))
-          .select([eb.val(pid).as("project_id"), sql<string>`'t' || lpad(g::text, 4, '0')`.as("slug"), sql<string>`'T'`.as("name"), sql<string>`generate_uuidv7()`.as("history_id")]),
+          .select([
+            eb.val(pid).as("project_id"),
+            sql<string>`'t' || lpad(g::text, 4, '0')`.as("slug"),
+            sql<string>`'T'`.as("name"),
+            sql<string>`generate_uuidv7()`.as("history_id"),
+          ]),
       )
       .execute();
     const key = bearer(t.consumerKey);
@@ -280,7 +360,15 @@ describe("tenancy", () => {
     ["CreateToolset", "write", (k, p) => toolsets().createToolset({ project: p, name: uniqueSlug("n") }, bearer(k))],
     ["GetToolset", "read", (k, p) => toolsets().getToolset({ project: p, slug: "fixed" }, bearer(k))],
     ["ListToolsets", "read", (k, p) => toolsets().listToolsets({ project: p }, bearer(k))],
-    ["UpdateToolset", "write", (k, p) => toolsets().updateToolset({ project: p, slug: "fixed", fields: { description: uniqueSlug("d") }, updateMask: { paths: ["description"] } }, bearer(k))],
+    [
+      "UpdateToolset",
+      "write",
+      (k, p) =>
+        toolsets().updateToolset(
+          { project: p, slug: "fixed", fields: { description: uniqueSlug("d") }, updateMask: { paths: ["description"] } },
+          bearer(k),
+        ),
+    ],
     ["DeleteToolset", "write", (k, p) => toolsets().deleteToolset({ project: p, slug: "fixed" }, bearer(k))],
     ["ResolveToolset", "read", (k, p) => server.client(ReleaseService).resolveToolset({ project: p, slug: "fixed" }, bearer(k))],
   ];

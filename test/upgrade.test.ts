@@ -25,7 +25,9 @@ async function sql<T extends pg.QueryResultRow>(text: string, params: unknown[] 
 
 async function seedAtMigration1ThenUpgrade(): Promise<void> {
   await migrate(database.url, { upTo: "0001" });
-  const [org] = await sql<{ id: string }>("INSERT INTO organizations (slug, name, features) VALUES ('acme', 'Acme', '{toolset_staging}') RETURNING id");
+  const [org] = await sql<{ id: string }>(
+    "INSERT INTO organizations (slug, name, features) VALUES ('acme', 'Acme', '{toolset_staging}') RETURNING id",
+  );
   const [project] = await sql<{ id: string }>("INSERT INTO projects (organization_id, slug, name) VALUES ($1, 'web', 'Web') RETURNING id", [org!.id]);
   const [deployment] = await sql<{ id: string }>("INSERT INTO deployments (project_id, seq) VALUES ($1, 1) RETURNING id", [project!.id]);
   await sql(
@@ -42,11 +44,20 @@ async function seedAtMigration1ThenUpgrade(): Promise<void> {
     [project!.id],
   );
   // The old toolset already had two snapshots before the feature.
-  const [v1] = await sql<{ id: string }>("INSERT INTO toolset_versions (toolset_id, version, tool_urns) VALUES ($1, 1, '{}') RETURNING id", [old!.id]);
-  await sql("INSERT INTO toolset_versions (toolset_id, version, tool_urns, predecessor_id) VALUES ($1, 2, '{tools:http:petstore:get_pet}', $2)", [old!.id, v1!.id]);
-  const [group] = await sql<{ id: string }>("INSERT INTO tool_variations_groups (project_id, name) VALUES ($1, 'global') RETURNING id", [project!.id]);
+  const [v1] = await sql<{ id: string }>("INSERT INTO toolset_versions (toolset_id, version, tool_urns) VALUES ($1, 1, '{}') RETURNING id", [
+    old!.id,
+  ]);
+  await sql("INSERT INTO toolset_versions (toolset_id, version, tool_urns, predecessor_id) VALUES ($1, 2, '{tools:http:petstore:get_pet}', $2)", [
+    old!.id,
+    v1!.id,
+  ]);
+  const [group] = await sql<{ id: string }>("INSERT INTO tool_variations_groups (project_id, name) VALUES ($1, 'global') RETURNING id", [
+    project!.id,
+  ]);
   await sql("INSERT INTO project_tool_variations (project_id, group_id) VALUES ($1, $2)", [project!.id, group!.id]);
-  await sql("INSERT INTO tool_variations (group_id, src_tool_urn, description) VALUES ($1, 'tools:http:petstore:get_pet', 'Find a pet')", [group!.id]);
+  await sql("INSERT INTO tool_variations (group_id, src_tool_urn, description) VALUES ($1, 'tools:http:petstore:get_pet', 'Find a pet')", [
+    group!.id,
+  ]);
   void fresh;
 
   await migrate(database.url);
@@ -111,9 +122,15 @@ describe("upgrade from migration 1", () => {
       { project: "web", scope: { global: true }, variation: { srcToolUrn: "tools:http:petstore:get_pet", description: "Find one pet" } },
       bearer(key),
     );
-    await toolsets.updateToolset({ project: "web", slug: "fresh", staging: true, fields: { name: "Fresh 2" }, updateMask: { paths: ["name"] } }, bearer(key));
+    await toolsets.updateToolset(
+      { project: "web", slug: "fresh", staging: true, fields: { name: "Fresh 2" }, updateMask: { paths: ["name"] } },
+      bearer(key),
+    );
     expect((await releases.resolveToolset({ project: "web", slug: "fresh" }, bearer(key))).resolved?.etag).toBe(before.resolved?.etag);
-    const { release } = await releases.publishStagingVersion({ project: "web", slug: "fresh", notes: "first publish after the upgrade" }, bearer(key));
+    const { release } = await releases.publishStagingVersion(
+      { project: "web", slug: "fresh", notes: "first publish after the upgrade" },
+      bearer(key),
+    );
     expect(release?.releaseNumber).toBe(2n);
     const live = await releases.resolveToolset({ project: "web", slug: "fresh" }, bearer(key));
     expect(live.resolved?.name).toBe("Fresh 2");

@@ -15,7 +15,8 @@ const GLOBAL: ScopeInit = { global: true };
 const toolsetScope = (slug: string, staging = false): ScopeInit => ({ toolsetSlug: slug, staging });
 
 // The calls of the driver with the tenant (and key, protocol) as arguments, as the tests below vary them.
-const upsert = (scope: ScopeInit, variation: VariationInit, t: Tenant = tenant, protocol?: Protocol) => api.with({ tenant: t, protocol }).upsertVariation(scope, variation);
+const upsert = (scope: ScopeInit, variation: VariationInit, t: Tenant = tenant, protocol?: Protocol) =>
+  api.with({ tenant: t, protocol }).upsertVariation(scope, variation);
 const list = (scope: ScopeInit, t: Tenant = tenant, key = t.producerKey) => api.with({ tenant: t, apiKey: key }).listVariations(scope);
 const versions = (scope: ScopeInit, srcToolUrn: string, t: Tenant = tenant) => api.with({ tenant: t }).variationVersions(scope, srcToolUrn);
 const remove = (scope: ScopeInit, srcToolUrn: string, t: Tenant = tenant) => api.with({ tenant: t }).deleteVariation(scope, srcToolUrn);
@@ -40,7 +41,11 @@ async function createStagedToolset(slug: string): Promise<{ live: ToolsetRow; co
 
 /** The project's global variation group (project_tool_variations); null while it has none. */
 async function globalGroupId(t: Tenant): Promise<string | null> {
-  const row = await server.db.selectFrom("project_tool_variations").select("group_id").where("project_id", "=", await projectId(server.db, t)).executeTakeFirst();
+  const row = await server.db
+    .selectFrom("project_tool_variations")
+    .select("group_id")
+    .where("project_id", "=", await projectId(server.db, t))
+    .executeTakeFirst();
   return row?.group_id ?? null;
 }
 
@@ -371,7 +376,11 @@ describe("concurrency", () => {
     const fresh = await createTenant(server.db);
     const results = await Promise.all(Array.from({ length: 10 }, (_, i) => upsert(GLOBAL, { srcToolUrn: urn, description: `d${i}` }, fresh)));
     await assertContiguous(results, GLOBAL, fresh);
-    const groups = await server.db.selectFrom("tool_variations_groups").select("id").where("project_id", "=", await projectId(server.db, fresh)).execute();
+    const groups = await server.db
+      .selectFrom("tool_variations_groups")
+      .select("id")
+      .where("project_id", "=", await projectId(server.db, fresh))
+      .execute();
     expect(groups).toHaveLength(1);
   });
 });
@@ -412,10 +421,12 @@ describe("validation", () => {
   it.each(cases)("upsert with %s → INVALID_ARGUMENT, nothing written", async (_name, scope, variation, field) => {
     const before = await rowCounts();
     const err = await failure(
-      api.toolsets().upsertToolVariation(
-        { project: tenant.project, ...(scope === undefined ? {} : { scope }), ...(variation === undefined ? {} : { variation }) },
-        bearer(tenant.producerKey),
-      ),
+      api
+        .toolsets()
+        .upsertToolVariation(
+          { project: tenant.project, ...(scope === undefined ? {} : { scope }), ...(variation === undefined ? {} : { variation }) },
+          bearer(tenant.producerKey),
+        ),
     );
     expect(err.code).toBe(Code.InvalidArgument);
     if (typeof field === "string") expect(err.message.startsWith(`${field}: `)).toBe(true);
@@ -453,7 +464,9 @@ describe("validation", () => {
   });
 
   it("list with a bad scope → INVALID_ARGUMENT", async () => {
-    const err = await failure(api.toolsets().listToolVariations({ project: tenant.project, scope: { global: true, staging: true } }, bearer(tenant.producerKey)));
+    const err = await failure(
+      api.toolsets().listToolVariations({ project: tenant.project, scope: { global: true, staging: true } }, bearer(tenant.producerKey)),
+    );
     expect(err.code).toBe(Code.InvalidArgument);
     expect(err.message).toContain("scope.staging");
   });
@@ -465,10 +478,14 @@ describe("tenancy and protocols", () => {
   it("a consumer key may list but not write", async () => {
     const v = await upsert(GLOBAL, { srcToolUrn: urn, description: "x" });
     expect((await list(GLOBAL, tenant, tenant.consumerKey)).map((x) => x.id)).toContain(v.id);
-    const history = await api.toolsets().listToolVariationVersions({ project: tenant.project, scope: GLOBAL, srcToolUrn: urn }, bearer(tenant.consumerKey));
+    const history = await api
+      .toolsets()
+      .listToolVariationVersions({ project: tenant.project, scope: GLOBAL, srcToolUrn: urn }, bearer(tenant.consumerKey));
     expect(history.versions.map((x) => x.id)).toContain(v.id);
     const before = await rowCounts();
-    const up = api.toolsets().upsertToolVariation({ project: tenant.project, scope: GLOBAL, variation: { srcToolUrn: urn } }, bearer(tenant.consumerKey));
+    const up = api
+      .toolsets()
+      .upsertToolVariation({ project: tenant.project, scope: GLOBAL, variation: { srcToolUrn: urn } }, bearer(tenant.consumerKey));
     expect((await failure(up)).code).toBe(Code.PermissionDenied);
     const del = api.toolsets().deleteToolVariation({ project: tenant.project, scope: GLOBAL, srcToolUrn: urn }, bearer(tenant.consumerKey));
     expect((await failure(del)).code).toBe(Code.PermissionDenied);
@@ -492,10 +509,18 @@ describe("tenancy and protocols", () => {
     const v = await upsert(GLOBAL, { srcToolUrn: grpcUrn, tags: { values: [] }, idempotentHint: true }, tenant, "grpc");
     expect(v.version).toBe(1n);
     expect(v.tags?.values).toEqual([]);
-    const res = await api.with({ protocol: "grpc" }).toolsets().listToolVariations({ project: tenant.project, scope: GLOBAL }, bearer(tenant.consumerKey));
+    const res = await api
+      .with({ protocol: "grpc" })
+      .toolsets()
+      .listToolVariations({ project: tenant.project, scope: GLOBAL }, bearer(tenant.consumerKey));
     const listed = res.variations.find((x) => x.srcToolUrn === grpcUrn);
     expect(listed).toEqual(v);
-    const err = await failure(api.with({ protocol: "grpc" }).toolsets().deleteToolVariation({ project: tenant.project, scope: GLOBAL, srcToolUrn: "tools:http:x:missing" }, bearer(tenant.producerKey)));
+    const err = await failure(
+      api
+        .with({ protocol: "grpc" })
+        .toolsets()
+        .deleteToolVariation({ project: tenant.project, scope: GLOBAL, srcToolUrn: "tools:http:x:missing" }, bearer(tenant.producerKey)),
+    );
     expect(err.code).toBe(Code.NotFound);
   });
 });

@@ -44,7 +44,14 @@ export async function createApiKey(
   const key = generateApiKey();
   const displayPrefix = key.slice(0, DISPLAY_PREFIX_LENGTH);
   const name = args.name ?? `${args.scope}-${displayPrefix.slice(KEY_PREFIX.length)}`;
-  const id = await insertApiKey(db, { organization_id: orgId, project_id: projectId, name, scope: args.scope, key_hash: hashApiKey(key), display_prefix: displayPrefix });
+  const id = await insertApiKey(db, {
+    organization_id: orgId,
+    project_id: projectId,
+    name,
+    scope: args.scope,
+    key_hash: hashApiKey(key),
+    display_prefix: displayPrefix,
+  });
   return { id, name, key, displayPrefix };
 }
 

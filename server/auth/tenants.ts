@@ -17,7 +17,8 @@ export async function createOrganization(
 ): Promise<{ id: string; slug: string }> {
   checkSlug("org", args.slug);
   for (const f of args.features ?? []) {
-    if (!(KNOWN_FEATURES as readonly string[]).includes(f)) throw invalidArgument("feature", `unknown feature "${f}" (known: ${KNOWN_FEATURES.join(", ")})`);
+    if (!(KNOWN_FEATURES as readonly string[]).includes(f))
+      throw invalidArgument("feature", `unknown feature "${f}" (known: ${KNOWN_FEATURES.join(", ")})`);
   }
   const row = await insertOrganization(db, { slug: args.slug, name: args.name ?? args.slug, features: [...new Set(args.features ?? [])] });
   if (!row) throw alreadyExists("organization", `organization "${args.slug}" already exists`);

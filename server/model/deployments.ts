@@ -27,7 +27,13 @@ const BY_URN = sql`tool_urn COLLATE "C"`;
  * that foreign-key checks take when other tables insert rows of this project.
  */
 export async function lockProjectForDeployment(trx: Transaction<Database>, projectId: string): Promise<void> {
-  const row = await trx.selectFrom("projects").select("id").where("id", "=", projectId).where("deleted_at", "is", null).forNoKeyUpdate().executeTakeFirst();
+  const row = await trx
+    .selectFrom("projects")
+    .select("id")
+    .where("id", "=", projectId)
+    .where("deleted_at", "is", null)
+    .forNoKeyUpdate()
+    .executeTakeFirst();
   if (!row) throw notFound("project not found");
 }
 
@@ -46,7 +52,11 @@ export async function findDeploymentByIdempotencyKey(db: Db, projectId: string, 
  * project locked. Undefined when a deployment with the same idempotency key
  * already exists: the caller reads that one instead.
  */
-export async function insertDeployment(trx: Transaction<Database>, projectId: string, idempotencyKey: string | undefined): Promise<DeploymentRow | undefined> {
+export async function insertDeployment(
+  trx: Transaction<Database>,
+  projectId: string,
+  idempotencyKey: string | undefined,
+): Promise<DeploymentRow | undefined> {
   const { max } = await trx
     .selectFrom("deployments")
     .select(sql<bigint>`coalesce(max(seq), 0)`.as("max"))
@@ -61,7 +71,12 @@ export async function insertDeployment(trx: Transaction<Database>, projectId: st
 }
 
 /** Inserts a deployment's tool definitions in multi-row statements (never one per tool). */
-export async function insertToolDefinitions(trx: Transaction<Database>, projectId: string, deploymentId: string, tools: readonly NewToolDefinition[]): Promise<void> {
+export async function insertToolDefinitions(
+  trx: Transaction<Database>,
+  projectId: string,
+  deploymentId: string,
+  tools: readonly NewToolDefinition[],
+): Promise<void> {
   for (let i = 0; i < tools.length; i += INSERT_CHUNK) {
     const rows = tools.slice(i, i + INSERT_CHUNK).map((t) => ({ ...t, project_id: projectId, deployment_id: deploymentId }));
     await trx.insertInto("http_tool_definitions").values(rows).execute();
@@ -70,7 +85,13 @@ export async function insertToolDefinitions(trx: Transaction<Database>, projectI
 
 /** The project's active deployment: the one with the highest seq. */
 export async function findActiveDeployment(db: Db, projectId: string): Promise<DeploymentRow | undefined> {
-  return db.selectFrom("deployments").select(["id", "seq", "created_at"]).where("project_id", "=", projectId).orderBy("seq", "desc").limit(1).executeTakeFirst();
+  return db
+    .selectFrom("deployments")
+    .select(["id", "seq", "created_at"])
+    .where("project_id", "=", projectId)
+    .orderBy("seq", "desc")
+    .limit(1)
+    .executeTakeFirst();
 }
 
 /** A deployment of the project by id; another project's deployment is not found either. */

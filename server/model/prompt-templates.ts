@@ -62,24 +62,26 @@ export async function insertRevision(
 export function latestRevisionsQuery(db: Db, projectId: string, names?: readonly string[], afterName?: string) {
   // Pick the latest revision first and drop deleted ones after: filtering first
   // would bring back an older revision of a template whose latest one was deleted.
-  return db
-    .selectFrom((eb) =>
-      eb
-        .selectFrom("prompt_templates")
-        .selectAll()
-        .distinctOn("name")
-        .where("project_id", "=", projectId)
-        .$if(names !== undefined, (qb) => qb.where(sql<boolean>`name = ANY(${names ?? []}::text[])`))
-        .$if(afterName !== undefined, (qb) => qb.where(sql<boolean>`name COLLATE "C" > ${afterName}`))
-        .orderBy("name")
-        .orderBy("created_at", "desc")
-        .orderBy("id", "desc")
-        .as("latest"),
-    )
-    .selectAll()
-    .where("deleted_at", "is", null)
-    // Byte order: the same on every database whatever its default collation.
-    .orderBy(sql`name COLLATE "C"`);
+  return (
+    db
+      .selectFrom((eb) =>
+        eb
+          .selectFrom("prompt_templates")
+          .selectAll()
+          .distinctOn("name")
+          .where("project_id", "=", projectId)
+          .$if(names !== undefined, (qb) => qb.where(sql<boolean>`name = ANY(${names ?? []}::text[])`))
+          .$if(afterName !== undefined, (qb) => qb.where(sql<boolean>`name COLLATE "C" > ${afterName}`))
+          .orderBy("name")
+          .orderBy("created_at", "desc")
+          .orderBy("id", "desc")
+          .as("latest"),
+      )
+      .selectAll()
+      .where("deleted_at", "is", null)
+      // Byte order: the same on every database whatever its default collation.
+      .orderBy(sql`name COLLATE "C"`)
+  );
 }
 
 /** One page of the latest revision of each of the project's prompt templates that is not deleted, by name after `afterName`. */

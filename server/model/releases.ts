@@ -145,7 +145,8 @@ export async function captureSourceState(trx: Transaction<Database>, projectId: 
         .onConflict((oc) => oc.columns(["project_id", "digest"]).doNothing())
         .returning("id")
         .executeTakeFirst(),
-    () => trx.selectFrom("system_source_states").select("id").where("project_id", "=", projectId).where("digest", "=", digest).executeTakeFirstOrThrow(),
+    () =>
+      trx.selectFrom("system_source_states").select("id").where("project_id", "=", projectId).where("digest", "=", digest).executeTakeFirstOrThrow(),
   );
   return upsertDeduplicated(
     () =>
@@ -239,19 +240,23 @@ export async function moveLivePointer(
 
 /** A page of a toolset's events, newest first, after the event `afterId` (exclusive). */
 export async function listEvents(db: Db, toolsetId: string, afterId: string | undefined, limit: number): Promise<EventWithNumbers[]> {
-  return db
-    .selectFrom("toolset_release_events as e")
-    .leftJoin("toolset_releases as fr", "fr.id", "e.from_release_id")
-    .leftJoin("toolset_releases as tr", "tr.id", "e.to_release_id")
-    .selectAll("e")
-    .select(["fr.release_number as from_release_number", "tr.release_number as to_release_number"])
-    .where("e.toolset_id", "=", toolsetId)
-    // The cursor's timestamp is read in SQL: JavaScript dates drop its microseconds.
-    .$if(afterId !== undefined, (q) =>
-      q.where(sql<boolean>`(e.created_at, e.id) < (SELECT created_at, id FROM toolset_release_events WHERE id = ${afterId ?? null}::uuid AND toolset_id = ${toolsetId})`),
-    )
-    .orderBy("e.created_at", "desc")
-    .orderBy("e.id", "desc")
-    .limit(limit)
-    .execute();
+  return (
+    db
+      .selectFrom("toolset_release_events as e")
+      .leftJoin("toolset_releases as fr", "fr.id", "e.from_release_id")
+      .leftJoin("toolset_releases as tr", "tr.id", "e.to_release_id")
+      .selectAll("e")
+      .select(["fr.release_number as from_release_number", "tr.release_number as to_release_number"])
+      .where("e.toolset_id", "=", toolsetId)
+      // The cursor's timestamp is read in SQL: JavaScript dates drop its microseconds.
+      .$if(afterId !== undefined, (q) =>
+        q.where(
+          sql<boolean>`(e.created_at, e.id) < (SELECT created_at, id FROM toolset_release_events WHERE id = ${afterId ?? null}::uuid AND toolset_id = ${toolsetId})`,
+        ),
+      )
+      .orderBy("e.created_at", "desc")
+      .orderBy("e.id", "desc")
+      .limit(limit)
+      .execute()
+  );
 }

@@ -19,9 +19,19 @@ export type PinnedVariation = ToolVariationRow & { group_version_id: string };
  * deployment, the current versions of the global and the toolset's variation
  * groups, and the latest revision of each selected prompt template. One query.
  */
-export async function latestSourcePins(db: Db, projectId: string, toolsetGroupId: string | null, promptNames: readonly string[]): Promise<SourcePins> {
+export async function latestSourcePins(
+  db: Db,
+  projectId: string,
+  toolsetGroupId: string | null,
+  promptNames: readonly string[],
+): Promise<SourcePins> {
   const latestPrompts = latestRevisionsQuery(db, projectId, promptNames).clearSelect().select("id");
-  const { rows } = await sql<{ deployment_id: string | null; global_version_id: string | null; toolset_version_id: string | null; prompt_ids: string[] }>`
+  const { rows } = await sql<{
+    deployment_id: string | null;
+    global_version_id: string | null;
+    toolset_version_id: string | null;
+    prompt_ids: string[];
+  }>`
     SELECT
       (SELECT id FROM deployments WHERE project_id = ${projectId} ORDER BY seq DESC LIMIT 1) AS deployment_id,
       (SELECT g.current_version_id FROM project_tool_variations p JOIN tool_variations_groups g ON g.id = p.group_id

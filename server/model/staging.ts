@@ -24,7 +24,15 @@ export async function createStagingCopy(trx: Transaction<Database>, live: Toolse
   const id = await newToolsetId(trx);
   const inserted = await trx
     .insertInto("toolsets")
-    .values({ id, project_id: live.project_id, slug: live.slug, history_id: id, parent_toolset_id: live.id, editing_mode: "iteration", ...from.state })
+    .values({
+      id,
+      project_id: live.project_id,
+      slug: live.slug,
+      history_id: id,
+      parent_toolset_id: live.id,
+      editing_mode: "iteration",
+      ...from.state,
+    })
     .onConflict((oc) => oc.column("parent_toolset_id").where("deleted_at", "is", null).where("parent_toolset_id", "is not", null).doNothing())
     .returningAll()
     .executeTakeFirst();

@@ -20,7 +20,11 @@ export async function findActiveApiKey(
 }
 
 /** A live project of an organization by slug. */
-export async function findProject(db: Db, organizationId: string, slug: string): Promise<{ id: string; slug: string; organization_id: string } | undefined> {
+export async function findProject(
+  db: Db,
+  organizationId: string,
+  slug: string,
+): Promise<{ id: string; slug: string; organization_id: string } | undefined> {
   return db
     .selectFrom("projects")
     .select(["id", "slug", "organization_id"])
@@ -43,7 +47,10 @@ export async function organizationFeatures(db: Db, organizationId: string): Prom
 }
 
 /** Inserts an organization; undefined when a live one has the slug. */
-export async function insertOrganization(db: Db, org: { slug: string; name: string; features: string[] }): Promise<{ id: string; slug: string } | undefined> {
+export async function insertOrganization(
+  db: Db,
+  org: { slug: string; name: string; features: string[] },
+): Promise<{ id: string; slug: string } | undefined> {
   return db
     .insertInto("organizations")
     .values(org)
@@ -53,7 +60,10 @@ export async function insertOrganization(db: Db, org: { slug: string; name: stri
 }
 
 /** Inserts a project; undefined when a live one of the organization has the slug. */
-export async function insertProject(db: Db, project: { organization_id: string; slug: string; name: string }): Promise<{ id: string; slug: string } | undefined> {
+export async function insertProject(
+  db: Db,
+  project: { organization_id: string; slug: string; name: string },
+): Promise<{ id: string; slug: string } | undefined> {
   return db
     .insertInto("projects")
     .values(project)

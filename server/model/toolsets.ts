@@ -46,7 +46,11 @@ function toolsetsWithRelease(db: Db) {
     .selectFrom("toolsets")
     .selectAll("toolsets")
     .select((eb) =>
-      eb.selectFrom("toolset_releases as r").select("r.release_number").whereRef("r.id", "=", "toolsets.current_release_id").as("current_release_number"),
+      eb
+        .selectFrom("toolset_releases as r")
+        .select("r.release_number")
+        .whereRef("r.id", "=", "toolsets.current_release_id")
+        .as("current_release_number"),
     );
 }
 
@@ -161,7 +165,10 @@ export async function lockEditableToolset(trx: Transaction<Database>, projectId:
     return copy;
   }
   if (live.editing_mode === "staging") {
-    throw failedPrecondition(ERROR_REASONS.LIVE_TOOLSET_PINNED, `toolset "${slug}" is in staging mode: edit its staging copy (staging = true) and publish it`);
+    throw failedPrecondition(
+      ERROR_REASONS.LIVE_TOOLSET_PINNED,
+      `toolset "${slug}" is in staging mode: edit its staging copy (staging = true) and publish it`,
+    );
   }
   return live;
 }
@@ -200,12 +207,21 @@ export async function insertToolsetVersion(trx: Transaction<Database>, toolset: 
 }
 
 /** Points a toolset at its newest snapshot (and, when given, its variation group). */
-export async function setSnapshot(trx: Transaction<Database>, id: string, set: { predecessor_id: string; tool_variations_group_id?: string | null }): Promise<ToolsetRow> {
+export async function setSnapshot(
+  trx: Transaction<Database>,
+  id: string,
+  set: { predecessor_id: string; tool_variations_group_id?: string | null },
+): Promise<ToolsetRow> {
   return trx.updateTable("toolsets").set(set).where("id", "=", id).returningAll().executeTakeFirstOrThrow();
 }
 
 /** Inserts a live toolset (no MCP slug yet) at version 1 with its first snapshot; ALREADY_EXISTS when the slug is taken. */
-export async function insertToolset(trx: Transaction<Database>, projectId: string, slug: string, state: Omit<ToolsetState, "mcp_slug"> & { mcp_slug: null }): Promise<ToolsetRow> {
+export async function insertToolset(
+  trx: Transaction<Database>,
+  projectId: string,
+  slug: string,
+  state: Omit<ToolsetState, "mcp_slug"> & { mcp_slug: null },
+): Promise<ToolsetRow> {
   const newId = await newToolsetId(trx);
   const row = await trx
     .insertInto("toolsets")

@@ -48,7 +48,10 @@ function groupVersionMembers(db: Db, page?: UrnPage) {
 
 /** The variations currently in a group, ordered by src_tool_urn; empty for a group with no version yet. */
 export async function currentGroupVariations(db: Db, groupId: string, page?: UrnPage): Promise<ToolVariationRow[]> {
-  return groupVersionMembers(db, page).innerJoin("tool_variations_groups as g", "g.current_version_id", "gv.id").where("g.id", "=", groupId).execute();
+  return groupVersionMembers(db, page)
+    .innerJoin("tool_variations_groups as g", "g.current_version_id", "gv.id")
+    .where("g.id", "=", groupId)
+    .execute();
 }
 
 /** The variations a group version holds, ordered by src_tool_urn; empty for null (no group). */
@@ -90,7 +93,13 @@ export function sameOverrides(a: readonly ToolVariationRow[], b: readonly ToolVa
 }
 
 /** One page of the versions of one tool's variation in a group, newest first, older than `beforeVersion`. */
-export async function variationVersions(db: Db, groupId: string, urn: string, beforeVersion: bigint | undefined, limit: number): Promise<ToolVariationRow[]> {
+export async function variationVersions(
+  db: Db,
+  groupId: string,
+  urn: string,
+  beforeVersion: bigint | undefined,
+  limit: number,
+): Promise<ToolVariationRow[]> {
   return db
     .selectFrom("tool_variations")
     .selectAll()
@@ -121,7 +130,11 @@ export async function currentScopeVariations(db: Db, projectId: string, scope: S
   if (scope.kind === "toolset" && !scope.staging) {
     const live = await findLiveToolset(db, projectId, scope.slug);
     if (live.editing_mode === "staging" && live.current_release_id !== null) {
-      const release = await db.selectFrom("toolset_releases").select("toolset_variations_version_id").where("id", "=", live.current_release_id).executeTakeFirstOrThrow();
+      const release = await db
+        .selectFrom("toolset_releases")
+        .select("toolset_variations_version_id")
+        .where("id", "=", live.current_release_id)
+        .executeTakeFirstOrThrow();
       return groupVersionVariations(db, release.toolset_variations_version_id, page);
     }
   }
@@ -181,9 +194,18 @@ interface LockedGroup {
 async function lockGroup(trx: Transaction<Database>, groupId: string): Promise<LockedGroup> {
   // The lock first, alone: a join under FOR UPDATE would recheck a concurrently
   // moved pointer against the old version row and lose the group.
-  const group = await trx.selectFrom("tool_variations_groups").select(["id", "current_version_id"]).where("id", "=", groupId).forUpdate().executeTakeFirstOrThrow();
+  const group = await trx
+    .selectFrom("tool_variations_groups")
+    .select(["id", "current_version_id"])
+    .where("id", "=", groupId)
+    .forUpdate()
+    .executeTakeFirstOrThrow();
   if (group.current_version_id === null) return { id: group.id, currentVersionId: null, currentVersion: 0n, variations: [] };
-  const version = await trx.selectFrom("tool_variations_group_versions").select("version").where("id", "=", group.current_version_id).executeTakeFirstOrThrow();
+  const version = await trx
+    .selectFrom("tool_variations_group_versions")
+    .select("version")
+    .where("id", "=", group.current_version_id)
+    .executeTakeFirstOrThrow();
   return {
     id: group.id,
     currentVersionId: group.current_version_id,
@@ -237,7 +259,13 @@ async function insertVariationVersions(trx: Transaction<Database>, groupId: stri
   });
   const rows: ToolVariationRow[] = [];
   for (let i = 0; i < values.length; i += 1000) {
-    rows.push(...(await trx.insertInto("tool_variations").values(values.slice(i, i + 1000)).returningAll().execute()));
+    rows.push(
+      ...(await trx
+        .insertInto("tool_variations")
+        .values(values.slice(i, i + 1000))
+        .returningAll()
+        .execute()),
+    );
   }
   return rows;
 }

@@ -4,13 +4,7 @@ import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_de
 
 /** The kinds of failure a query or domain function may report. */
 export type DomainErrorKind =
-  | "invalid_argument"
-  | "not_found"
-  | "already_exists"
-  | "failed_precondition"
-  | "aborted"
-  | "permission_denied"
-  | "resource_exhausted";
+  "invalid_argument" | "not_found" | "already_exists" | "failed_precondition" | "aborted" | "permission_denied" | "resource_exhausted";
 
 /**
  * The stable reasons sent as `google.rpc.ErrorInfo.reason` (domain
@@ -183,7 +177,8 @@ export function toConnectError(err: unknown): { error: ConnectError; cause?: unk
   const state = sqlState(err);
   if (state !== undefined) {
     if (state === "23505") return { error: detailedError("already exists", Code.AlreadyExists), cause: err };
-    if (state === "23503") return { error: detailedError("a referenced entity does not exist or is still in use", Code.FailedPrecondition), cause: err };
+    if (state === "23503")
+      return { error: detailedError("a referenced entity does not exist or is still in use", Code.FailedPrecondition), cause: err };
     if (state === "23514" || state === "23502" || state.startsWith("22")) {
       return { error: new ConnectError("a value is out of the allowed range", Code.InvalidArgument), cause: err };
     }

@@ -43,7 +43,10 @@ export function registerReflection(router: ConnectRouter, services: readonly Des
 function plain(req: ReflectionRequest): PlainRequest {
   const r = req.messageRequest;
   if (r.case === "fileContainingExtension") {
-    return { host: req.host, messageRequest: { case: r.case, value: { containingType: r.value.containingType, extensionNumber: r.value.extensionNumber } } };
+    return {
+      host: req.host,
+      messageRequest: { case: r.case, value: { containingType: r.value.containingType, extensionNumber: r.value.extensionNumber } },
+    };
   }
   return { host: req.host, messageRequest: r };
 }

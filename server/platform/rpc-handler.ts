@@ -115,7 +115,13 @@ async function reclassifyParseErrors(uRes: UniversalServerResponse): Promise<Uni
     const bytes = Buffer.concat(chunks);
     const fixed = fixJsonError(bytes, false);
     uRes.header.delete("content-length");
-    return { ...uRes, status: fixed ? 400 : uRes.status, body: (async function* () { yield fixed ?? bytes; })() };
+    return {
+      ...uRes,
+      status: fixed ? 400 : uRes.status,
+      body: (async function* () {
+        yield fixed ?? bytes;
+      })(),
+    };
   }
   return {
     ...uRes,

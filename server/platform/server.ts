@@ -3,10 +3,7 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 
 /** A request handler that both the HTTP/1.1 and the HTTP/2 server call. */
-export type RequestHandler = (
-  req: http.IncomingMessage | http2.Http2ServerRequest,
-  res: http.ServerResponse | http2.Http2ServerResponse,
-) => void;
+export type RequestHandler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 
 /** One listening port for HTTP/1.1 and cleartext HTTP/2 (prior knowledge), with graceful shutdown. */
 export interface DualServer {

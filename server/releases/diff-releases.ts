@@ -22,9 +22,9 @@ export function diffMethod({ db }: ServiceContext): Pick<ServiceImpl<typeof Rele
       const to = parseRef("to", req.to);
       // Both sides from one snapshot, so they are states that existed together.
       const changes = await snapshot(db, async (trx) => {
-          const live = await findLiveToolset(trx, project.id, slug);
-          return diffResolved(await side(trx, live, from), await side(trx, live, to));
-        });
+        const live = await findLiveToolset(trx, project.id, slug);
+        return diffResolved(await side(trx, live, from), await side(trx, live, to));
+      });
       return { changes };
     },
   };
@@ -34,7 +34,13 @@ async function side(trx: Transaction<Database>, live: ToolsetRow, ref: TargetRef
   const { state, pins } = await targetState(trx, live, ref);
   const content = await resolveContent(trx, live.project_id, rowSelection(state), pins);
   return {
-    metadata: { name: state.name, description: state.description, mcpSlug: state.mcp_slug ?? "", mcpEnabled: state.mcp_enabled, mcpIsPublic: state.mcp_is_public },
+    metadata: {
+      name: state.name,
+      description: state.description,
+      mcpSlug: state.mcp_slug ?? "",
+      mcpEnabled: state.mcp_enabled,
+      mcpIsPublic: state.mcp_is_public,
+    },
     tools: content.tools,
     prompts: content.prompts.map(({ id: _id, ...prompt }) => prompt),
   };

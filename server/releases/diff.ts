@@ -104,7 +104,12 @@ function diffInputSchema(toolUrn: string, from: JsonObject, to: JsonObject): Cha
   const required = (s: JsonObject) => [...new Set(Array.isArray(s.required) ? s.required.filter((r) => typeof r === "string") : [])].sort(byteOrder);
   const [requiredBefore, requiredAfter] = [required(from), required(to)];
   if (canonicalJson(requiredBefore) !== canonicalJson(requiredAfter)) {
-    push("input_schema.required", canonicalJson(requiredBefore), canonicalJson(requiredAfter), requiredAfter.some((r) => !requiredBefore.includes(r)));
+    push(
+      "input_schema.required",
+      canonicalJson(requiredBefore),
+      canonicalJson(requiredAfter),
+      requiredAfter.some((r) => !requiredBefore.includes(r)),
+    );
   }
 
   const rest = ({ properties: _p, required: _r, ...others }: JsonObject) => canonicalJson(others);
@@ -140,7 +145,8 @@ export function diffResolved(from: DiffSide, to: DiffSide): Change[] {
 
   for (const [promptName, before, after] of pair(from.prompts, to.prompts, (p) => p.name)) {
     if (before && after) {
-      for (const c of changedFields(PROMPT_FIELDS, before, after)) changes.push({ kind: ChangeKind.PROMPT_CHANGED, promptName, ...c, breaking: false });
+      for (const c of changedFields(PROMPT_FIELDS, before, after))
+        changes.push({ kind: ChangeKind.PROMPT_CHANGED, promptName, ...c, breaking: false });
     } else if (before) {
       changes.push({ kind: ChangeKind.PROMPT_REMOVED, promptName, breaking: true });
     } else if (after) {

@@ -59,10 +59,17 @@ async function publish(
     if (original) return { published: original, currentReleaseId: live.current_release_id };
   }
   if (live.editing_mode !== "staging" || live.current_release_id === null) {
-    throw failedPrecondition(ERROR_REASONS.STAGING_MODE_REQUIRED, `toolset "${slug}" is in iteration mode: its edits are live already; switch it to staging mode to publish releases`);
+    throw failedPrecondition(
+      ERROR_REASONS.STAGING_MODE_REQUIRED,
+      `toolset "${slug}" is in iteration mode: its edits are live already; switch it to staging mode to publish releases`,
+    );
   }
   const copy = await lockStagingCopy(trx, live);
-  if (!copy) throw failedPrecondition(ERROR_REASONS.STAGING_COPY_MISSING, `toolset "${slug}" has no staging copy: create one with CreateStagingVersion, edit it, then publish`);
+  if (!copy)
+    throw failedPrecondition(
+      ERROR_REASONS.STAGING_COPY_MISSING,
+      `toolset "${slug}" has no staging copy: create one with CreateStagingVersion, edit it, then publish`,
+    );
 
   const current = await getRelease(trx, live.current_release_id);
   const { pins, content } = await resolveLatest(trx, copy);
@@ -81,7 +88,14 @@ async function publish(
   const updated = stateChanged(stateOf(live), staged) ? await updateToolsetState(trx, live, staged) : live;
   if (updated.predecessor_id === null) throw new Error(`toolset ${live.id} has no snapshot of its state`);
   const sourceStateId = await captureSourceState(trx, projectId, pins);
-  const release = await insertRelease(trx, live.id, caller, { notes, idempotencyKey: key, sourceStateId, toolsetVersionId: updated.predecessor_id, pins, etag: content.etag });
+  const release = await insertRelease(trx, live.id, caller, {
+    notes,
+    idempotencyKey: key,
+    sourceStateId,
+    toolsetVersionId: updated.predecessor_id,
+    pins,
+    etag: content.etag,
+  });
   await moveLivePointer(trx, updated, { kind: "published", to: release.id, notes, actor: caller });
   return { published: await getRelease(trx, release.id), currentReleaseId: release.id };
 }

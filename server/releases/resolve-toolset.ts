@@ -26,18 +26,26 @@ export function resolveToolsetMethod({ db, resolveCache: cache }: ServiceContext
       // One snapshot: the toolset row, the source pins and the content must agree,
       // or a concurrent edit could yield an etag for a state that never existed.
       const resolved = await snapshot(db, async (trx) => {
-          const live = req.slug !== "" ? await findLiveToolset(trx, project.id, req.slug) : await findLiveToolsetByMcpSlug(trx, project.id, req.mcpSlug);
-          const target = await targetState(trx, live, ref);
-          const selection = rowSelection(target.state);
-          // The content key covers everything resolved from immutable rows; the
-          // rest of the message comes from the toolset and the target.
-          const key = [contentKey(selection, target.pins), live.id, live.slug, target.state.mcp_slug ?? "", live.editing_mode, target.releaseNumber].join(":");
-          const cached = cache.get(key);
-          if (cached) return cached;
-          const message = toResolved(live, target, await resolveContent(trx, project.id, selection, target.pins));
-          cache.set(key, message);
-          return message;
-        });
+        const live =
+          req.slug !== "" ? await findLiveToolset(trx, project.id, req.slug) : await findLiveToolsetByMcpSlug(trx, project.id, req.mcpSlug);
+        const target = await targetState(trx, live, ref);
+        const selection = rowSelection(target.state);
+        // The content key covers everything resolved from immutable rows; the
+        // rest of the message comes from the toolset and the target.
+        const key = [
+          contentKey(selection, target.pins),
+          live.id,
+          live.slug,
+          target.state.mcp_slug ?? "",
+          live.editing_mode,
+          target.releaseNumber,
+        ].join(":");
+        const cached = cache.get(key);
+        if (cached) return cached;
+        const message = toResolved(live, target, await resolveContent(trx, project.id, selection, target.pins));
+        cache.set(key, message);
+        return message;
+      });
       if (req.ifNoneMatch !== "" && req.ifNoneMatch === resolved.etag) return { notModified: true };
       return { resolved, notModified: false };
     },

@@ -26,7 +26,10 @@ export function rollbackMethod({ db }: ServiceContext): Pick<ServiceImpl<typeof 
       const { row, number } = await inTransaction(db, async (trx) => {
         const live = await lockLiveToolset(trx, project.id, slug);
         if (live.editing_mode !== "staging") {
-          throw failedPrecondition(ERROR_REASONS.STAGING_MODE_REQUIRED, `toolset "${slug}" is in iteration mode: only a toolset in staging mode serves releases`);
+          throw failedPrecondition(
+            ERROR_REASONS.STAGING_MODE_REQUIRED,
+            `toolset "${slug}" is in iteration mode: only a toolset in staging mode serves releases`,
+          );
         }
         const target = await findRelease(trx, live.id, req.releaseNumber);
         // Already current: nothing moves and no event is logged, so a retry is harmless.

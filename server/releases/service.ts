@@ -9,5 +9,11 @@ import { rollbackMethod } from "./rollback.js";
 
 /** releases.v1.ReleaseService. */
 export function releaseService(context: ServiceContext): ServiceImpl<typeof ReleaseService> {
-  return { ...publishMethod(context), ...rollbackMethod(context), ...historyMethods(context), ...diffMethod(context), ...resolveToolsetMethod(context) };
+  return {
+    ...publishMethod(context),
+    ...rollbackMethod(context),
+    ...historyMethods(context),
+    ...diffMethod(context),
+    ...resolveToolsetMethod(context),
+  };
 }

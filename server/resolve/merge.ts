@@ -7,7 +7,10 @@ import { HINTS, type Hints } from "../platform/mapping.js";
  * A tool as an MCP client sees it: the fields of the API's ResolvedTool, with the
  * schema and the annotations always present. Mapped to the message as it is.
  */
-export type MergedTool = Omit<ResolvedTool, "$typeName" | "$unknown" | "inputSchema" | "annotations"> & { inputSchema: JsonObject; annotations: Hints };
+export type MergedTool = Omit<ResolvedTool, "$typeName" | "$unknown" | "inputSchema" | "annotations"> & {
+  inputSchema: JsonObject;
+  annotations: Hints;
+};
 
 /** First non-null value: the toolset override, then the global one, then the source's. */
 function pick<T>(toolset: T | null | undefined, global: T | null | undefined, source: T): T {

@@ -38,7 +38,13 @@ export async function resolveContent(db: Db, projectId: string, selection: Tools
   const toolsetByUrn = new Map<string, ToolVariationRow>();
   for (const v of variations) (v.group_version_id === pins.globalVariationsVersionId ? globalByUrn : toolsetByUrn).set(v.src_tool_urn, v);
   const tools = definitions.map((d) => mergeTool(d, globalByUrn.get(d.tool_urn), toolsetByUrn.get(d.tool_urn)));
-  const resolvedPrompts = prompts.map((p) => ({ id: p.id, name: p.name, description: p.description, prompt: p.prompt, arguments: jsonObject(p.arguments) }));
+  const resolvedPrompts = prompts.map((p) => ({
+    id: p.id,
+    name: p.name,
+    description: p.description,
+    prompt: p.prompt,
+    arguments: jsonObject(p.arguments),
+  }));
   const etag = computeEtag({
     name: selection.name,
     description: selection.description,

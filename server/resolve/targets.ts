@@ -27,7 +27,9 @@ export async function targetState(db: Db, live: ToolsetRow, ref: TargetRef): Pro
     case "staging":
       return latest(db, await findStagingCopy(db, live));
     case "live":
-      return live.editing_mode === "staging" && live.current_release_id !== null ? released(await getRelease(db, live.current_release_id)) : latest(db, live);
+      return live.editing_mode === "staging" && live.current_release_id !== null
+        ? released(await getRelease(db, live.current_release_id))
+        : latest(db, live);
   }
 }
 

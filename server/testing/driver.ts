@@ -2,7 +2,13 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { CallOptions } from "@connectrpc/connect";
 import { ReleaseService, Target, type ReleaseRefSchema, type ResolveToolsetRequestSchema } from "../../gen/releases/v1/releases_pb.js";
 import { SourceService, type UpsertPromptTemplateRequestSchema } from "../../gen/sources/v1/sources_pb.js";
-import { EditingMode, ToolsetService, type ToolsetFieldsSchema, type ToolVariationSchema, type VariationScopeSchema } from "../../gen/toolsets/v1/toolsets_pb.js";
+import {
+  EditingMode,
+  ToolsetService,
+  type ToolsetFieldsSchema,
+  type ToolVariationSchema,
+  type VariationScopeSchema,
+} from "../../gen/toolsets/v1/toolsets_pb.js";
 import { urn, type InitObject, type Tenant, type ToolInit } from "./fixtures.js";
 import { bearer, type Protocol, type TestServer } from "./server.js";
 
@@ -80,9 +86,13 @@ export function driver(server: TestServer, tenant: Tenant, options: DriverOption
     },
 
     // SourceService
-    deploy: async (tools: ToolInit[], idempotencyKey = "") => (await sources().createDeployment({ project: project(), tools, idempotencyKey }, auth())).deployment!,
-    upsertPrompt: async (name: string, prompt: string, more: Omit<InitObject<typeof UpsertPromptTemplateRequestSchema>, "project" | "name" | "prompt"> = {}) =>
-      (await sources().upsertPromptTemplate({ ...more, project: project(), name, prompt }, auth())).promptTemplate!,
+    deploy: async (tools: ToolInit[], idempotencyKey = "") =>
+      (await sources().createDeployment({ project: project(), tools, idempotencyKey }, auth())).deployment!,
+    upsertPrompt: async (
+      name: string,
+      prompt: string,
+      more: Omit<InitObject<typeof UpsertPromptTemplateRequestSchema>, "project" | "name" | "prompt"> = {},
+    ) => (await sources().upsertPromptTemplate({ ...more, project: project(), name, prompt }, auth())).promptTemplate!,
 
     // ToolsetService: toolsets and editing modes
     createToolset,
@@ -94,7 +104,9 @@ export function driver(server: TestServer, tenant: Tenant, options: DriverOption
     },
     /** Updates the given fields of the staging copy (the mask lists exactly them). */
     editStaging: async (slug: string, fields: FieldsInit) => {
-      const paths = Object.keys(fields).filter((k) => k !== "$typeName").map(maskPath);
+      const paths = Object.keys(fields)
+        .filter((k) => k !== "$typeName")
+        .map(maskPath);
       return (await toolsets().updateToolset({ project: project(), slug, staging: true, fields, updateMask: { paths } }, auth())).toolset!;
     },
     live: async (slug: string) => (await toolsets().getToolset({ project: project(), slug }, auth())).toolset!,
@@ -104,26 +116,34 @@ export function driver(server: TestServer, tenant: Tenant, options: DriverOption
     // ToolsetService: variations
     upsertVariation,
     listVariations: async (scope: ScopeInit) => (await toolsets().listToolVariations({ project: project(), scope }, auth())).variations,
-    variationVersions: async (scope: ScopeInit, srcToolUrn: string) => (await toolsets().listToolVariationVersions({ project: project(), scope, srcToolUrn }, auth())).versions,
+    variationVersions: async (scope: ScopeInit, srcToolUrn: string) =>
+      (await toolsets().listToolVariationVersions({ project: project(), scope, srcToolUrn }, auth())).versions,
     deleteVariation: async (scope: ScopeInit, srcToolUrn: string) => {
       await toolsets().deleteToolVariation({ project: project(), scope, srcToolUrn }, auth());
     },
     /** Sets the description of tool `toolName` (source "api") in the project's global variations. */
     globalVariation: (toolName: string, description: string) => upsertVariation({ global: true }, { srcToolUrn: urn(toolName), description }),
     /** Sets the description of tool `toolName` (source "api") in the variations of the staging copy of `slug`. */
-    stagingVariation: (slug: string, toolName: string, description: string) => upsertVariation({ toolsetSlug: slug, staging: true }, { srcToolUrn: urn(toolName), description }),
+    stagingVariation: (slug: string, toolName: string, description: string) =>
+      upsertVariation({ toolsetSlug: slug, staging: true }, { srcToolUrn: urn(toolName), description }),
 
     // ReleaseService
-    publish: async (slug: string, notes = "", idempotencyKey = "") => (await releases().publishStagingVersion({ project: project(), slug, notes, idempotencyKey }, auth())).release!,
-    rollback: async (slug: string, releaseNumber: bigint, reason = "") => (await releases().rollbackToRelease({ project: project(), slug, releaseNumber, reason }, auth())).toolset!,
-    getRelease: async (slug: string, releaseNumber: bigint) => (await releases().getRelease({ project: project(), slug, releaseNumber }, auth())).release!,
+    publish: async (slug: string, notes = "", idempotencyKey = "") =>
+      (await releases().publishStagingVersion({ project: project(), slug, notes, idempotencyKey }, auth())).release!,
+    rollback: async (slug: string, releaseNumber: bigint, reason = "") =>
+      (await releases().rollbackToRelease({ project: project(), slug, releaseNumber, reason }, auth())).toolset!,
+    getRelease: async (slug: string, releaseNumber: bigint) =>
+      (await releases().getRelease({ project: project(), slug, releaseNumber }, auth())).release!,
     listReleases: (slug: string, pageSize = 0, pageToken = "") => releases().listReleases({ project: project(), slug, pageSize, pageToken }, auth()),
-    listEvents: (slug: string, pageSize = 0, pageToken = "") => releases().listReleaseEvents({ project: project(), slug, pageSize, pageToken }, auth()),
-    diff: async (slug: string, from: bigint | Target, to: bigint | Target) => (await releases().diffReleases({ project: project(), slug, from: ref(from), to: ref(to) }, auth())).changes,
+    listEvents: (slug: string, pageSize = 0, pageToken = "") =>
+      releases().listReleaseEvents({ project: project(), slug, pageSize, pageToken }, auth()),
+    diff: async (slug: string, from: bigint | Target, to: bigint | Target) =>
+      (await releases().diffReleases({ project: project(), slug, from: ref(from), to: ref(to) }, auth())).changes,
     /** What `slug` serves at `target`, or at `releaseNumber` (with Target.UNSPECIFIED). */
     resolve: async (slug: string, target: Target = Target.LIVE, releaseNumber = 0n) =>
       (await releases().resolveToolset({ project: project(), slug, target, releaseNumber }, auth())).resolved!,
     /** The whole ResolveToolset response, for requests `resolve` does not make (by mcp_slug, with if_none_match). */
-    resolveToolset: (request: Omit<InitObject<typeof ResolveToolsetRequestSchema>, "project">) => releases().resolveToolset({ ...request, project: project() }, auth()),
+    resolveToolset: (request: Omit<InitObject<typeof ResolveToolsetRequestSchema>, "project">) =>
+      releases().resolveToolset({ ...request, project: project() }, auth()),
   };
 }

@@ -29,7 +29,9 @@ export interface TestServer {
 }
 
 /** The settings a test may change from the defaults of `startTestServer`. */
-export type ServerOverrides = Partial<Pick<Config, "corsAllowedOrigins" | "maxRequestBytes" | "shutdownTimeoutMs" | "dbStatementTimeoutMs" | "resolveCacheTools">> & { logger?: Logger };
+export type ServerOverrides = Partial<
+  Pick<Config, "corsAllowedOrigins" | "maxRequestBytes" | "shutdownTimeoutMs" | "dbStatementTimeoutMs" | "resolveCacheTools">
+> & { logger?: Logger };
 
 /** Starts the app on 127.0.0.1:0 against `databaseUrl`. */
 export async function startTestServer(databaseUrl: string, overrides: ServerOverrides = {}): Promise<TestServer> {

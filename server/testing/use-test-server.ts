@@ -78,7 +78,9 @@ export function useTestDatabase(): TestDatabase {
   afterAll(async () => {
     await database?.drop();
   });
-  return standIn(() => database ?? fail("useTestDatabase: the database is not ready before the file's beforeAll has run; use it inside a test or a hook"));
+  return standIn(
+    () => database ?? fail("useTestDatabase: the database is not ready before the file's beforeAll has run; use it inside a test or a hook"),
+  );
 }
 
 function fail(message: string): never {

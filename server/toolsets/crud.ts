@@ -74,9 +74,13 @@ export function toolsetCrudMethods({ db }: ServiceContext): CrudMethods {
         // update that already applied succeeds instead of conflicting with itself.
         if (!stateChanged(stateOf(current), next)) return currentToolset(trx, current.id);
         if (req.expectedVersion !== 0n && req.expectedVersion !== current.version) {
-          throw aborted(ERROR_REASONS.VERSION_CONFLICT, `toolset "${slug}" is at version ${current.version}, not ${req.expectedVersion}: read it again and retry`, {
-            current_version: String(current.version),
-          });
+          throw aborted(
+            ERROR_REASONS.VERSION_CONFLICT,
+            `toolset "${slug}" is at version ${current.version}, not ${req.expectedVersion}: read it again and retry`,
+            {
+              current_version: String(current.version),
+            },
+          );
         }
         return currentToolset(trx, (await updateToolsetState(trx, current, next)).id);
       });

@@ -26,7 +26,10 @@ import { slug as checkSlug } from "../platform/validate.js";
 import { resolveLatest } from "../resolve/resolve.js";
 import type { Kysely, Transaction } from "kysely";
 
-type ModeMethods = Pick<ServiceImpl<typeof ToolsetService>, "switchEditingMode" | "createStagingVersion" | "getStagingVersion" | "discardStagingVersion">;
+type ModeMethods = Pick<
+  ServiceImpl<typeof ToolsetService>,
+  "switchEditingMode" | "createStagingVersion" | "getStagingVersion" | "discardStagingVersion"
+>;
 
 /** SwitchEditingMode and the staging copy RPCs. */
 export function modeMethods({ db }: ServiceContext): ModeMethods {
@@ -59,7 +62,10 @@ export function modeMethods({ db }: ServiceContext): ModeMethods {
       const copy = await inTransaction(db, async (trx) => {
         const live = await lockLiveToolset(trx, project.id, slug);
         if (live.editing_mode !== "staging") {
-          throw failedPrecondition(ERROR_REASONS.STAGING_MODE_REQUIRED, `toolset "${slug}" is in iteration mode: switch it to staging mode, which creates the staging copy`);
+          throw failedPrecondition(
+            ERROR_REASONS.STAGING_MODE_REQUIRED,
+            `toolset "${slug}" is in iteration mode: switch it to staging mode, which creates the staging copy`,
+          );
         }
         return createStagingCopy(trx, live, await releasedState(trx, live));
       });
@@ -88,7 +94,11 @@ export function modeMethods({ db }: ServiceContext): ModeMethods {
 
 async function requireStagingFeature(db: Kysely<Database>, organizationId: string): Promise<void> {
   if (!(await organizationFeatures(db, organizationId)).includes(TOOLSET_STAGING)) {
-    throw failedPrecondition(ERROR_REASONS.FEATURE_NOT_ENABLED, `staging mode needs the "${TOOLSET_STAGING}" feature, which this organization does not have`, { feature: TOOLSET_STAGING });
+    throw failedPrecondition(
+      ERROR_REASONS.FEATURE_NOT_ENABLED,
+      `staging mode needs the "${TOOLSET_STAGING}" feature, which this organization does not have`,
+      { feature: TOOLSET_STAGING },
+    );
   }
 }
 
@@ -142,7 +152,12 @@ async function switchToIteration(trx: Transaction<Database>, live: ToolsetRow, c
  * release nor the newest one (after a rollback the copy usually still holds the
  * newest release, which is published, not lost). One indexed lookup each.
  */
-async function holdsUnpublishedChanges(trx: Transaction<Database>, live: ToolsetRow, copy: ToolsetRow, current: StateWithVariations): Promise<boolean> {
+async function holdsUnpublishedChanges(
+  trx: Transaction<Database>,
+  live: ToolsetRow,
+  copy: ToolsetRow,
+  current: StateWithVariations,
+): Promise<boolean> {
   if (await matchesRelease(trx, copy, current)) return false;
   const newest = await findRelease(trx, live.id, live.last_release_number);
   return newest.release.id === live.current_release_id || !(await matchesRelease(trx, copy, releasedToolsetState(newest)));

@@ -3,13 +3,23 @@ import type { ToolsetService } from "../../gen/toolsets/v1/toolsets_pb.js";
 import type { ServiceContext } from "../context.js";
 import { authorize } from "../auth/scope.js";
 import { inTransaction } from "../db/transaction.js";
-import { currentScopeVariations, deleteVariation, findScopeGroupId, lockScopeGroup, upsertVariation, variationVersions } from "../model/variations.js";
+import {
+  currentScopeVariations,
+  deleteVariation,
+  findScopeGroupId,
+  lockScopeGroup,
+  upsertVariation,
+  variationVersions,
+} from "../model/variations.js";
 import { toToolVariation } from "./mapping.js";
 import { COUNTER_KEY, decodePageKey, paginate, TEXT_KEY } from "../platform/pagination.js";
 import { pageSize } from "../platform/validate.js";
 import { parseScope, parseToolUrn, parseVariation, scopeKey } from "./variation-input.js";
 
-type VariationMethods = Pick<ServiceImpl<typeof ToolsetService>, "upsertToolVariation" | "listToolVariations" | "listToolVariationVersions" | "deleteToolVariation">;
+type VariationMethods = Pick<
+  ServiceImpl<typeof ToolsetService>,
+  "upsertToolVariation" | "listToolVariations" | "listToolVariationVersions" | "deleteToolVariation"
+>;
 
 /** The variation RPCs of ToolsetService. */
 export function variationMethods({ db }: ServiceContext): VariationMethods {
