@@ -6,8 +6,8 @@ import { snapshot } from "../db/transaction.js";
 import { findRelease, listEvents, listReleases } from "../model/releases.js";
 import { findToolsetForHistory } from "../model/toolsets.js";
 import { invalidArgument } from "../platform/errors.js";
-import { COUNTER_KEY, decodePageKey, paginate } from "../platform/pagination.js";
-import { pageSize, slug as checkSlug, UUID } from "../platform/validate.js";
+import { COUNTER_KEY, pageRequest, readPage, UUID_KEY } from "../platform/pagination.js";
+import { slug as checkSlug } from "../platform/validate.js";
 import { toRelease, toReleaseEvent } from "./mapping.js";
 
 type HistoryMethods = Pick<ServiceImpl<typeof ReleaseService>, "listReleases" | "getRelease" | "listReleaseEvents">;
@@ -18,14 +18,17 @@ export function historyMethods({ db }: ServiceContext): HistoryMethods {
     async listReleases(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
-      const size = pageSize(req.pageSize);
+      const page = pageRequest(req);
       // The pointer and the releases from one snapshot, so is_current is never stale within a page.
       return snapshot(db, async (trx) => {
         const toolset = await findToolsetForHistory(trx, project.id, slug);
-        const scope = `ListReleases:${toolset.id}`;
-        const after = decodePageKey(scope, req.pageToken, COUNTER_KEY);
-        const rows = await listReleases(trx, toolset.id, after === undefined ? undefined : BigInt(after), size + 1);
-        const { items, nextPageToken } = paginate(rows, size, scope, (r) => [r.release.release_number.toString()]);
+        const { items, nextPageToken } = await readPage(
+          page,
+          `ListReleases:${toolset.id}`,
+          COUNTER_KEY,
+          (before, limit) => listReleases(trx, toolset.id, before, limit),
+          (r) => r.release.release_number,
+        );
         return { releases: items.map((r) => toRelease(r, toolset.current_release_id)), nextPageToken };
       });
     },
@@ -43,12 +46,15 @@ export function historyMethods({ db }: ServiceContext): HistoryMethods {
     async listReleaseEvents(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
-      const size = pageSize(req.pageSize);
+      const page = pageRequest(req);
       const toolset = await findToolsetForHistory(db, project.id, slug);
-      const scope = `ListReleaseEvents:${toolset.id}`;
-      const after = decodePageKey(scope, req.pageToken, UUID);
-      const rows = await listEvents(db, toolset.id, after, size + 1);
-      const { items, nextPageToken } = paginate(rows, size, scope, (r) => [r.id]);
+      const { items, nextPageToken } = await readPage(
+        page,
+        `ListReleaseEvents:${toolset.id}`,
+        UUID_KEY,
+        (after, limit) => listEvents(db, toolset.id, after, limit),
+        (r) => r.id,
+      );
       return { events: items.map(toReleaseEvent), nextPageToken };
     },
   };

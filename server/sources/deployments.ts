@@ -16,22 +16,12 @@ import {
   type DeploymentWithUrns,
 } from "../model/deployments.js";
 import { notFound } from "../platform/errors.js";
-import { COUNTER_KEY, decodePageKey, paginate } from "../platform/pagination.js";
-import { pageSize, uuid } from "../platform/validate.js";
+import { COUNTER_KEY, pageRequest, readPage } from "../platform/pagination.js";
+import { uuid } from "../platform/validate.js";
 import { validateCreateDeployment } from "./deployment-input.js";
 import { toDeployment } from "./mapping.js";
 
 type DeploymentMethods = Pick<ServiceImpl<typeof SourceService>, "createDeployment" | "getDeployment" | "listDeployments">;
-
-/** The list a ListDeployments page token belongs to. */
-export function listDeploymentsScope(projectId: string): string {
-  return `ListDeployments:${projectId}`;
-}
-
-function beforeSeq(scope: string, token: string): bigint | undefined {
-  const seq = decodePageKey(scope, token, COUNTER_KEY);
-  return seq === undefined ? undefined : BigInt(seq);
-}
 
 /** The deployment RPCs of SourceService. */
 export function deploymentMethods({ db }: ServiceContext): DeploymentMethods {
@@ -71,13 +61,15 @@ export function deploymentMethods({ db }: ServiceContext): DeploymentMethods {
 
     async listDeployments(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);
-      const size = pageSize(req.pageSize);
-      const scope = listDeploymentsScope(project.id);
-      const before = beforeSeq(scope, req.pageToken);
-      const rows = await listDeploymentsPage(db, project.id, before, size + 1);
-      const page = paginate(rows, size, scope, (r) => [r.seq.toString()]);
-      const deployments = await withToolUrns(db, page.items);
-      return { deployments: deployments.map((d) => toDeployment(d)), nextPageToken: page.nextPageToken };
+      const { items, nextPageToken } = await readPage(
+        pageRequest(req),
+        `ListDeployments:${project.id}`,
+        COUNTER_KEY,
+        (before, limit) => listDeploymentsPage(db, project.id, before, limit),
+        (r) => r.seq,
+      );
+      const deployments = await withToolUrns(db, items);
+      return { deployments: deployments.map((d) => toDeployment(d)), nextPageToken };
     },
   };
 }

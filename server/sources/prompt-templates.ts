@@ -4,8 +4,7 @@ import type { ServiceContext } from "../context.js";
 import { authorize } from "../auth/scope.js";
 import { inTransaction } from "../db/transaction.js";
 import { findLatestRevision, insertRevision, listLatestRevisions, lockPromptTemplateName } from "../model/prompt-templates.js";
-import { decodePageKey, paginate, TEXT_KEY } from "../platform/pagination.js";
-import { pageSize } from "../platform/validate.js";
+import { pageRequest, readPage, TEXT_KEY } from "../platform/pagination.js";
 import { toPromptTemplate } from "./mapping.js";
 import { validateUpsertPromptTemplate } from "./prompt-template-input.js";
 
@@ -29,12 +28,15 @@ export function promptTemplateMethods({ db }: ServiceContext): PromptTemplateMet
 
     async listPromptTemplates(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);
-      const size = pageSize(req.pageSize);
-      const scope = `ListPromptTemplates:${project.id}`;
-      const afterName = decodePageKey(scope, req.pageToken, TEXT_KEY);
+      const page = pageRequest(req);
       // One statement reads one snapshot: no explicit transaction needed.
-      const rows = await listLatestRevisions(db, project.id, afterName, size + 1);
-      const { items, nextPageToken } = paginate(rows, size, scope, (r) => [r.name]);
+      const { items, nextPageToken } = await readPage(
+        page,
+        `ListPromptTemplates:${project.id}`,
+        TEXT_KEY,
+        (after, limit) => listLatestRevisions(db, project.id, after, limit),
+        (r) => r.name,
+      );
       return { promptTemplates: items.map(toPromptTemplate), nextPageToken };
     },
   };

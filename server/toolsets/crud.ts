@@ -17,8 +17,8 @@ import {
 } from "../model/toolsets.js";
 import { aborted, ERROR_REASONS, invalidArgument } from "../platform/errors.js";
 import { toToolset } from "../platform/mapping.js";
-import { decodePageKey, paginate } from "../platform/pagination.js";
-import { pageSize, SLUG, slug as checkSlug, slugFromName } from "../platform/validate.js";
+import { pageRequest, readPage, SLUG_KEY } from "../platform/pagination.js";
+import { slug as checkSlug, slugFromName } from "../platform/validate.js";
 import { maskedPatch, promptNames, resourceUrns, toolsetDescription, toolsetName, toolUrns, updateMaskPaths } from "./toolset-input.js";
 
 type CrudMethods = Pick<ServiceImpl<typeof ToolsetService>, "createToolset" | "getToolset" | "listToolsets" | "updateToolset" | "deleteToolset">;
@@ -53,11 +53,14 @@ export function toolsetCrudMethods({ db }: ServiceContext): CrudMethods {
 
     async listToolsets(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);
-      const size = pageSize(req.pageSize);
-      const scope = `ListToolsets:${project.id}`;
-      const afterSlug = decodePageKey(scope, req.pageToken, SLUG);
-      const rows = await listLiveToolsets(db, project.id, afterSlug, size + 1);
-      const { items, nextPageToken } = paginate(rows, size, scope, (r) => [r.slug]);
+      const page = pageRequest(req);
+      const { items, nextPageToken } = await readPage(
+        page,
+        `ListToolsets:${project.id}`,
+        SLUG_KEY,
+        (after, limit) => listLiveToolsets(db, project.id, after, limit),
+        (r) => r.slug,
+      );
       return { toolsets: items.map(toToolset), nextPageToken };
     },
 

@@ -12,8 +12,7 @@ import {
   variationVersions,
 } from "../model/variations.js";
 import { toToolVariation } from "./mapping.js";
-import { COUNTER_KEY, decodePageKey, paginate, TEXT_KEY } from "../platform/pagination.js";
-import { pageSize } from "../platform/validate.js";
+import { COUNTER_KEY, pageRequest, readPage, TEXT_KEY } from "../platform/pagination.js";
 import { parseScope, parseToolUrn, parseVariation, scopeKey } from "./variation-input.js";
 
 type VariationMethods = Pick<
@@ -38,11 +37,14 @@ export function variationMethods({ db }: ServiceContext): VariationMethods {
     async listToolVariations(req, ctx) {
       const { project } = await authorize(db, ctx, req.project);
       const scope = parseScope(req.scope);
-      const size = pageSize(req.pageSize);
-      const list = `ListToolVariations:${project.id}:${scopeKey(scope)}`;
-      const afterUrn = decodePageKey(list, req.pageToken, TEXT_KEY);
-      const rows = await currentScopeVariations(db, project.id, scope, { afterUrn, limit: size + 1 });
-      const { items, nextPageToken } = paginate(rows, size, list, (r) => [r.src_tool_urn]);
+      const page = pageRequest(req);
+      const { items, nextPageToken } = await readPage(
+        page,
+        `ListToolVariations:${project.id}:${scopeKey(scope)}`,
+        TEXT_KEY,
+        (afterUrn, limit) => currentScopeVariations(db, project.id, scope, { afterUrn, limit }),
+        (r) => r.src_tool_urn,
+      );
       return { variations: items.map(toToolVariation), nextPageToken };
     },
 
@@ -50,12 +52,15 @@ export function variationMethods({ db }: ServiceContext): VariationMethods {
       const { project } = await authorize(db, ctx, req.project);
       const scope = parseScope(req.scope);
       const urn = parseToolUrn("src_tool_urn", req.srcToolUrn);
-      const size = pageSize(req.pageSize);
-      const list = `ListToolVariationVersions:${project.id}:${scopeKey(scope)}:${urn}`;
-      const before = decodePageKey(list, req.pageToken, COUNTER_KEY);
+      const page = pageRequest(req);
       const groupId = await findScopeGroupId(db, project.id, scope);
-      const rows = groupId === null ? [] : await variationVersions(db, groupId, urn, before === undefined ? undefined : BigInt(before), size + 1);
-      const { items, nextPageToken } = paginate(rows, size, list, (r) => [r.version.toString()]);
+      const { items, nextPageToken } = await readPage(
+        page,
+        `ListToolVariationVersions:${project.id}:${scopeKey(scope)}:${urn}`,
+        COUNTER_KEY,
+        async (before, limit) => (groupId === null ? [] : variationVersions(db, groupId, urn, before, limit)),
+        (r) => r.version,
+      );
       return { versions: items.map(toToolVariation), nextPageToken };
     },
 
