@@ -3,7 +3,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { startEmbeddedPostgres } from "../server/db/embedded.js";
 import { migrate } from "../server/db/migrator.js";
-import { freePort } from "../server/testing/ports.js";
+import { freePort } from "../server/platform/ports.js";
 import { startTestServer, type TestServer } from "../server/testing/server.js";
 
 /**

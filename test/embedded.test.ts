@@ -8,7 +8,7 @@ import { loadConfig } from "../server/config.js";
 import { openDatabase, type DatabaseHandle } from "../server/db/bootstrap.js";
 import { startEmbeddedPostgres } from "../server/db/embedded.js";
 import { silentLogger } from "../server/platform/logging.js";
-import { freePort } from "../server/testing/ports.js";
+import { freePort } from "../server/platform/ports.js";
 
 // The embedded PostgreSQL of `make run`: one cluster per checkout (DATA_DIR),
 // and, as root, a checkout the postgres user cannot enter still works.

@@ -1,9 +1,9 @@
 import { readFileSync, realpathSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import pg from "pg";
 import type { Config } from "../config.js";
 import type { Logger } from "../platform/logging.js";
+import { freePort } from "../platform/ports.js";
 import { embeddedDataDir, PASSWORD, startEmbeddedPostgres, USER } from "./embedded.js";
 
 /** The database a process uses, and how to let go of it. */
@@ -60,17 +60,6 @@ function runningPort(dataDir: string): number | undefined {
     if ((err as NodeJS.ErrnoException).code !== "EPERM") return undefined;
   }
   return port;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === "object" ? resolve(addr.port) : reject(new Error("no free port"))));
-    });
-  });
 }
 
 /**

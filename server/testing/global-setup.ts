@@ -5,7 +5,7 @@ import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { startEmbeddedPostgres } from "../db/embedded.js";
 import { migrate } from "../db/migrator.js";
-import { freePort } from "./ports.js";
+import { freePort } from "../platform/ports.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
