@@ -1,4 +1,4 @@
-import { EventEmitter, on } from "node:events";
+import { EventEmitter, on, setMaxListeners } from "node:events";
 import { sql, type Kysely } from "kysely";
 import type { Database } from "../db/database.js";
 import { readMigrations } from "../db/migrator.js";
@@ -11,6 +11,13 @@ export class HealthState {
 
   /** Aborted when shutdown begins: streaming calls end on it (see createRpcHandler). */
   readonly shutdownSignal: AbortSignal = this.stopping.signal;
+
+  constructor() {
+    // Every call in flight listens on the shutdown signal, and every Watch on the
+    // events, until it ends: many at once is load, not a leak.
+    setMaxListeners(0, this.stopping.signal);
+    this.events.setMaxListeners(0);
+  }
 
   /** False once shutdown has begun. */
   isServing(): boolean {

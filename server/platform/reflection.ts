@@ -1,6 +1,6 @@
 import { toBinary, type DescFile, type DescService } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import * as v1 from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import * as v1alpha from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 
@@ -33,11 +33,34 @@ const INVALID_ARGUMENT = 3;
 /** Serves grpc.reflection.v1 and v1alpha ServerReflection for the given services. */
 export function registerReflection(router: ConnectRouter, services: readonly DescService[]): void {
   const index = new ReflectionIndex(services);
-  const serve = async function* (requests: AsyncIterable<ReflectionRequest>) {
-    for await (const req of requests) yield index.answer(plain(req));
+  const serve = async function* (requests: AsyncIterable<ReflectionRequest>, ctx: HandlerContext) {
+    // A client may keep the stream open for the whole session (grpcui, Postman):
+    // it ends when shutdown begins, not when the client lets go.
+    for await (const req of untilAborted(requests, ctx.signal)) yield index.answer(plain(req));
   };
   router.service(v1.ServerReflection, { serverReflectionInfo: serve });
   router.service(v1alpha.ServerReflection, { serverReflectionInfo: serve });
+}
+
+/** The items of `source` until it ends or `signal` aborts, whichever comes first. */
+async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  const it = source[Symbol.asyncIterator]();
+  let onAbort = () => {};
+  const aborted = new Promise<IteratorReturnResult<undefined>>((resolve) => {
+    onAbort = () => resolve({ done: true, value: undefined });
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    for (;;) {
+      const next = await Promise.race([it.next(), aborted]);
+      if (next.done === true) return;
+      yield next.value;
+    }
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    void it.return?.()?.catch(() => undefined);
+  }
 }
 
 function plain(req: ReflectionRequest): PlainRequest {
