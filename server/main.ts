@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     const addr = await app.listen(config.port, config.host);
     const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
     const baseUrl = `http://${host}:${addr.port}`;
-    logger.info("listening", { url: baseUrl, port: addr.port, database: database.embedded ? "embedded" : "external" });
+    logger.info("listening", { url: baseUrl, port: addr.port, database: config.databaseUrl === undefined ? "embedded" : "external" });
     if (config.databaseUrl === undefined && !stopping) {
       const seed = await seedDev(db);
       if (seed) process.stderr.write(devSeedBanner(seed, baseUrl));

@@ -1,4 +1,4 @@
-import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -66,6 +66,25 @@ describe("embedded PostgreSQL", () => {
       for (const h of handles.reverse()) await h.release();
       rmSync(a, { recursive: true, force: true });
       rmSync(b, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it("a new cluster's superuser password is random, kept in DATA_DIR/pg.password readable by this user only", async () => {
+    const a = checkoutDataDir();
+    const first = await openDatabase(loadConfig({ DATA_DIR: a }), silentLogger);
+    try {
+      const file = join(a, "pg.password");
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const password = readFileSync(file, "utf8").trim();
+      expect(password).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      expect(decodeURIComponent(new URL(first.url).password)).toBe(password);
+      // The well-known password of before opens nothing.
+      const guessed = new URL(first.url);
+      guessed.password = "postgres";
+      await expect(query(guessed.toString(), "SELECT 1")).rejects.toThrow(/password authentication failed/);
+    } finally {
+      await first.release();
+      rmSync(a, { recursive: true, force: true });
     }
   }, 120_000);
 

