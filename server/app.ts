@@ -53,7 +53,7 @@ export function createApp(options: ContextOptions, config: Pick<Config, "corsAll
   });
   const cors = corsFor(config.corsAllowedOrigins, context.logger);
 
-  const databaseReady = databaseReadiness(context.db, { timeoutMs: READY_TIMEOUT_MS });
+  const databaseReady = databaseReadiness(context.db, { timeoutMs: READY_TIMEOUT_MS, logger: context.logger });
   const ready = async (): Promise<boolean> => health.isServing() && (await databaseReady());
 
   const handler: RequestHandler = (req, res) => {

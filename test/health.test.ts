@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { migrate, readMigrations } from "../server/db/migrator.js";
+import { createLogger } from "../server/platform/logging.js";
 import { createEmptyDatabase } from "../server/testing/database.js";
 import { startTcpProxy, type TcpProxy } from "../server/testing/tcp-proxy.js";
 import { startTestServer } from "../server/testing/server.js";
@@ -57,7 +58,9 @@ describe("health", () => {
 
   it("/readyz answers 503 until the database's migrations are all applied, then 200", async () => {
     const empty = await createEmptyDatabase();
-    const unmigrated = await startTestServer(empty.url);
+    const lines: string[] = [];
+    const unmigrated = await startTestServer(empty.url, { logger: createLogger("info", { write: (s: string) => lines.push(s) }) });
+    const notReady = () => lines.map((l) => JSON.parse(l) as { msg: string; reason?: string }).filter((l) => l.msg === "not ready");
     try {
       const status = async () => (await fetch(`${unmigrated.baseUrl}/readyz`)).status;
       expect(await status()).toBe(503);
@@ -66,6 +69,12 @@ describe("health", () => {
       // One migration short of current is not ready either.
       await migrate(empty.url, { upTo: files[files.length - 2]!.name });
       expect(await status()).toBe(503);
+      expect(await status()).toBe(503);
+      // Why, once per change of reason: first every migration, then the last one.
+      expect(notReady().map((l) => l.reason)).toEqual([
+        `migrations not applied: ${files.map((f) => f.name).join(", ")}`,
+        `migrations not applied: ${files[files.length - 1]!.name}`,
+      ]);
       await migrate(empty.url);
       expect(await status()).toBe(200);
     } finally {

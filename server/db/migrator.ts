@@ -2,6 +2,8 @@ import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { sql, type Kysely } from "kysely";
+import type { Database } from "./database.js";
 import pg from "pg";
 
 /** Directory holding the forward-only `NNNN_name.sql` migrations. */
@@ -146,4 +148,19 @@ export function splitStatements(sql: string): string[] {
     .split(/;\s*(?:\n|$)/)
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
+}
+
+/**
+ * The names of this build's migration files the database has not recorded (all
+ * of them when it has no tracking table yet): what readiness waits for. A
+ * database migrated further by a newer build has none pending.
+ */
+export async function pendingMigrations(db: Kysely<Database>, dir = MIGRATIONS_DIR): Promise<string[]> {
+  const files = await readMigrations(dir);
+  // to_regclass, not a failing SELECT: a probe must not log an error in PostgreSQL each time.
+  const { rows } = await sql<{ present: boolean }>`SELECT to_regclass('schema_migrations') IS NOT NULL AS present`.execute(db);
+  if (!rows[0]?.present) return files.map((f) => f.name);
+  const applied = await sql<{ name: string }>`SELECT name FROM schema_migrations`.execute(db);
+  const done = new Set(applied.rows.map((r) => r.name));
+  return files.map((f) => f.name).filter((n) => !done.has(n));
 }

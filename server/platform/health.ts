@@ -1,7 +1,8 @@
 import { EventEmitter, on, setMaxListeners } from "node:events";
 import { sql, type Kysely } from "kysely";
 import type { Database } from "../db/database.js";
-import { readMigrations } from "../db/migrator.js";
+import { pendingMigrations } from "../db/migrator.js";
+import type { Logger } from "./logging.js";
 
 /** Serving status shared by gRPC health, /readyz and shutdown. */
 export class HealthState {
@@ -45,35 +46,38 @@ export class HealthState {
 
 /**
  * The database half of /readyz: ready when the database answers and every
- * migration file of this build is recorded in schema_migrations (a database
- * migrated further by a newer replica is ready too). Once migrated, it stays so
- * (migrations are never undone), and the check is a plain `SELECT 1`.
+ * migration file of this build is applied (see pendingMigrations). Once migrated
+ * it stays so (migrations are never undone), and the check is a plain `SELECT 1`.
+ * Why it is not ready is logged when that changes, so a 503 is never a mystery.
  */
-export function databaseReadiness(db: Kysely<Database>, opts: { timeoutMs: number; migrationsDir?: string }): () => Promise<boolean> {
+export function databaseReadiness(db: Kysely<Database>, opts: { timeoutMs: number; logger: Logger; migrationsDir?: string }): () => Promise<boolean> {
   let migrated = false;
-  let expected: Promise<string[]> | undefined;
+  let lastReason = "";
   const check = async (): Promise<boolean> => {
     if (migrated) {
       await sql`SELECT 1`.execute(db);
       return true;
     }
-    expected ??= readMigrations(opts.migrationsDir).then((files) => files.map((f) => f.name));
-    const names = await expected;
-    const { rows } = await sql<{ present: boolean }>`SELECT to_regclass('schema_migrations') IS NOT NULL AS present`.execute(db);
-    if (!rows[0]?.present) return false;
-    const applied = await sql<{ name: string }>`SELECT name FROM schema_migrations`.execute(db);
-    const done = new Set(applied.rows.map((r) => r.name));
-    migrated = names.every((n) => done.has(n));
+    const pending = await pendingMigrations(db, opts.migrationsDir);
+    migrated = pending.length === 0;
+    if (!migrated) notReady(`migrations not applied: ${pending.join(", ")}`);
     return migrated;
+  };
+  const notReady = (reason: string) => {
+    if (reason !== lastReason) opts.logger.warn("not ready", { reason });
+    lastReason = reason;
   };
   return async () => {
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("readiness check timed out")), opts.timeoutMs);
+        timer = setTimeout(() => reject(new Error(`the database did not answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
       });
-      return await Promise.race([check(), timeout]);
-    } catch {
+      const ready = await Promise.race([check(), timeout]);
+      if (ready) lastReason = "";
+      return ready;
+    } catch (err) {
+      notReady(err instanceof Error ? err.message : String(err));
       return false;
     } finally {
       clearTimeout(timer);
