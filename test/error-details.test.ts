@@ -2,12 +2,12 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { beforeAll, describe, expect, it } from "vitest";
 import { BadRequestSchema, ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { EditingMode } from "../gen/toolsets/v1/toolsets_pb.js";
-import { ERROR_DOMAIN } from "../server/platform/errors.js";
-import { httpTool, uniqueSlug } from "../server/testing/fixtures.js";
+import { ERROR_DOMAIN, toConnectError } from "../server/platform/errors.js";
+import { createTenant, httpTool, uniqueSlug } from "../server/testing/fixtures.js";
 import { PROTOCOLS, type Protocol } from "../server/testing/server.js";
 import { useTestServer } from "../server/testing/use-test-server.js";
 
-const { tenant, api } = useTestServer({ tenants: 1 });
+const { server, tenant, api } = useTestServer({ tenants: 1 });
 
 beforeAll(async () => {
   await api.deploy([httpTool("a"), httpTool("b")]);
@@ -73,6 +73,40 @@ describe.each(PROTOCOLS)("error details over %s", (protocol: Protocol) => {
     expect(pinned.reasons.map((r) => r.reason)).toEqual(["LIVE_TOOLSET_PINNED"]);
   });
 
+  it("FAILED_PRECONDITION carries STAGING_COPY_MISSING and UNPUBLISHED_CHANGES", async () => {
+    const slug = uniqueSlug("copy");
+    await toolsets().createToolset({ project: tenant.project, name: slug, slug, toolUrns: ["tools:http:api:a"] }, auth());
+    await toolsets().switchEditingMode({ project: tenant.project, slug, mode: EditingMode.STAGING }, auth());
+    await toolsets().updateToolset(
+      { project: tenant.project, slug, staging: true, fields: { description: "staged" }, updateMask: { paths: ["description"] } },
+      auth(),
+    );
+    const unpublished = details(
+      await rejection(toolsets().switchEditingMode({ project: tenant.project, slug, mode: EditingMode.ITERATION }, auth())),
+    );
+    expect(unpublished.code).toBe(Code.FailedPrecondition);
+    expect(unpublished.reasons.map((r) => r.reason)).toEqual(["UNPUBLISHED_CHANGES"]);
+    await toolsets().discardStagingVersion({ project: tenant.project, slug }, auth());
+    const missing = details(await rejection(releases().publishStagingVersion({ project: tenant.project, slug }, auth())));
+    expect(missing.code).toBe(Code.FailedPrecondition);
+    expect(missing.reasons.map((r) => r.reason)).toEqual(["STAGING_COPY_MISSING"]);
+  });
+
+  it("FAILED_PRECONDITION carries FEATURE_NOT_ENABLED naming the feature", async () => {
+    const plain = await createTenant(server.db, { features: [] });
+    const theirs = api.with({ tenant: plain, protocol });
+    const slug = uniqueSlug("nofeature");
+    await theirs.createToolset(slug);
+    const d = details(
+      await rejection(theirs.toolsets().switchEditingMode({ project: plain.project, slug, mode: EditingMode.STAGING }, theirs.auth())),
+    );
+    expect(d).toEqual({
+      code: Code.FailedPrecondition,
+      reasons: [{ reason: "FEATURE_NOT_ENABLED", domain: ERROR_DOMAIN, metadata: { feature: "toolset_staging" } }],
+      violations: [],
+    });
+  });
+
   it("ABORTED carries VERSION_CONFLICT for a stale expected_version", async () => {
     const slug = uniqueSlug("ver");
     await toolsets().createToolset({ project: tenant.project, name: slug, slug }, auth());
@@ -98,5 +132,28 @@ describe.each(PROTOCOLS)("error details over %s", (protocol: Protocol) => {
       reasons: [{ reason: "ALREADY_EXISTS", domain: ERROR_DOMAIN, metadata: { entity: "toolset" } }],
       violations: [],
     });
+  });
+});
+
+describe("errors mapped from SQLSTATEs carry a generic reason", () => {
+  const pgError = (code: string) => Object.assign(new Error("from PostgreSQL: constraint x_fkey on table y"), { code });
+
+  it.each([
+    ["40001", Code.Aborted, "CONCURRENT_UPDATE"],
+    ["40P01", Code.Aborted, "CONCURRENT_UPDATE"],
+    ["23503", Code.FailedPrecondition, "REFERENCE_CONFLICT"],
+    ["23505", Code.AlreadyExists, "ALREADY_EXISTS"],
+  ])("SQLSTATE %s → %s with %s, and no SQL in the message", (state, code, reason) => {
+    const { error, cause } = toConnectError(pgError(state));
+    expect(error.code).toBe(code);
+    expect(error.findDetails(ErrorInfoSchema).map((i) => [i.reason, i.domain])).toEqual([[reason, ERROR_DOMAIN]]);
+    expect(error.rawMessage).not.toMatch(/constraint|table/);
+    expect(cause).toBeDefined();
+  });
+
+  it("an internal error carries no details", () => {
+    const { error } = toConnectError(new Error("boom"));
+    expect(error.code).toBe(Code.Internal);
+    expect(error.details).toEqual([]);
   });
 });

@@ -5,6 +5,7 @@ import type { HttpToolDefinitionSchema } from "../../gen/sources/v1/sources_pb.j
 import type { Database } from "../db/database.js";
 import { createApiKey } from "../auth/keys.js";
 import { createOrganization, createProject, TOOLSET_STAGING } from "../auth/tenants.js";
+import { findOrganizationId, findProject } from "../model/tenants.js";
 
 /** An organization with one project and keys of each kind. */
 export interface Tenant {
@@ -48,12 +49,8 @@ export function urn(name: string): string {
 
 /** The id of the tenant's project. */
 export async function projectId(db: Kysely<Database>, tenant: Pick<Tenant, "org" | "project">): Promise<string> {
-  const row = await db
-    .selectFrom("projects")
-    .innerJoin("organizations", "organizations.id", "projects.organization_id")
-    .select("projects.id")
-    .where("organizations.slug", "=", tenant.org)
-    .where("projects.slug", "=", tenant.project)
-    .executeTakeFirstOrThrow();
-  return row.id;
+  const org = await findOrganizationId(db, tenant.org);
+  const project = org === undefined ? undefined : await findProject(db, org, tenant.project);
+  if (project === undefined) throw new Error(`no project ${tenant.org}/${tenant.project}`);
+  return project.id;
 }
