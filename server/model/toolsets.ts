@@ -1,5 +1,5 @@
 import { sql, type Transaction } from "kysely";
-import type { Database, Db, ToolsetRow } from "../db/database.js";
+import type { Database, Db, ToolsetRow, ToolsetWithRelease } from "../db/database.js";
 import { alreadyExists, ERROR_REASONS, failedPrecondition, notFound, type DomainError } from "../platform/errors.js";
 
 /** The editable part of a toolset: what UpdateToolset may change and a version snapshots. */
@@ -13,9 +13,6 @@ export interface StateWithVariations {
   state: ToolsetState;
   toolsetVariationsVersionId: string | null;
 }
-
-/** A toolset row with the number of its current release (null = none). */
-export type ToolsetWithRelease = ToolsetRow & { current_release_number: bigint | null };
 
 /** The editable state of a row. */
 export function stateOf(row: ToolsetState): ToolsetState {

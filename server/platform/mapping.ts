@@ -1,7 +1,7 @@
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { EditingMode, ToolsetSchema, type Toolset } from "../../gen/toolsets/v1/toolsets_pb.js";
-import type { ToolsetRow } from "../db/database.js";
+import type { ToolsetRow, ToolsetWithRelease } from "../db/database.js";
 
 // Mappers more than one service uses. Each service's own rows map to messages in
 // its folder's mapping.ts; the Toolset message is here because ReleaseService
@@ -64,7 +64,7 @@ export function toEditingMode(row: Pick<ToolsetRow, "editing_mode">): EditingMod
 }
 
 /** The one mapping from a toolsets row, with the number of its current release (null = none), to the API's Toolset. */
-export function toToolset(row: ToolsetRow & { current_release_number: bigint | null }): Toolset {
+export function toToolset(row: ToolsetWithRelease): Toolset {
   return create(ToolsetSchema, {
     id: row.id,
     projectId: row.project_id,
