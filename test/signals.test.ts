@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { portAnswers } from "../server/platform/ports.js";
 import { useTestDatabase } from "../server/testing/use-test-server.js";
 
 // Signals must reach the server however it was started: SIGTERM to the PID of
@@ -31,17 +31,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-function portClosed(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1");
-    s.once("connect", () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once("error", () => resolve(true));
-  });
 }
 
 /** Starts `command` as the leader of a new process group; resolves with the port it listens on. */
@@ -81,7 +70,7 @@ async function stopsOnSigterm(command: string, args: string[], env: Record<strin
       expect(alive(postmaster)).toBe(true);
     }
     process.kill(pgid, "SIGTERM"); // the top PID only, as `kill -TERM <pid>` does
-    await expect.poll(() => portClosed(p), { timeout: 15_000, interval: 100 }).toBe(true);
+    await expect.poll(async () => !(await portAnswers(p)), { timeout: 15_000, interval: 100 }).toBe(true);
     await expect.poll(() => groupAlive(pgid), { timeout: 15_000, interval: 100 }).toBe(false);
     if (postmaster !== undefined) await expect.poll(() => alive(postmaster!), { timeout: 15_000, interval: 100 }).toBe(false);
     await closed; // every line the processes wrote has been read

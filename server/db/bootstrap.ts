@@ -1,11 +1,10 @@
 import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import pg from "pg";
 import type { Config } from "../config.js";
 import type { Logger } from "../platform/logging.js";
-import { freePort } from "../platform/ports.js";
+import { freePort, portAnswers } from "../platform/ports.js";
 import { embeddedDataDir, newPassword, startEmbeddedPostgres, USER } from "./embedded.js";
 
 /** The database a process uses, and how to let go of it. */
@@ -40,18 +39,6 @@ async function clusterPassword(pgDir: string, clusterExists: boolean): Promise<s
   await mkdir(dirname(file), { recursive: true });
   await writeFile(file, `${password}\n`, { mode: 0o600, flag: "wx" });
   return password;
-}
-
-/** True when something accepts TCP connections on 127.0.0.1:`port`. */
-function portAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
 }
 
 /** The data directory of the PostgreSQL answering at `url`, or undefined when none answers (or not as our superuser). */
