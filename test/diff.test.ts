@@ -39,15 +39,7 @@ function side(init: { metadata?: Partial<DiffMetadata>; tools?: MergedTool[]; pr
 
 /** The fields of each change, without the message's $typeName, for readable equality. */
 function plain(changes: Change[]) {
-  return changes.map(({ kind, toolUrn, promptName, field, before, after, breaking }) => ({
-    kind,
-    toolUrn,
-    promptName,
-    field,
-    before,
-    after,
-    breaking,
-  }));
+  return changes.map((c) => change(c.kind, c.toolUrn, c.promptName, c.field, c.before, c.after, c.breaking));
 }
 
 /** Diffs one tool against a changed copy of itself. */

@@ -8,6 +8,16 @@ import { useTestDatabase } from "../server/testing/use-test-server.js";
 
 const database = useTestDatabase();
 
+/** Reads a response stream to its end, calling `each` per message: "ended", or "failed: …". */
+async function readToEnd<T>(stream: AsyncIterable<T>, each: (message: T) => void): Promise<string> {
+  try {
+    for await (const message of stream) each(message);
+    return "ended";
+  } catch (e) {
+    return `failed: ${String(e)}`;
+  }
+}
+
 /** Milliseconds `p` takes. */
 async function timed(p: Promise<unknown>): Promise<number> {
   const t0 = performance.now();
@@ -24,17 +34,10 @@ describe("shutdown with open streams", () => {
     const statuses: HealthCheckResponse_ServingStatus[] = [];
     let first!: () => void;
     const gotFirst = new Promise<void>((r) => (first = r));
-    const watching = (async () => {
-      try {
-        for await (const res of server.client(Health, protocol).watch({})) {
-          statuses.push(res.status);
-          first();
-        }
-        return "ended";
-      } catch (e) {
-        return `failed: ${String(e)}`;
-      }
-    })();
+    const watching = readToEnd(server.client(Health, protocol).watch({}), (res) => {
+      statuses.push(res.status);
+      first();
+    });
     try {
       await gotFirst;
       expect(await timed(server.app.shutdown())).toBeLessThan(3_000);
@@ -57,17 +60,9 @@ describe("shutdown with open streams", () => {
       yield create(ServerReflectionRequestSchema, { messageRequest: { case: "listServices", value: "" } });
       await new Promise((r) => clientDone.signal.addEventListener("abort", r));
     }
-    const reflecting = (async () => {
-      try {
-        for await (const res of server.client(ServerReflection, "grpc").serverReflectionInfo(requests())) {
-          if (res.messageResponse.case === "listServicesResponse") first();
-        }
-        clientDone.abort();
-        return "ended";
-      } catch (e) {
-        return `failed: ${String(e)}`;
-      }
-    })();
+    const reflecting = readToEnd(server.client(ServerReflection, "grpc").serverReflectionInfo(requests()), (res) => {
+      if (res.messageResponse.case === "listServicesResponse") first();
+    }).finally(() => clientDone.abort());
     try {
       await gotFirst;
       expect(await timed(server.app.shutdown())).toBeLessThan(3_000);
