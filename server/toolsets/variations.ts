@@ -53,12 +53,14 @@ export function variationMethods({ db }: ServiceContext): VariationMethods {
       const scope = parseScope(req.scope);
       const urn = parseToolUrn("src_tool_urn", req.srcToolUrn);
       const page = pageRequest(req);
-      const groupId = await findScopeGroupId(db, project.id, scope);
       const { items, nextPageToken } = await readPage(
         page,
         `ListToolVariationVersions:${project.id}:${scopeKey(scope)}:${urn}`,
         COUNTER_KEY,
-        async (before, limit) => (groupId === null ? [] : variationVersions(db, groupId, urn, before, limit)),
+        async (before, limit) => {
+          const groupId = await findScopeGroupId(db, project.id, scope);
+          return groupId === null ? [] : variationVersions(db, groupId, urn, before, limit);
+        },
         (r) => r.version,
       );
       return { versions: items.map(toToolVariation), nextPageToken };
