@@ -1,4 +1,4 @@
-import type { ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { ReleaseService } from "../../gen/releases/v1/releases_pb.js";
 import type { ServiceContext } from "../context.js";
 import { diffMethod } from "./diff-releases.js";
@@ -15,5 +15,9 @@ export function releaseService(context: ServiceContext): ServiceImpl<typeof Rele
     ...historyMethods(context),
     ...diffMethod(context),
     ...resolveToolsetMethod(context),
+    // eslint-disable-next-line require-yield -- not built yet (issue 9 in progress)
+    async *watchToolset() {
+      throw new ConnectError("WatchToolset is not implemented yet", Code.Unimplemented);
+    },
   };
 }

@@ -18,7 +18,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file releases/v1/releases.proto.
  */
 export const file_releases_v1_releases: GenFile = /*@__PURE__*/
-  fileDesc("ChpyZWxlYXNlcy92MS9yZWxlYXNlcy5wcm90bxILcmVsZWFzZXMudjEigwMKB1JlbGVhc2USCgoCaWQYASABKAkSEgoKdG9vbHNldF9pZBgCIAEoCRIWCg5yZWxlYXNlX251bWJlchgDIAEoAxINCgVub3RlcxgEIAEoCRITCgtyZWxlYXNlZF9ieRgFIAEoCRIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgppc19jdXJyZW50GAcgASgIEhcKD3NvdXJjZV9zdGF0ZV9pZBgIIAEoCRIVCg1kZXBsb3ltZW50X2lkGAkgASgJEh4KFnN5c3RlbV9zb3VyY2Vfc3RhdGVfaWQYCiABKAkSGgoSdG9vbHNldF92ZXJzaW9uX2lkGAsgASgJEiQKHGdsb2JhbF92YXJpYXRpb25zX3ZlcnNpb25faWQYDCABKAkSJQoddG9vbHNldF92YXJpYXRpb25zX3ZlcnNpb25faWQYDSABKAkSEQoJdG9vbF91cm5zGA4gAygJEgwKBGV0YWcYDyABKAkizQEKDFJlbGVhc2VFdmVudBIKCgJpZBgBIAEoCRIrCgRraW5kGAIgASgOMh0ucmVsZWFzZXMudjEuUmVsZWFzZUV2ZW50S2luZBINCgVhY3RvchgDIAEoCRIbChNmcm9tX3JlbGVhc2VfbnVtYmVyGAQgASgDEhkKEXRvX3JlbGVhc2VfbnVtYmVyGAUgASgDEg0KBW5vdGVzGAYgASgJEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlQKClJlbGVhc2VSZWYSGAoOcmVsZWFzZV9udW1iZXIYASABKANIABIlCgZ0YXJnZXQYAiABKA4yEy5yZWxlYXNlcy52MS5UYXJnZXRIAEIFCgNyZWYilgEKBkNoYW5nZRIlCgRraW5kGAEgASgOMhcucmVsZWFzZXMudjEuQ2hhbmdlS2luZBIQCgh0b29sX3VybhgCIAEoCRITCgtwcm9tcHRfbmFtZRgDIAEoCRINCgVmaWVsZBgEIAEoCRIOCgZiZWZvcmUYBSABKAkSDQoFYWZ0ZXIYBiABKAkSEAoIYnJlYWtpbmcYByABKAgi2QEKD1Rvb2xBbm5vdGF0aW9ucxIbCg5yZWFkX29ubHlfaGludBgBIAEoCEgAiAEBEh0KEGRlc3RydWN0aXZlX2hpbnQYAiABKAhIAYgBARIcCg9pZGVtcG90ZW50X2hpbnQYAyABKAhIAogBARIcCg9vcGVuX3dvcmxkX2hpbnQYBCABKAhIA4gBAUIRCg9fcmVhZF9vbmx5X2hpbnRCEwoRX2Rlc3RydWN0aXZlX2hpbnRCEgoQX2lkZW1wb3RlbnRfaGludEISChBfb3Blbl93b3JsZF9oaW50IsgCCgxSZXNvbHZlZFRvb2wSCwoDdXJuGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFdGl0bGUYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSLQoMaW5wdXRfc2NoZW1hGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIMCgR0YWdzGAYgAygJEjEKC2Fubm90YXRpb25zGAcgASgLMhwucmVsZWFzZXMudjEuVG9vbEFubm90YXRpb25zEg8KB2NvbmZpcm0YCCABKAgSFgoOY29uZmlybV9wcm9tcHQYCSABKAkSEgoKc3VtbWFyaXplchgKIAEoCRITCgtodHRwX21ldGhvZBgLIAEoCRIMCgRwYXRoGAwgASgJEhIKCnNlcnZlcl91cmwYDSABKAkSFQoNdmFyaWF0aW9uX2lkcxgOIAMoCSJ7Cg5SZXNvbHZlZFByb21wdBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEg4KBnByb21wdBgEIAEoCRIqCglhcmd1bWVudHMYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IpYCCg9SZXNvbHZlZFRvb2xzZXQSEgoKdG9vbHNldF9pZBgBIAEoCRIMCgRzbHVnGAIgASgJEgwKBG5hbWUYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSEAoIbWNwX3NsdWcYBSABKAkSLgoMZWRpdGluZ19tb2RlGAYgASgOMhgudG9vbHNldHMudjEuRWRpdGluZ01vZGUSFgoOcmVsZWFzZV9udW1iZXIYByABKAMSDAoEZXRhZxgIIAEoCRIoCgV0b29scxgJIAMoCzIZLnJlbGVhc2VzLnYxLlJlc29sdmVkVG9vbBIsCgdwcm9tcHRzGAogAygLMhsucmVsZWFzZXMudjEuUmVzb2x2ZWRQcm9tcHQiZQocUHVibGlzaFN0YWdpbmdWZXJzaW9uUmVxdWVzdBIPCgdwcm9qZWN0GAEgASgJEgwKBHNsdWcYAiABKAkSDQoFbm90ZXMYAyABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAQgASgJIkYKHVB1Ymxpc2hTdGFnaW5nVmVyc2lvblJlc3BvbnNlEiUKB3JlbGVhc2UYASABKAsyFC5yZWxlYXNlcy52MS5SZWxlYXNlIlsKE0xpc3RSZWxlYXNlc1JlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIMCgRzbHVnGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIlcKFExpc3RSZWxlYXNlc1Jlc3BvbnNlEiYKCHJlbGVhc2VzGAEgAygLMhQucmVsZWFzZXMudjEuUmVsZWFzZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiSgoRR2V0UmVsZWFzZVJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIMCgRzbHVnGAIgASgJEhYKDnJlbGVhc2VfbnVtYmVyGAMgASgDIjsKEkdldFJlbGVhc2VSZXNwb25zZRIlCgdyZWxlYXNlGAEgASgLMhQucmVsZWFzZXMudjEuUmVsZWFzZSJhChhSb2xsYmFja1RvUmVsZWFzZVJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIMCgRzbHVnGAIgASgJEhYKDnJlbGVhc2VfbnVtYmVyGAMgASgDEg4KBnJlYXNvbhgEIAEoCSJCChlSb2xsYmFja1RvUmVsZWFzZVJlc3BvbnNlEiUKB3Rvb2xzZXQYASABKAsyFC50b29sc2V0cy52MS5Ub29sc2V0ImAKGExpc3RSZWxlYXNlRXZlbnRzUmVxdWVzdBIPCgdwcm9qZWN0GAEgASgJEgwKBHNsdWcYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiXwoZTGlzdFJlbGVhc2VFdmVudHNSZXNwb25zZRIpCgZldmVudHMYASADKAsyGS5yZWxlYXNlcy52MS5SZWxlYXNlRXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIoABChNEaWZmUmVsZWFzZXNSZXF1ZXN0Eg8KB3Byb2plY3QYASABKAkSDAoEc2x1ZxgCIAEoCRIlCgRmcm9tGAMgASgLMhcucmVsZWFzZXMudjEuUmVsZWFzZVJlZhIjCgJ0bxgEIAEoCzIXLnJlbGVhc2VzLnYxLlJlbGVhc2VSZWYiPAoURGlmZlJlbGVhc2VzUmVzcG9uc2USJAoHY2hhbmdlcxgBIAMoCzITLnJlbGVhc2VzLnYxLkNoYW5nZSKcAQoVUmVzb2x2ZVRvb2xzZXRSZXF1ZXN0Eg8KB3Byb2plY3QYASABKAkSDAoEc2x1ZxgCIAEoCRIQCghtY3Bfc2x1ZxgDIAEoCRIjCgZ0YXJnZXQYBCABKA4yEy5yZWxlYXNlcy52MS5UYXJnZXQSFgoOcmVsZWFzZV9udW1iZXIYBSABKAMSFQoNaWZfbm9uZV9tYXRjaBgGIAEoCSJeChZSZXNvbHZlVG9vbHNldFJlc3BvbnNlEi4KCHJlc29sdmVkGAEgASgLMhwucmVsZWFzZXMudjEuUmVzb2x2ZWRUb29sc2V0EhQKDG5vdF9tb2RpZmllZBgCIAEoCCpFCgZUYXJnZXQSFgoSVEFSR0VUX1VOU1BFQ0lGSUVEEAASDwoLVEFSR0VUX0xJVkUQARISCg5UQVJHRVRfU1RBR0lORxACKqIBChBSZWxlYXNlRXZlbnRLaW5kEiIKHlJFTEVBU0VfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEiAKHFJFTEVBU0VfRVZFTlRfS0lORF9QVUJMSVNIRUQQARIiCh5SRUxFQVNFX0VWRU5UX0tJTkRfUk9MTEVEX0JBQ0sQAhIkCiBSRUxFQVNFX0VWRU5UX0tJTkRfTU9ERV9TV0lUQ0hFRBADKp8CCgpDaGFuZ2VLaW5kEhsKF0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASGgoWQ0hBTkdFX0tJTkRfVE9PTF9BRERFRBABEhwKGENIQU5HRV9LSU5EX1RPT0xfUkVNT1ZFRBACEhwKGENIQU5HRV9LSU5EX1RPT0xfUkVOQU1FRBADEhwKGENIQU5HRV9LSU5EX1RPT0xfQ0hBTkdFRBAEEhwKGENIQU5HRV9LSU5EX1BST01QVF9BRERFRBAFEh4KGkNIQU5HRV9LSU5EX1BST01QVF9SRU1PVkVEEAYSHgoaQ0hBTkdFX0tJTkRfUFJPTVBUX0NIQU5HRUQQBxIgChxDSEFOR0VfS0lORF9NRVRBREFUQV9DSEFOR0VEEAgytQUKDlJlbGVhc2VTZXJ2aWNlEm4KFVB1Ymxpc2hTdGFnaW5nVmVyc2lvbhIpLnJlbGVhc2VzLnYxLlB1Ymxpc2hTdGFnaW5nVmVyc2lvblJlcXVlc3QaKi5yZWxlYXNlcy52MS5QdWJsaXNoU3RhZ2luZ1ZlcnNpb25SZXNwb25zZRJYCgxMaXN0UmVsZWFzZXMSIC5yZWxlYXNlcy52MS5MaXN0UmVsZWFzZXNSZXF1ZXN0GiEucmVsZWFzZXMudjEuTGlzdFJlbGVhc2VzUmVzcG9uc2UiA5ACARJSCgpHZXRSZWxlYXNlEh4ucmVsZWFzZXMudjEuR2V0UmVsZWFzZVJlcXVlc3QaHy5yZWxlYXNlcy52MS5HZXRSZWxlYXNlUmVzcG9uc2UiA5ACARJiChFSb2xsYmFja1RvUmVsZWFzZRIlLnJlbGVhc2VzLnYxLlJvbGxiYWNrVG9SZWxlYXNlUmVxdWVzdBomLnJlbGVhc2VzLnYxLlJvbGxiYWNrVG9SZWxlYXNlUmVzcG9uc2USZwoRTGlzdFJlbGVhc2VFdmVudHMSJS5yZWxlYXNlcy52MS5MaXN0UmVsZWFzZUV2ZW50c1JlcXVlc3QaJi5yZWxlYXNlcy52MS5MaXN0UmVsZWFzZUV2ZW50c1Jlc3BvbnNlIgOQAgESWAoMRGlmZlJlbGVhc2VzEiAucmVsZWFzZXMudjEuRGlmZlJlbGVhc2VzUmVxdWVzdBohLnJlbGVhc2VzLnYxLkRpZmZSZWxlYXNlc1Jlc3BvbnNlIgOQAgESXgoOUmVzb2x2ZVRvb2xzZXQSIi5yZWxlYXNlcy52MS5SZXNvbHZlVG9vbHNldFJlcXVlc3QaIy5yZWxlYXNlcy52MS5SZXNvbHZlVG9vbHNldFJlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_toolsets_v1_toolsets]);
+  fileDesc("ChpyZWxlYXNlcy92MS9yZWxlYXNlcy5wcm90bxILcmVsZWFzZXMudjEigwMKB1JlbGVhc2USCgoCaWQYASABKAkSEgoKdG9vbHNldF9pZBgCIAEoCRIWCg5yZWxlYXNlX251bWJlchgDIAEoAxINCgVub3RlcxgEIAEoCRITCgtyZWxlYXNlZF9ieRgFIAEoCRIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgppc19jdXJyZW50GAcgASgIEhcKD3NvdXJjZV9zdGF0ZV9pZBgIIAEoCRIVCg1kZXBsb3ltZW50X2lkGAkgASgJEh4KFnN5c3RlbV9zb3VyY2Vfc3RhdGVfaWQYCiABKAkSGgoSdG9vbHNldF92ZXJzaW9uX2lkGAsgASgJEiQKHGdsb2JhbF92YXJpYXRpb25zX3ZlcnNpb25faWQYDCABKAkSJQoddG9vbHNldF92YXJpYXRpb25zX3ZlcnNpb25faWQYDSABKAkSEQoJdG9vbF91cm5zGA4gAygJEgwKBGV0YWcYDyABKAkizQEKDFJlbGVhc2VFdmVudBIKCgJpZBgBIAEoCRIrCgRraW5kGAIgASgOMh0ucmVsZWFzZXMudjEuUmVsZWFzZUV2ZW50S2luZBINCgVhY3RvchgDIAEoCRIbChNmcm9tX3JlbGVhc2VfbnVtYmVyGAQgASgDEhkKEXRvX3JlbGVhc2VfbnVtYmVyGAUgASgDEg0KBW5vdGVzGAYgASgJEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlQKClJlbGVhc2VSZWYSGAoOcmVsZWFzZV9udW1iZXIYASABKANIABIlCgZ0YXJnZXQYAiABKA4yEy5yZWxlYXNlcy52MS5UYXJnZXRIAEIFCgNyZWYilgEKBkNoYW5nZRIlCgRraW5kGAEgASgOMhcucmVsZWFzZXMudjEuQ2hhbmdlS2luZBIQCgh0b29sX3VybhgCIAEoCRITCgtwcm9tcHRfbmFtZRgDIAEoCRINCgVmaWVsZBgEIAEoCRIOCgZiZWZvcmUYBSABKAkSDQoFYWZ0ZXIYBiABKAkSEAoIYnJlYWtpbmcYByABKAgi2QEKD1Rvb2xBbm5vdGF0aW9ucxIbCg5yZWFkX29ubHlfaGludBgBIAEoCEgAiAEBEh0KEGRlc3RydWN0aXZlX2hpbnQYAiABKAhIAYgBARIcCg9pZGVtcG90ZW50X2hpbnQYAyABKAhIAogBARIcCg9vcGVuX3dvcmxkX2hpbnQYBCABKAhIA4gBAUIRCg9fcmVhZF9vbmx5X2hpbnRCEwoRX2Rlc3RydWN0aXZlX2hpbnRCEgoQX2lkZW1wb3RlbnRfaGludEISChBfb3Blbl93b3JsZF9oaW50IsgCCgxSZXNvbHZlZFRvb2wSCwoDdXJuGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFdGl0bGUYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSLQoMaW5wdXRfc2NoZW1hGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIMCgR0YWdzGAYgAygJEjEKC2Fubm90YXRpb25zGAcgASgLMhwucmVsZWFzZXMudjEuVG9vbEFubm90YXRpb25zEg8KB2NvbmZpcm0YCCABKAgSFgoOY29uZmlybV9wcm9tcHQYCSABKAkSEgoKc3VtbWFyaXplchgKIAEoCRITCgtodHRwX21ldGhvZBgLIAEoCRIMCgRwYXRoGAwgASgJEhIKCnNlcnZlcl91cmwYDSABKAkSFQoNdmFyaWF0aW9uX2lkcxgOIAMoCSJ7Cg5SZXNvbHZlZFByb21wdBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEg4KBnByb21wdBgEIAEoCRIqCglhcmd1bWVudHMYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IsICCg9SZXNvbHZlZFRvb2xzZXQSEgoKdG9vbHNldF9pZBgBIAEoCRIMCgRzbHVnGAIgASgJEgwKBG5hbWUYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSEAoIbWNwX3NsdWcYBSABKAkSLgoMZWRpdGluZ19tb2RlGAYgASgOMhgudG9vbHNldHMudjEuRWRpdGluZ01vZGUSFgoOcmVsZWFzZV9udW1iZXIYByABKAMSDAoEZXRhZxgIIAEoCRIoCgV0b29scxgJIAMoCzIZLnJlbGVhc2VzLnYxLlJlc29sdmVkVG9vbBIsCgdwcm9tcHRzGAogAygLMhsucmVsZWFzZXMudjEuUmVzb2x2ZWRQcm9tcHQSEwoLbWNwX2VuYWJsZWQYCyABKAgSFQoNbWNwX2lzX3B1YmxpYxgMIAEoCCJlChxQdWJsaXNoU3RhZ2luZ1ZlcnNpb25SZXF1ZXN0Eg8KB3Byb2plY3QYASABKAkSDAoEc2x1ZxgCIAEoCRINCgVub3RlcxgDIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYBCABKAkiRgodUHVibGlzaFN0YWdpbmdWZXJzaW9uUmVzcG9uc2USJQoHcmVsZWFzZRgBIAEoCzIULnJlbGVhc2VzLnYxLlJlbGVhc2UiWwoTTGlzdFJlbGVhc2VzUmVxdWVzdBIPCgdwcm9qZWN0GAEgASgJEgwKBHNsdWcYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiVwoUTGlzdFJlbGVhc2VzUmVzcG9uc2USJgoIcmVsZWFzZXMYASADKAsyFC5yZWxlYXNlcy52MS5SZWxlYXNlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJKChFHZXRSZWxlYXNlUmVxdWVzdBIPCgdwcm9qZWN0GAEgASgJEgwKBHNsdWcYAiABKAkSFgoOcmVsZWFzZV9udW1iZXIYAyABKAMiOwoSR2V0UmVsZWFzZVJlc3BvbnNlEiUKB3JlbGVhc2UYASABKAsyFC5yZWxlYXNlcy52MS5SZWxlYXNlImEKGFJvbGxiYWNrVG9SZWxlYXNlUmVxdWVzdBIPCgdwcm9qZWN0GAEgASgJEgwKBHNsdWcYAiABKAkSFgoOcmVsZWFzZV9udW1iZXIYAyABKAMSDgoGcmVhc29uGAQgASgJIkIKGVJvbGxiYWNrVG9SZWxlYXNlUmVzcG9uc2USJQoHdG9vbHNldBgBIAEoCzIULnRvb2xzZXRzLnYxLlRvb2xzZXQiYAoYTGlzdFJlbGVhc2VFdmVudHNSZXF1ZXN0Eg8KB3Byb2plY3QYASABKAkSDAoEc2x1ZxgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJfChlMaXN0UmVsZWFzZUV2ZW50c1Jlc3BvbnNlEikKBmV2ZW50cxgBIAMoCzIZLnJlbGVhc2VzLnYxLlJlbGVhc2VFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkigAEKE0RpZmZSZWxlYXNlc1JlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIMCgRzbHVnGAIgASgJEiUKBGZyb20YAyABKAsyFy5yZWxlYXNlcy52MS5SZWxlYXNlUmVmEiMKAnRvGAQgASgLMhcucmVsZWFzZXMudjEuUmVsZWFzZVJlZiI8ChREaWZmUmVsZWFzZXNSZXNwb25zZRIkCgdjaGFuZ2VzGAEgAygLMhMucmVsZWFzZXMudjEuQ2hhbmdlIrIBChVSZXNvbHZlVG9vbHNldFJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIMCgRzbHVnGAIgASgJEhAKCG1jcF9zbHVnGAMgASgJEiMKBnRhcmdldBgEIAEoDjITLnJlbGVhc2VzLnYxLlRhcmdldBIWCg5yZWxlYXNlX251bWJlchgFIAEoAxIVCg1pZl9ub25lX21hdGNoGAYgASgJEhQKDG9yZ2FuaXphdGlvbhgHIAEoCSJeChZSZXNvbHZlVG9vbHNldFJlc3BvbnNlEi4KCHJlc29sdmVkGAEgASgLMhwucmVsZWFzZXMudjEuUmVzb2x2ZWRUb29sc2V0EhQKDG5vdF9tb2RpZmllZBgCIAEoCCKwAQoTV2F0Y2hUb29sc2V0UmVxdWVzdBIPCgdwcm9qZWN0GAEgASgJEgwKBHNsdWcYAiABKAkSEAoIbWNwX3NsdWcYAyABKAkSIwoGdGFyZ2V0GAQgASgOMhMucmVsZWFzZXMudjEuVGFyZ2V0EhYKDnJlbGVhc2VfbnVtYmVyGAUgASgDEhUKDWlmX25vbmVfbWF0Y2gYBiABKAkSFAoMb3JnYW5pemF0aW9uGAcgASgJIn0KFFdhdGNoVG9vbHNldFJlc3BvbnNlEi4KCHJlc29sdmVkGAEgASgLMhwucmVsZWFzZXMudjEuUmVzb2x2ZWRUb29sc2V0EhQKDG5vdF9tb2RpZmllZBgCIAEoCBIMCgRldGFnGAMgASgJEhEKCWtlZXBhbGl2ZRgEIAEoCCpFCgZUYXJnZXQSFgoSVEFSR0VUX1VOU1BFQ0lGSUVEEAASDwoLVEFSR0VUX0xJVkUQARISCg5UQVJHRVRfU1RBR0lORxACKqIBChBSZWxlYXNlRXZlbnRLaW5kEiIKHlJFTEVBU0VfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEiAKHFJFTEVBU0VfRVZFTlRfS0lORF9QVUJMSVNIRUQQARIiCh5SRUxFQVNFX0VWRU5UX0tJTkRfUk9MTEVEX0JBQ0sQAhIkCiBSRUxFQVNFX0VWRU5UX0tJTkRfTU9ERV9TV0lUQ0hFRBADKp8CCgpDaGFuZ2VLaW5kEhsKF0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASGgoWQ0hBTkdFX0tJTkRfVE9PTF9BRERFRBABEhwKGENIQU5HRV9LSU5EX1RPT0xfUkVNT1ZFRBACEhwKGENIQU5HRV9LSU5EX1RPT0xfUkVOQU1FRBADEhwKGENIQU5HRV9LSU5EX1RPT0xfQ0hBTkdFRBAEEhwKGENIQU5HRV9LSU5EX1BST01QVF9BRERFRBAFEh4KGkNIQU5HRV9LSU5EX1BST01QVF9SRU1PVkVEEAYSHgoaQ0hBTkdFX0tJTkRfUFJPTVBUX0NIQU5HRUQQBxIgChxDSEFOR0VfS0lORF9NRVRBREFUQV9DSEFOR0VEEAgykQYKDlJlbGVhc2VTZXJ2aWNlEm4KFVB1Ymxpc2hTdGFnaW5nVmVyc2lvbhIpLnJlbGVhc2VzLnYxLlB1Ymxpc2hTdGFnaW5nVmVyc2lvblJlcXVlc3QaKi5yZWxlYXNlcy52MS5QdWJsaXNoU3RhZ2luZ1ZlcnNpb25SZXNwb25zZRJYCgxMaXN0UmVsZWFzZXMSIC5yZWxlYXNlcy52MS5MaXN0UmVsZWFzZXNSZXF1ZXN0GiEucmVsZWFzZXMudjEuTGlzdFJlbGVhc2VzUmVzcG9uc2UiA5ACARJSCgpHZXRSZWxlYXNlEh4ucmVsZWFzZXMudjEuR2V0UmVsZWFzZVJlcXVlc3QaHy5yZWxlYXNlcy52MS5HZXRSZWxlYXNlUmVzcG9uc2UiA5ACARJiChFSb2xsYmFja1RvUmVsZWFzZRIlLnJlbGVhc2VzLnYxLlJvbGxiYWNrVG9SZWxlYXNlUmVxdWVzdBomLnJlbGVhc2VzLnYxLlJvbGxiYWNrVG9SZWxlYXNlUmVzcG9uc2USZwoRTGlzdFJlbGVhc2VFdmVudHMSJS5yZWxlYXNlcy52MS5MaXN0UmVsZWFzZUV2ZW50c1JlcXVlc3QaJi5yZWxlYXNlcy52MS5MaXN0UmVsZWFzZUV2ZW50c1Jlc3BvbnNlIgOQAgESWAoMRGlmZlJlbGVhc2VzEiAucmVsZWFzZXMudjEuRGlmZlJlbGVhc2VzUmVxdWVzdBohLnJlbGVhc2VzLnYxLkRpZmZSZWxlYXNlc1Jlc3BvbnNlIgOQAgESXgoOUmVzb2x2ZVRvb2xzZXQSIi5yZWxlYXNlcy52MS5SZXNvbHZlVG9vbHNldFJlcXVlc3QaIy5yZWxlYXNlcy52MS5SZXNvbHZlVG9vbHNldFJlc3BvbnNlIgOQAgESWgoMV2F0Y2hUb29sc2V0EiAucmVsZWFzZXMudjEuV2F0Y2hUb29sc2V0UmVxdWVzdBohLnJlbGVhc2VzLnYxLldhdGNoVG9vbHNldFJlc3BvbnNlIgOQAgEwAWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_toolsets_v1_toolsets]);
 
 /**
  * An immutable, numbered snapshot of everything needed to reproduce what a
@@ -600,6 +600,21 @@ export type ResolvedToolset = Message<"releases.v1.ResolvedToolset"> & {
    * @generated from field: repeated releases.v1.ResolvedPrompt prompts = 10;
    */
   prompts: ResolvedPrompt[];
+
+  /**
+   * Whether the MCP endpoint is enabled (the state of the target resolved).
+   *
+   * @generated from field: bool mcp_enabled = 11;
+   */
+  mcpEnabled: boolean;
+
+  /**
+   * Whether the MCP endpoint may be resolved without a key (with
+   * `organization`, `project` and `mcp_slug`; live target only).
+   *
+   * @generated from field: bool mcp_is_public = 12;
+   */
+  mcpIsPublic: boolean;
 };
 
 /**
@@ -1052,6 +1067,19 @@ export type ResolveToolsetRequest = Message<"releases.v1.ResolveToolsetRequest">
    * @generated from field: string if_none_match = 6;
    */
   ifNoneMatch: string;
+
+  /**
+   * The organization slug, `^[a-z0-9](?:[a-z0-9-]{0,62})$`. Required for a
+   * call without a key, which may only resolve the live target of an
+   * MCP-enabled, public toolset named by project and mcp_slug; any other call
+   * without a key is UNAUTHENTICATED, and a private, disabled or missing
+   * endpoint is the same NOT_FOUND. With a key it may be left empty; when set
+   * it must be the key's organization (else NOT_FOUND, as for any project of
+   * another organization).
+   *
+   * @generated from field: string organization = 7;
+   */
+  organization: string;
 };
 
 /**
@@ -1088,6 +1116,117 @@ export type ResolveToolsetResponse = Message<"releases.v1.ResolveToolsetResponse
  */
 export const ResolveToolsetResponseSchema: GenMessage<ResolveToolsetResponse> = /*@__PURE__*/
   messageDesc(file_releases_v1_releases, 21);
+
+/**
+ * Request of ReleaseService.WatchToolset: the addressing of ResolveToolset.
+ *
+ * @generated from message releases.v1.WatchToolsetRequest
+ */
+export type WatchToolsetRequest = Message<"releases.v1.WatchToolsetRequest"> & {
+  /**
+   * The project slug; `^[a-z0-9](?:[a-z0-9-]{0,62})$`.
+   *
+   * @generated from field: string project = 1;
+   */
+  project: string;
+
+  /**
+   * The toolset slug. Exactly one of slug and mcp_slug must be set.
+   *
+   * @generated from field: string slug = 2;
+   */
+  slug: string;
+
+  /**
+   * The MCP endpoint slug. Exactly one of slug and mcp_slug must be set.
+   *
+   * @generated from field: string mcp_slug = 3;
+   */
+  mcpSlug: string;
+
+  /**
+   * The state to watch; TARGET_UNSPECIFIED means TARGET_LIVE. Must be
+   * unspecified when release_number is set.
+   *
+   * @generated from field: releases.v1.Target target = 4;
+   */
+  target: Target;
+
+  /**
+   * A release to watch (it changes only when the toolset or release goes
+   * away); 0 = not pinned. Negative is INVALID_ARGUMENT.
+   *
+   * @generated from field: int64 release_number = 5;
+   */
+  releaseNumber: bigint;
+
+  /**
+   * The etag the caller already has: the first message then carries only the
+   * etag (not_modified = true) when it is still current.
+   *
+   * @generated from field: string if_none_match = 6;
+   */
+  ifNoneMatch: string;
+
+  /**
+   * The organization slug; as in ResolveToolsetRequest.organization (required
+   * without a key).
+   *
+   * @generated from field: string organization = 7;
+   */
+  organization: string;
+};
+
+/**
+ * Describes the message releases.v1.WatchToolsetRequest.
+ * Use `create(WatchToolsetRequestSchema)` to create a new message.
+ */
+export const WatchToolsetRequestSchema: GenMessage<WatchToolsetRequest> = /*@__PURE__*/
+  messageDesc(file_releases_v1_releases, 22);
+
+/**
+ * One message of ReleaseService.WatchToolset.
+ *
+ * @generated from message releases.v1.WatchToolsetResponse
+ */
+export type WatchToolsetResponse = Message<"releases.v1.WatchToolsetResponse"> & {
+  /**
+   * The current state; set on the first message (unless not_modified) and on
+   * every change.
+   *
+   * @generated from field: releases.v1.ResolvedToolset resolved = 1;
+   */
+  resolved?: ResolvedToolset | undefined;
+
+  /**
+   * True on a first message whose etag equals the request's if_none_match;
+   * resolved is then unset.
+   *
+   * @generated from field: bool not_modified = 2;
+   */
+  notModified: boolean;
+
+  /**
+   * The current etag; set on every message but keepalives.
+   *
+   * @generated from field: string etag = 3;
+   */
+  etag: string;
+
+  /**
+   * True on a keepalive, which carries nothing else.
+   *
+   * @generated from field: bool keepalive = 4;
+   */
+  keepalive: boolean;
+};
+
+/**
+ * Describes the message releases.v1.WatchToolsetResponse.
+ * Use `create(WatchToolsetResponseSchema)` to create a new message.
+ */
+export const WatchToolsetResponseSchema: GenMessage<WatchToolsetResponse> = /*@__PURE__*/
+  messageDesc(file_releases_v1_releases, 23);
 
 /**
  * Which state of a toolset is meant.
@@ -1249,10 +1388,12 @@ export const ChangeKindSchema: GenEnum<ChangeKind> = /*@__PURE__*/
  * ReleaseService publishes staging copies as releases, rolls back, reports
  * history and differences, and resolves what an MCP endpoint serves.
  *
- * Every call needs `authorization: Bearer <key>`. Reads (ListReleases,
- * GetRelease, ListReleaseEvents, DiffReleases, ResolveToolset) accept a consumer
- * or producer key; PublishStagingVersion and RollbackToRelease need the
- * producer scope.
+ * Every call needs `authorization: Bearer <key>`, except the anonymous
+ * ResolveToolset and WatchToolset of a public MCP endpoint (see
+ * ResolveToolsetRequest.organization). Reads (ListReleases, GetRelease,
+ * ListReleaseEvents, DiffReleases, ResolveToolset, WatchToolset) accept a
+ * consumer or producer key; PublishStagingVersion and RollbackToRelease need
+ * the producer scope.
  * Common errors: UNAUTHENTICATED (missing, unknown, malformed or revoked key),
  * PERMISSION_DENIED (missing scope, or a project-bound key naming another
  * project), NOT_FOUND (the project, toolset or release does not exist in the
@@ -1367,6 +1508,26 @@ export const ReleaseService: GenService<{
     methodKind: "unary";
     input: typeof ResolveToolsetRequestSchema;
     output: typeof ResolveToolsetResponseSchema;
+  },
+  /**
+   * Streams what ResolveToolset answers, as it changes. The first message
+   * carries the current state (or, when if_none_match equals the current etag,
+   * only the etag with not_modified = true); then one message each time the
+   * etag changes, or the endpoint's mcp_slug, mcp_enabled or mcp_is_public,
+   * and only then. A keepalive message (keepalive = true, nothing else set)
+   * is sent when nothing else was for 15 seconds. Addressing, scopes and
+   * anonymous access are those of ResolveToolset. Consumer scope.
+   * The stream ends with NOT_FOUND when the toolset is deleted or the target
+   * disappears (for an anonymous watcher also when the endpoint stops being
+   * enabled and public), with UNAUTHENTICATED when the caller's key is revoked,
+   * and with UNAVAILABLE when the server shuts down (reconnect elsewhere).
+   *
+   * @generated from rpc releases.v1.ReleaseService.WatchToolset
+   */
+  watchToolset: {
+    methodKind: "server_streaming";
+    input: typeof WatchToolsetRequestSchema;
+    output: typeof WatchToolsetResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_releases_v1_releases, 0);
