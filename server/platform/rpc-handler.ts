@@ -76,22 +76,20 @@ function fixGrpcStatus(headers: Headers | undefined): void {
   if (PARSE_ERROR.test(decodeURIComponent(headers.get("grpc-message") ?? ""))) headers.set("grpc-status", String(Code.InvalidArgument));
 }
 
-/** A body chunk holding one whole envelope: a gRPC-Web trailer (0x80) or a Connect end-stream (0x02). */
-function fixEnvelope(chunk: Uint8Array): Uint8Array {
-  if (chunk.length < 5) return chunk;
-  const flags = chunk[0]!;
-  const payload = chunk.subarray(5);
-  if (flags & 0x80) {
-    const text = decoder.decode(payload);
-    const message = /grpc-message:\s*([^\r\n]*)/i.exec(text)?.[1] ?? "";
-    if (!/grpc-status:\s*13\b/i.test(text) || !PARSE_ERROR.test(decodeURIComponent(message))) return chunk;
-    return envelope(flags, encoder.encode(text.replace(/grpc-status:\s*13\b/i, `grpc-status: ${Code.InvalidArgument}`)));
-  }
-  if (flags & 0x02) {
-    const fixed = fixJsonError(payload, true);
-    return fixed ? envelope(flags, fixed) : chunk;
-  }
-  return chunk;
+/** A Connect streaming envelope: the end-stream (0x02) JSON may carry the error to fix. */
+function fixConnectEndStream(chunk: Uint8Array): Uint8Array {
+  if (chunk.length < 5 || !(chunk[0]! & 0x02)) return chunk;
+  const fixed = fixJsonError(chunk.subarray(5), true);
+  return fixed ? envelope(chunk[0]!, fixed) : chunk;
+}
+
+/** A gRPC-Web envelope: the trailer frame (0x80) may carry the status to fix. */
+function fixGrpcWebTrailer(chunk: Uint8Array): Uint8Array {
+  if (chunk.length < 5 || !(chunk[0]! & 0x80)) return chunk;
+  const text = decoder.decode(chunk.subarray(5));
+  const message = /grpc-message:\s*([^\r\n]*)/i.exec(text)?.[1] ?? "";
+  if (!/grpc-status:\s*13\b/i.test(text) || !PARSE_ERROR.test(decodeURIComponent(message))) return chunk;
+  return envelope(chunk[0]!, encoder.encode(text.replace(/grpc-status:\s*13\b/i, `grpc-status: ${Code.InvalidArgument}`)));
 }
 
 function envelope(flags: number, payload: Uint8Array): Uint8Array {
@@ -102,19 +100,41 @@ function envelope(flags: number, payload: Uint8Array): Uint8Array {
   return out;
 }
 
+/**
+ * Finds connect-es's "parse binary" INTERNAL where each protocol puts it. Only
+ * enveloped bodies are read chunk by chunk (each chunk holds one whole
+ * envelope): Connect streaming (`application/connect+…`, the end-stream) and
+ * gRPC-Web (the trailer frame); gRPC's status is in the HTTP trailers, fixed
+ * once the body has been sent. A Connect unary body is not enveloped: its
+ * errors are JSON with status 500 for INTERNAL, and any other unary response
+ * (a success, JSON or binary, of any size) passes through untouched.
+ */
 async function reclassifyParseErrors(uRes: UniversalServerResponse): Promise<UniversalServerResponse> {
   const body = uRes.body;
   if (body === undefined) {
     fixGrpcStatus(uRes.header);
     return uRes;
   }
-  if (uRes.status === 500 && uRes.header?.get("content-type")?.startsWith("application/json")) {
+  const contentType = uRes.header?.get("content-type") ?? "";
+  if (/^application\/connect\+/i.test(contentType)) return { ...uRes, body: mapChunks(body, fixConnectEndStream) };
+  if (/^application\/grpc-web/i.test(contentType)) return { ...uRes, body: mapChunks(body, fixGrpcWebTrailer) };
+  if (/^application\/grpc/i.test(contentType)) {
+    const trailer = uRes.trailer;
+    return {
+      ...uRes,
+      body: (async function* () {
+        yield* body;
+        fixGrpcStatus(trailer);
+      })(),
+    };
+  }
+  if (uRes.status === 500 && contentType.startsWith("application/json")) {
     // A Connect unary error: a small JSON body, read whole so the status can change.
     const chunks: Uint8Array[] = [];
     for await (const c of body) chunks.push(c);
     const bytes = Buffer.concat(chunks);
     const fixed = fixJsonError(bytes, false);
-    uRes.header.delete("content-length");
+    uRes.header?.delete("content-length");
     return {
       ...uRes,
       status: fixed ? 400 : uRes.status,
@@ -123,11 +143,9 @@ async function reclassifyParseErrors(uRes: UniversalServerResponse): Promise<Uni
       })(),
     };
   }
-  return {
-    ...uRes,
-    body: (async function* () {
-      for await (const chunk of body) yield fixEnvelope(chunk);
-      fixGrpcStatus(uRes.trailer);
-    })(),
-  };
+  return uRes;
+}
+
+async function* mapChunks(body: AsyncIterable<Uint8Array>, fix: (chunk: Uint8Array) => Uint8Array): AsyncIterable<Uint8Array> {
+  for await (const chunk of body) yield fix(chunk);
 }
