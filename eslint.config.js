@@ -60,6 +60,13 @@ export default tseslint.config(
     ),
   ]),
   layer("resolve", [NOT_THE_APP, forbid([...SERVICES, "auth", "context"], "resolve/ is below the services: it imports model/, db/ and platform/.")]),
+  layer("serving", [
+    NOT_THE_APP,
+    forbid(
+      [...SERVICES, "auth", "model", "resolve", "db", "context"],
+      "serving/ (change feed, served state, watch topics) knows no queries: callers pass their fills in; it imports platform/.",
+    ),
+  ]),
   layer("auth", [NOT_THE_APP, forbid([...SERVICES, "resolve", "context"], "auth/ is below the services: it imports model/, db/ and platform/.")]),
   layer("platform", [
     NOT_THE_APP,

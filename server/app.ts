@@ -1,9 +1,10 @@
 import type { AddressInfo } from "node:net";
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import type { Config } from "./config.js";
-import { createServiceContext, type ContextOptions } from "./context.js";
+import { createServiceContext, type ContextOptions, type ServiceContext } from "./context.js";
 import { callerKey } from "./auth/caller.js";
-import { authInterceptor } from "./auth/interceptor.js";
+import { authInterceptor, isRead } from "./auth/interceptor.js";
+import { projectScopeKey } from "./auth/scope.js";
 import { corsFor } from "./platform/cors.js";
 import { databaseReadiness, HealthState } from "./platform/health.js";
 import { healthService } from "./platform/health-service.js";
@@ -23,8 +24,11 @@ import { releaseService } from "./releases/service.js";
 export interface App {
   server: DualServer;
   health: HealthState;
+  /** What the handlers share (served state, change feed, watches): for counters and tests. */
+  context: ServiceContext;
+  /** Starts the change feed and listens. */
   listen(port: number, host: string): Promise<AddressInfo>;
-  /** Marks NOT_SERVING, stops accepting, drains in-flight calls. The caller closes the database. */
+  /** Marks NOT_SERVING (open watches end), stops accepting, drains in-flight calls, stops the change feed. The caller closes the database. */
   shutdown(): Promise<void>;
 }
 
@@ -46,7 +50,11 @@ export function createApp(options: ContextOptions, config: Pick<Config, "corsAll
   };
   const rpc = createRpcHandler({
     routes,
-    interceptors: [observeInterceptor(context.logger, (values) => values.get(callerKey)?.keyId ?? null), authInterceptor(context.db)],
+    interceptors: [
+      observeInterceptor(context.logger, (values) => values.get(callerKey)?.keyId ?? null),
+      authInterceptor(context.tenancy),
+      readYourWrites(context),
+    ],
     readMaxBytes: config.maxRequestBytes,
     logger: context.logger,
     streamShutdownSignal: health.shutdownSignal,
@@ -83,10 +91,34 @@ export function createApp(options: ContextOptions, config: Pick<Config, "corsAll
   return {
     server,
     health,
-    listen: (port, host) => server.listen(port, host),
+    context,
+    listen(port, host) {
+      context.listener?.start();
+      return server.listen(port, host);
+    },
     async shutdown() {
       health.stopServing();
+      context.watches.close();
       await server.shutdown(config.shutdownTimeoutMs);
+      await context.listener?.stop();
     },
+  };
+}
+
+/**
+ * After a write (successful or not), this process drops what it holds of the
+ * write's project before it answers, so the writer's next read on this replica
+ * sees the write without waiting for the change notice (which other replicas
+ * wait for). A write that failed may have committed nothing: dropping is cheap.
+ */
+function readYourWrites({ served }: ServiceContext): Interceptor {
+  return (next) => async (req) => {
+    if (isRead(req.method)) return next(req);
+    try {
+      return await next(req);
+    } finally {
+      const project = req.contextValues.get(projectScopeKey);
+      if (project) served.apply({ scope: "sources", organizationId: project.organizationId, projectId: project.id, at: Date.now() });
+    }
   };
 }

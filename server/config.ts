@@ -15,7 +15,12 @@ export interface Config {
   dataDir: string;
   /** Port of the embedded PostgreSQL; undefined = a free port chosen at its start. */
   embeddedPgPort: number | undefined;
-  resolveCacheTools: number;
+  /** Where the change feed LISTENs; undefined = the database the pool uses. */
+  listenDatabaseUrl: string | undefined;
+  /** Bound of the in-memory served state, in MiB; 0 = off (every read goes to the database). */
+  servedStateMaxMb: number;
+  /** Longest silence on a WatchToolset stream before a keepalive message. */
+  watchKeepaliveMs: number;
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -67,14 +72,19 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
 function databaseUrl(env: Env): string | undefined {
   const raw = env["DATABASE_URL"];
   if (raw === undefined || raw === "") return undefined;
+  return postgresUrl(env, "DATABASE_URL");
+}
+
+function postgresUrl(env: Env, name: string): string {
+  const raw = env[name] ?? "";
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError("DATABASE_URL", "must be a postgres:// URL");
+    throw new ConfigError(name, "must be a postgres:// URL");
   }
   if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
-    throw new ConfigError("DATABASE_URL", `must use the postgres:// scheme, got ${url.protocol}`);
+    throw new ConfigError(name, `must use the postgres:// scheme, got ${url.protocol}`);
   }
   return raw;
 }
@@ -128,6 +138,9 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 20_000, 0, 600_000),
     dataDir: str(env, "DATA_DIR", ".data"),
     embeddedPgPort: env["EMBEDDED_PG_PORT"] === undefined || env["EMBEDDED_PG_PORT"] === "" ? undefined : int(env, "EMBEDDED_PG_PORT", 0, 1, 65535),
-    resolveCacheTools: int(env, "RESOLVE_CACHE_TOOLS", 50_000, 0, 10_000_000),
+    listenDatabaseUrl:
+      env["LISTEN_DATABASE_URL"] === undefined || env["LISTEN_DATABASE_URL"] === "" ? undefined : postgresUrl(env, "LISTEN_DATABASE_URL"),
+    servedStateMaxMb: int(env, "SERVED_STATE_MAX_MB", 256, 0, 1024 * 1024),
+    watchKeepaliveMs: int(env, "WATCH_KEEPALIVE_MS", 15_000, 100, 30_000),
   };
 }

@@ -1,8 +1,19 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import type { ResolvedToolset } from "../gen/releases/v1/releases_pb.js";
+import { Tenancy } from "./auth/tenancy.js";
 import type { Database } from "./db/database.js";
 import type { Logger } from "./platform/logging.js";
-import { WeightedLru } from "./resolve/cache.js";
+import { ChangeListener } from "./serving/listener.js";
+import { ServedState } from "./serving/served-state.js";
+import { WatchHub } from "./serving/watch-hub.js";
+
+/** A resolved target as this process serves it; shared by every response and watcher, never mutated. */
+export interface ServedResolve {
+  message: ResolvedToolset;
+  /** The binary encoding of `message`, made on first use and kept (protobuf Struct encoding is slow). */
+  binary(): Uint8Array;
+}
 
 /**
  * What every handler receives, built once per process and passed down (never
@@ -11,24 +22,73 @@ import { WeightedLru } from "./resolve/cache.js";
 export interface ServiceContext {
   db: Kysely<Database>;
   logger: Logger;
-  /** Resolved toolsets by content key; shared by every ResolveToolset call of this process. */
-  resolveCache: WeightedLru<ResolvedToolset>;
+  /** Callers, projects and organizations, from the served state. */
+  tenancy: Tenancy;
+  /** What this process serves from memory, kept true by the change feed. */
+  served: ServedState;
+  /** WatchToolset's shared topics. */
+  watches: WatchHub<ServedResolve>;
+  /** The change feed; undefined when turned off (then every read goes to the database). */
+  listener: ChangeListener | undefined;
+  /** Longest silence on a WatchToolset stream before a keepalive. */
+  watchKeepaliveMs: number;
 }
 
 /** What a ServiceContext is built from. */
 export interface ContextOptions {
   db: Kysely<Database>;
   logger: Logger;
-  /** Bound of the in-process cache of resolved toolsets, in tools; 0 turns it off. */
-  resolveCacheTools: number;
+  /** Bound of the served state, in (estimated) bytes; 0 turns it off. */
+  servedStateMaxBytes: number;
+  /** Where the change feed LISTENs; undefined turns it off (every read goes to the database). */
+  listenUrl: string | undefined;
+  /** Default 15 s. */
+  watchKeepaliveMs?: number;
+  /** How often watched topics are reloaded while the change feed is down. Default 2 s. */
+  watchPollMs?: number;
+  /** Listener settings (tests shorten them). */
+  listenerPingMs?: number;
+  listenerBackoffMs?: { min: number; max: number };
+  /** Test hook between a fill's read and its store (see ServedState). */
+  beforeStore?: (key: string) => Promise<void>;
 }
 
-/** Builds the objects handlers share. */
+/** Errors that end a watch rather than being retried. */
+function endsWatch(error: unknown): boolean {
+  const code = ConnectError.from(error).code;
+  return code === Code.NotFound || code === Code.Unauthenticated || code === Code.PermissionDenied || code === Code.InvalidArgument;
+}
+
+/** Builds the objects handlers share. The listener is created, not started (the app starts and stops it). */
 export function createServiceContext(opts: ContextOptions): ServiceContext {
+  const served = new ServedState({ maxBytes: opts.servedStateMaxBytes, ...(opts.beforeStore ? { beforeStore: opts.beforeStore } : {}) });
+  const watches = new WatchHub<ServedResolve>({ logger: opts.logger, pollMs: opts.watchPollMs ?? 2_000, isFinal: endsWatch });
+  const listener =
+    opts.listenUrl === undefined
+      ? undefined
+      : new ChangeListener({
+          connectionString: opts.listenUrl,
+          logger: opts.logger,
+          onChange(change) {
+            served.apply(change);
+            watches.apply(change);
+          },
+          onState(up) {
+            served.setEnabled(up);
+            watches.setFeedUp(up);
+          },
+          ...(opts.listenerPingMs !== undefined ? { pingMs: opts.listenerPingMs } : {}),
+          ...(opts.listenerBackoffMs !== undefined ? { backoffMs: opts.listenerBackoffMs } : {}),
+        });
+  // Without a feed the hub polls (nothing else would tell it of a change).
+  if (!listener) watches.setFeedUp(false);
   return {
     db: opts.db,
     logger: opts.logger,
-    // Resolved messages are shared between responses; nothing mutates them.
-    resolveCache: new WeightedLru<ResolvedToolset>(opts.resolveCacheTools, (m) => m.tools.length + 1),
+    tenancy: new Tenancy(opts.db, served),
+    served,
+    watches,
+    listener,
+    watchKeepaliveMs: opts.watchKeepaliveMs ?? 15_000,
   };
 }

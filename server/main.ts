@@ -67,7 +67,16 @@ async function main(): Promise<void> {
     if (stopping) return;
     const pool = createPool({ connectionString: database.url, max: config.dbPoolMax, statementTimeoutMs: config.dbStatementTimeoutMs });
     db = createDb(pool);
-    app = createApp({ db, logger, resolveCacheTools: config.resolveCacheTools }, config);
+    app = createApp(
+      {
+        db,
+        logger,
+        servedStateMaxBytes: config.servedStateMaxMb * 1024 * 1024,
+        listenUrl: config.listenDatabaseUrl ?? database.url,
+        watchKeepaliveMs: config.watchKeepaliveMs,
+      },
+      config,
+    );
     const addr = await app.listen(config.port, config.host);
     const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
     const baseUrl = `http://${host}:${addr.port}`;

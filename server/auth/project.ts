@@ -1,9 +1,7 @@
-import type { Kysely } from "kysely";
-import type { Database } from "../db/database.js";
-import { findProject } from "../model/tenants.js";
 import { DomainError, notFound } from "../platform/errors.js";
 import { slug as checkSlug } from "../platform/validate.js";
 import type { Caller } from "./caller.js";
+import type { Tenancy } from "./tenancy.js";
 
 /** The project a request is scoped to, after tenancy checks. */
 export interface ProjectScope {
@@ -18,12 +16,12 @@ export interface ProjectScope {
  * project-bound key naming another project of its own organization gets
  * PERMISSION_DENIED.
  */
-export async function resolveProject(db: Kysely<Database>, caller: Caller, slug: string): Promise<ProjectScope> {
+export async function resolveProject(tenancy: Tenancy, caller: Caller, slug: string): Promise<ProjectScope> {
   checkSlug("project", slug);
-  const row = await findProject(db, caller.organizationId, slug);
-  if (!row) throw notFound(`project "${slug}" not found`);
-  if (caller.projectId !== null && caller.projectId !== row.id) {
+  const project = await tenancy.project(caller.organizationId, slug);
+  if (!project) throw notFound(`project "${slug}" not found`);
+  if (caller.projectId !== null && caller.projectId !== project.id) {
     throw new DomainError("permission_denied", `this API key is bound to another project and cannot use project "${slug}"`);
   }
-  return { id: row.id, slug: row.slug, organizationId: row.organization_id };
+  return project;
 }

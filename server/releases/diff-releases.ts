@@ -13,10 +13,10 @@ import { parseRef } from "./release-input.js";
 import type { Transaction } from "kysely";
 
 /** DiffReleases. */
-export function diffMethod({ db }: ServiceContext): Pick<ServiceImpl<typeof ReleaseService>, "diffReleases"> {
+export function diffMethod({ db, tenancy }: ServiceContext): Pick<ServiceImpl<typeof ReleaseService>, "diffReleases"> {
   return {
     async diffReleases(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
       const from = parseRef("from", req.from);
       const to = parseRef("to", req.to);

@@ -13,10 +13,10 @@ import { toRelease, toReleaseEvent } from "./mapping.js";
 type HistoryMethods = Pick<ServiceImpl<typeof ReleaseService>, "listReleases" | "getRelease" | "listReleaseEvents">;
 
 /** ListReleases, GetRelease and ListReleaseEvents; they also read the history of a deleted toolset. */
-export function historyMethods({ db }: ServiceContext): HistoryMethods {
+export function historyMethods({ db, tenancy }: ServiceContext): HistoryMethods {
   return {
     async listReleases(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
       const page = pageRequest(req);
       // The pointer and the releases from one snapshot, so is_current is never stale within a page.
@@ -34,7 +34,7 @@ export function historyMethods({ db }: ServiceContext): HistoryMethods {
     },
 
     async getRelease(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
       if (req.releaseNumber < 1n) throw invalidArgument("release_number", "must be at least 1");
       return snapshot(db, async (trx) => {
@@ -44,7 +44,7 @@ export function historyMethods({ db }: ServiceContext): HistoryMethods {
     },
 
     async listReleaseEvents(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
       const page = pageRequest(req);
       const toolset = await findToolsetForHistory(db, project.id, slug);

@@ -67,5 +67,7 @@ export function toResolved(live: ToolsetRow, target: TargetState, content: Resol
     etag: content.etag,
     tools: content.tools,
     prompts: content.prompts,
+    mcpEnabled: target.state.mcp_enabled,
+    mcpIsPublic: target.state.mcp_is_public,
   });
 }

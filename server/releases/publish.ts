@@ -23,10 +23,10 @@ import { toRelease } from "./mapping.js";
 import type { Transaction } from "kysely";
 
 /** PublishStagingVersion. */
-export function publishMethod({ db }: ServiceContext): Pick<ServiceImpl<typeof ReleaseService>, "publishStagingVersion"> {
+export function publishMethod({ db, tenancy }: ServiceContext): Pick<ServiceImpl<typeof ReleaseService>, "publishStagingVersion"> {
   return {
     async publishStagingVersion(req, ctx) {
-      const { caller, project } = await authorize(db, ctx, req.project);
+      const { caller, project } = await authorize(tenancy, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
       const notes = text("notes", req.notes, { max: LIMITS.notes });
       const key = idempotencyKey("idempotency_key", req.idempotencyKey) ?? null;

@@ -1,53 +1,86 @@
-import type { ServiceImpl } from "@connectrpc/connect";
-import type { ReleaseService } from "../../gen/releases/v1/releases_pb.js";
-import type { ServiceContext } from "../context.js";
-import { authorize } from "../auth/scope.js";
-import { snapshot } from "../db/transaction.js";
-import { findLiveToolset, findLiveToolsetByMcpSlug } from "../model/toolsets.js";
-import { invalidArgument } from "../platform/errors.js";
-import { slug as checkSlug, text } from "../platform/validate.js";
-import { contentKey } from "../resolve/cache.js";
-import { resolveContent, rowSelection } from "../resolve/resolve.js";
-import { targetState } from "../resolve/targets.js";
-import { toResolved } from "./mapping.js";
-import { parseTarget } from "./release-input.js";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import {
+  ResolveToolsetResponseSchema,
+  WatchToolsetResponseSchema,
+  type ReleaseService,
+  type ResolvedToolset,
+} from "../../gen/releases/v1/releases_pb.js";
+import type { ServedResolve, ServiceContext } from "../context.js";
+import { wantsBinary, withEncodedField } from "../platform/wire.js";
+import { addressKey, resolveAddress, servedResolve } from "./served-resolve.js";
 
-/** ResolveToolset: what an MCP endpoint serves, cheap enough to call on every session. */
-export function resolveToolsetMethod({ db, resolveCache: cache }: ServiceContext): Pick<ServiceImpl<typeof ReleaseService>, "resolveToolset"> {
+// Field numbers of `resolved` in ResolveToolsetResponse and WatchToolsetResponse.
+const RESOLVED_FIELD = 1;
+
+/**
+ * ResolveToolset: what an MCP endpoint serves, from memory at steady state.
+ * WatchToolset: the same, pushed on every change.
+ *
+ * A binary response carries the resolved toolset as bytes encoded once per
+ * state (see platform/wire.ts): protobuf's Struct encoding costs far more than
+ * the JSON of the same schemas, and would otherwise be paid on every response.
+ */
+export function resolveToolsetMethods(context: ServiceContext): Pick<ServiceImpl<typeof ReleaseService>, "resolveToolset" | "watchToolset"> {
   return {
     async resolveToolset(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
-      if ((req.slug === "") === (req.mcpSlug === "")) throw invalidArgument("slug", "give exactly one of slug or mcp_slug");
-      if (req.slug !== "") checkSlug("slug", req.slug);
-      else checkSlug("mcp_slug", req.mcpSlug);
-      const ref = parseTarget("", req.target, req.releaseNumber);
-      text("if_none_match", req.ifNoneMatch, { max: 128 });
+      const address = await resolveAddress(context, req, ctx);
+      const entry = await servedResolve(context, address);
+      if (req.ifNoneMatch !== "" && req.ifNoneMatch === entry.message.etag) return { notModified: true };
+      if (wantsBinary(ctx)) return withEncodedField(create(ResolveToolsetResponseSchema), RESOLVED_FIELD, entry.binary());
+      return { resolved: entry.message, notModified: false };
+    },
 
-      // One snapshot: the toolset row, the source pins and the content must agree,
-      // or a concurrent edit could yield an etag for a state that never existed.
-      const resolved = await snapshot(db, async (trx) => {
-        const live =
-          req.slug !== "" ? await findLiveToolset(trx, project.id, req.slug) : await findLiveToolsetByMcpSlug(trx, project.id, req.mcpSlug);
-        const target = await targetState(trx, live, ref);
-        const selection = rowSelection(target.state);
-        // The content key covers everything resolved from immutable rows; the
-        // rest of the message comes from the toolset and the target.
-        const key = [
-          contentKey(selection, target.pins),
-          live.id,
-          live.slug,
-          target.state.mcp_slug ?? "",
-          live.editing_mode,
-          target.releaseNumber,
-        ].join(":");
-        const cached = cache.get(key);
-        if (cached) return cached;
-        const message = toResolved(live, target, await resolveContent(trx, project.id, selection, target.pins));
-        cache.set(key, message);
-        return message;
-      });
-      if (req.ifNoneMatch !== "" && req.ifNoneMatch === resolved.etag) return { notModified: true };
-      return { resolved, notModified: false };
+    async *watchToolset(req, ctx) {
+      const address = await resolveAddress(context, req, ctx);
+      const binary = wantsBinary(ctx);
+      const full = (entry: ServedResolve) => {
+        const base = create(WatchToolsetResponseSchema, { etag: entry.message.etag });
+        return binary ? withEncodedField(base, RESOLVED_FIELD, entry.binary()) : { ...base, resolved: entry.message };
+      };
+      const subscription = context.watches.subscribe(
+        addressKey(address),
+        async () => {
+          const value = await servedResolve(context, address);
+          return {
+            value,
+            tags: { organizationId: address.project.organizationId, projectId: address.project.id, toolsetId: value.message.toolsetId },
+          };
+        },
+        { tags: address.authTags, check: () => address.recheck() },
+      );
+      try {
+        let last: ResolvedToolset | undefined;
+        for (;;) {
+          const event = await subscription.next(ctx.signal, context.watchKeepaliveMs);
+          if (event === undefined) break;
+          if (event === "timeout") {
+            yield { keepalive: true };
+            continue;
+          }
+          if ("error" in event) throw event.error;
+          const entry = event.value;
+          // An anonymous watcher loses an endpoint that stops being public as if it were deleted.
+          if (address.anonymous && !(entry.message.mcpEnabled && entry.message.mcpIsPublic))
+            throw new ConnectError(address.anonymous.notFound, Code.NotFound);
+          if (last === undefined) {
+            last = entry.message;
+            yield req.ifNoneMatch !== "" && req.ifNoneMatch === entry.message.etag ? { notModified: true, etag: entry.message.etag } : full(entry);
+          } else if (changed(last, entry.message)) {
+            last = entry.message;
+            yield full(entry);
+          }
+        }
+      } finally {
+        subscription.close();
+      }
+      // The client went away, or the server is shutting down: tell a client that is still there to reconnect elsewhere.
+      throw new ConnectError("the server is shutting down; watch again", Code.Unavailable);
     },
   };
+}
+
+/** Whether a watcher must hear of the new state: its content (etag) or its endpoint settings changed. */
+function changed(a: ResolvedToolset, b: ResolvedToolset): boolean {
+  return a.etag !== b.etag || a.mcpSlug !== b.mcpSlug || a.mcpEnabled !== b.mcpEnabled || a.mcpIsPublic !== b.mcpIsPublic;
 }

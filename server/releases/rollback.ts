@@ -10,7 +10,7 @@ import { toToolset } from "../platform/mapping.js";
 import { LIMITS, slug as checkSlug, text } from "../platform/validate.js";
 
 /** RollbackToRelease. */
-export function rollbackMethod({ db }: ServiceContext): Pick<ServiceImpl<typeof ReleaseService>, "rollbackToRelease"> {
+export function rollbackMethod({ db, tenancy }: ServiceContext): Pick<ServiceImpl<typeof ReleaseService>, "rollbackToRelease"> {
   return {
     /**
      * DESIGN §2 rule 5, in one transaction: lock the live row, find the release
@@ -19,7 +19,7 @@ export function rollbackMethod({ db }: ServiceContext): Pick<ServiceImpl<typeof 
      * staging copy and project sources stay as they are.
      */
     async rollbackToRelease(req, ctx) {
-      const { caller, project } = await authorize(db, ctx, req.project);
+      const { caller, project } = await authorize(tenancy, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
       if (req.releaseNumber < 1n) throw invalidArgument("release_number", "must be at least 1");
       const reason = text("reason", req.reason, { max: LIMITS.notes });

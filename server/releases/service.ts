@@ -1,10 +1,10 @@
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import type { ReleaseService } from "../../gen/releases/v1/releases_pb.js";
 import type { ServiceContext } from "../context.js";
 import { diffMethod } from "./diff-releases.js";
 import { historyMethods } from "./history.js";
 import { publishMethod } from "./publish.js";
-import { resolveToolsetMethod } from "./resolve-toolset.js";
+import { resolveToolsetMethods } from "./resolve-toolset.js";
 import { rollbackMethod } from "./rollback.js";
 
 /** releases.v1.ReleaseService. */
@@ -14,10 +14,6 @@ export function releaseService(context: ServiceContext): ServiceImpl<typeof Rele
     ...rollbackMethod(context),
     ...historyMethods(context),
     ...diffMethod(context),
-    ...resolveToolsetMethod(context),
-    // eslint-disable-next-line require-yield -- not built yet (issue 9 in progress)
-    async *watchToolset() {
-      throw new ConnectError("WatchToolset is not implemented yet", Code.Unimplemented);
-    },
+    ...resolveToolsetMethods(context),
   };
 }

@@ -27,12 +27,17 @@ export function canonicalJson(value: unknown): string {
  * editing mode are bookkeeping and stay out, so equal content gives an equal
  * etag in any process, and any visible change gives a new one.
  */
-export function computeEtag(content: { name: string; description: string; tools: MergedTool[]; prompts: ResolvedPromptContent[] }): string {
+export function computeEtag(content: { name: string; description: string; tools: MergedTool[]; prompts: ResolvedPromptContent[] }): {
+  etag: string;
+  /** The length of what was hashed: a fair estimate of the content's size (what the served state weighs it by). */
+  bytes: number;
+} {
   const visible = {
     name: content.name,
     description: content.description,
     tools: content.tools.map(({ variationIds: _ids, ...tool }) => tool),
     prompts: content.prompts,
   };
-  return createHash("sha256").update(canonicalJson(visible)).digest("base64url").slice(0, 32);
+  const canonical = canonicalJson(visible);
+  return { etag: createHash("sha256").update(canonical).digest("base64url").slice(0, 32), bytes: canonical.length };
 }

@@ -22,6 +22,8 @@ export interface ResolvedContent {
   tools: MergedTool[];
   prompts: ResolvedPromptRow[];
   etag: string;
+  /** Estimated size of the content in bytes (its canonical JSON). */
+  bytes: number;
 }
 
 /**
@@ -45,13 +47,13 @@ export async function resolveContent(db: Db, projectId: string, selection: Tools
     prompt: p.prompt,
     arguments: jsonObject(p.arguments),
   }));
-  const etag = computeEtag({
+  const { etag, bytes } = computeEtag({
     name: selection.name,
     description: selection.description,
     tools,
     prompts: resolvedPrompts.map(({ id: _id, ...content }) => content),
   });
-  return { tools, prompts: resolvedPrompts, etag };
+  return { tools, prompts: resolvedPrompts, etag, bytes };
 }
 
 /** A toolset row's selection. */

@@ -24,10 +24,10 @@ import { toDeployment } from "./mapping.js";
 type DeploymentMethods = Pick<ServiceImpl<typeof SourceService>, "createDeployment" | "getDeployment" | "listDeployments">;
 
 /** The deployment RPCs of SourceService. */
-export function deploymentMethods({ db }: ServiceContext): DeploymentMethods {
+export function deploymentMethods({ db, tenancy }: ServiceContext): DeploymentMethods {
   return {
     async createDeployment(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const input = validateCreateDeployment(req);
       const deployment = await inTransaction(db, async (trx): Promise<DeploymentWithUrns> => {
         await lockProjectForDeployment(trx, project.id);
@@ -49,7 +49,7 @@ export function deploymentMethods({ db }: ServiceContext): DeploymentMethods {
     },
 
     async getDeployment(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const id = req.id === "" ? undefined : uuid("id", req.id);
       // Deployments and their tools are written in one transaction and never
       // change, so two plain reads are as consistent as one transaction.
@@ -60,7 +60,7 @@ export function deploymentMethods({ db }: ServiceContext): DeploymentMethods {
     },
 
     async listDeployments(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const { items, nextPageToken } = await readPage(
         pageRequest(req),
         `ListDeployments:${project.id}`,

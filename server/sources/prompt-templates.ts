@@ -11,10 +11,10 @@ import { validateUpsertPromptTemplate } from "./prompt-template-input.js";
 type PromptTemplateMethods = Pick<ServiceImpl<typeof SourceService>, "upsertPromptTemplate" | "listPromptTemplates">;
 
 /** The prompt template RPCs of SourceService. */
-export function promptTemplateMethods({ db }: ServiceContext): PromptTemplateMethods {
+export function promptTemplateMethods({ db, tenancy }: ServiceContext): PromptTemplateMethods {
   return {
     async upsertPromptTemplate(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const content = validateUpsertPromptTemplate(req);
       const row = await inTransaction(db, async (trx) => {
         await lockPromptTemplateName(trx, project.id, content.name);
@@ -27,7 +27,7 @@ export function promptTemplateMethods({ db }: ServiceContext): PromptTemplateMet
     },
 
     async listPromptTemplates(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const page = pageRequest(req);
       // One statement reads one snapshot: no explicit transaction needed.
       const { items, nextPageToken } = await readPage(

@@ -5,6 +5,7 @@ import type { Kysely } from "kysely";
 import type pg from "pg";
 import { createApp, type App } from "../app.js";
 import type { Config } from "../config.js";
+import type { ContextOptions } from "../context.js";
 import type { Database } from "../db/database.js";
 import { createDb, createPool } from "../db/pool.js";
 import { silentLogger, type Logger } from "../platform/logging.js";
@@ -29,9 +30,17 @@ export interface TestServer {
 }
 
 /** The settings a test may change from the defaults of `startTestServer`. */
-export type ServerOverrides = Partial<
-  Pick<Config, "corsAllowedOrigins" | "maxRequestBytes" | "shutdownTimeoutMs" | "dbStatementTimeoutMs" | "resolveCacheTools">
-> & { logger?: Logger };
+export type ServerOverrides = Partial<Pick<Config, "corsAllowedOrigins" | "maxRequestBytes" | "shutdownTimeoutMs" | "dbStatementTimeoutMs">> &
+  Partial<
+    Pick<
+      ContextOptions,
+      "servedStateMaxBytes" | "watchKeepaliveMs" | "watchPollMs" | "listenerPingMs" | "listenerBackoffMs" | "beforeStore" | "listenUrl"
+    >
+  > & {
+    logger?: Logger;
+    /** Return before the change feed is up (default: wait for it, so reads are served from memory from the first call). */
+    feedUp?: false;
+  };
 
 /** Starts the app on 127.0.0.1:0 against `databaseUrl`. */
 export async function startTestServer(databaseUrl: string, overrides: ServerOverrides = {}): Promise<TestServer> {
@@ -39,7 +48,17 @@ export async function startTestServer(databaseUrl: string, overrides: ServerOver
   const queries: string[] = [];
   const db = createDb(pool, { onQuery: (q) => queries.push(q) });
   const app = createApp(
-    { db, logger: overrides.logger ?? silentLogger, resolveCacheTools: overrides.resolveCacheTools ?? 50_000 },
+    {
+      db,
+      logger: overrides.logger ?? silentLogger,
+      servedStateMaxBytes: overrides.servedStateMaxBytes ?? 64 * 1024 * 1024,
+      listenUrl: "listenUrl" in overrides ? overrides.listenUrl : databaseUrl,
+      listenerBackoffMs: overrides.listenerBackoffMs ?? { min: 20, max: 200 },
+      ...(overrides.watchKeepaliveMs !== undefined ? { watchKeepaliveMs: overrides.watchKeepaliveMs } : {}),
+      ...(overrides.watchPollMs !== undefined ? { watchPollMs: overrides.watchPollMs } : {}),
+      ...(overrides.listenerPingMs !== undefined ? { listenerPingMs: overrides.listenerPingMs } : {}),
+      ...(overrides.beforeStore !== undefined ? { beforeStore: overrides.beforeStore } : {}),
+    },
     {
       corsAllowedOrigins: overrides.corsAllowedOrigins ?? [],
       maxRequestBytes: overrides.maxRequestBytes ?? 4 * 1024 * 1024,
@@ -47,6 +66,8 @@ export async function startTestServer(databaseUrl: string, overrides: ServerOver
     },
   );
   const addr = await app.listen(0, "127.0.0.1");
+  // Bounded: a test whose database is unreachable on purpose starts anyway.
+  if (overrides.feedUp !== false) await Promise.race([app.context.listener?.untilUp(), new Promise((r) => setTimeout(r, 5_000).unref())]);
   const baseUrl = `http://127.0.0.1:${addr.port}`;
   const transports = new Map<Protocol, Transport>();
   const transport = (protocol: Protocol): Transport => {

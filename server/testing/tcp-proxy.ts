@@ -9,8 +9,8 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-/** Proxies 127.0.0.1:<port> to `target` (host:port). */
-export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
+/** Proxies 127.0.0.1:<port> to `target` (host:port); `delayMs` holds back every chunk from the target that long (a slow link). */
+export async function startTcpProxy(targetHost: string, targetPort: number, opts: { delayMs?: number } = {}): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let server: Server | undefined;
   let port = 0;
@@ -26,7 +26,11 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
             upstream.destroy();
           });
         }
-        client.pipe(upstream).pipe(client);
+        client.pipe(upstream);
+        const delayMs = opts.delayMs ?? 0;
+        if (delayMs === 0) upstream.pipe(client);
+        // Timers of equal delay fire in order, so the bytes keep theirs.
+        else upstream.on("data", (chunk: Buffer) => setTimeout(() => client.writable && client.write(chunk), delayMs));
       });
       srv.once("error", reject);
       srv.listen(port, "127.0.0.1", () => {

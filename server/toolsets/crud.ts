@@ -24,10 +24,10 @@ import { maskedPatch, promptNames, resourceUrns, toolsetDescription, toolsetName
 type CrudMethods = Pick<ServiceImpl<typeof ToolsetService>, "createToolset" | "getToolset" | "listToolsets" | "updateToolset" | "deleteToolset">;
 
 /** CreateToolset, GetToolset, ListToolsets, UpdateToolset, DeleteToolset. */
-export function toolsetCrudMethods({ db }: ServiceContext): CrudMethods {
+export function toolsetCrudMethods({ db, tenancy }: ServiceContext): CrudMethods {
   return {
     async createToolset(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const name = toolsetName("name", req.name);
       const slug = req.slug === "" ? slugFromName(name) : checkSlug("slug", req.slug);
       if (slug === undefined) throw invalidArgument("slug", "cannot be derived from name: give a slug of lowercase letters, digits or hyphens");
@@ -46,13 +46,13 @@ export function toolsetCrudMethods({ db }: ServiceContext): CrudMethods {
     },
 
     async getToolset(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
       return { toolset: toToolset(await findToolset(db, project.id, slug, req.staging)) };
     },
 
     async listToolsets(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const page = pageRequest(req);
       const { items, nextPageToken } = await readPage(
         page,
@@ -65,7 +65,7 @@ export function toolsetCrudMethods({ db }: ServiceContext): CrudMethods {
     },
 
     async updateToolset(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
       const paths = updateMaskPaths(req.updateMask?.paths ?? []);
       if (req.expectedVersion < 0n) throw invalidArgument("expected_version", "must not be negative");
@@ -91,7 +91,7 @@ export function toolsetCrudMethods({ db }: ServiceContext): CrudMethods {
     },
 
     async deleteToolset(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
       await inTransaction(db, async (trx) => {
         const live = await lockLiveToolset(trx, project.id, slug);

@@ -32,10 +32,10 @@ type ModeMethods = Pick<
 >;
 
 /** SwitchEditingMode and the staging copy RPCs. */
-export function modeMethods({ db }: ServiceContext): ModeMethods {
+export function modeMethods({ db, tenancy }: ServiceContext): ModeMethods {
   return {
     async switchEditingMode(req, ctx) {
-      const { caller, project } = await authorize(db, ctx, req.project);
+      const { caller, project } = await authorize(tenancy, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
       if (req.mode !== EditingMode.ITERATION && req.mode !== EditingMode.STAGING) {
         throw invalidArgument("mode", "must be EDITING_MODE_ITERATION or EDITING_MODE_STAGING");
@@ -57,7 +57,7 @@ export function modeMethods({ db }: ServiceContext): ModeMethods {
     },
 
     async createStagingVersion(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
       const copy = await inTransaction(db, async (trx) => {
         const live = await lockLiveToolset(trx, project.id, slug);
@@ -73,13 +73,13 @@ export function modeMethods({ db }: ServiceContext): ModeMethods {
     },
 
     async getStagingVersion(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
       return { toolset: toToolset(await findStagingCopy(db, await findLiveToolset(db, project.id, slug))) };
     },
 
     async discardStagingVersion(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const slug = checkSlug("slug", req.slug);
       await inTransaction(db, async (trx) => {
         const live = await lockLiveToolset(trx, project.id, slug);

@@ -21,10 +21,10 @@ type VariationMethods = Pick<
 >;
 
 /** The variation RPCs of ToolsetService. */
-export function variationMethods({ db }: ServiceContext): VariationMethods {
+export function variationMethods({ db, tenancy }: ServiceContext): VariationMethods {
   return {
     async upsertToolVariation(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const scope = parseScope(req.scope);
       const fields = parseVariation(req.variation);
       const row = await inTransaction(db, async (trx) => {
@@ -35,7 +35,7 @@ export function variationMethods({ db }: ServiceContext): VariationMethods {
     },
 
     async listToolVariations(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const scope = parseScope(req.scope);
       const page = pageRequest(req);
       const { items, nextPageToken } = await readPage(
@@ -49,7 +49,7 @@ export function variationMethods({ db }: ServiceContext): VariationMethods {
     },
 
     async listToolVariationVersions(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const scope = parseScope(req.scope);
       const urn = parseToolUrn("src_tool_urn", req.srcToolUrn);
       const page = pageRequest(req);
@@ -67,7 +67,7 @@ export function variationMethods({ db }: ServiceContext): VariationMethods {
     },
 
     async deleteToolVariation(req, ctx) {
-      const { project } = await authorize(db, ctx, req.project);
+      const { project } = await authorize(tenancy, ctx, req.project);
       const scope = parseScope(req.scope);
       const urn = parseToolUrn("src_tool_urn", req.srcToolUrn);
       await inTransaction(db, async (trx) => {
