@@ -33,6 +33,8 @@ describe("the layer rule", () => {
     ["platform/ importing model/", "server/platform/probe.ts", "../model/toolsets.js"],
     ["db/ importing model/", "server/db/probe.ts", "../model/toolsets.js"],
     ["resolve/ importing a service folder", "server/resolve/probe.ts", "../releases/mapping.js"],
+    ["serving/ importing model/ (it holds no SQL)", "server/serving/probe.ts", "../model/toolsets.js"],
+    ["serving/ importing db/", "server/serving/probe.ts", "../db/transaction.js"],
     ["the gateway importing server/", "gateway/probe.ts", "../server/platform/errors.js"],
     ["the console importing server/", "web/src/probe.ts", "../../server/model/toolsets.js"],
   ])("refuses %s", async (_what, path, specifier) => {
@@ -46,6 +48,8 @@ describe("the layer rule", () => {
     ["a handler importing generated code", "server/toolsets/probe.ts", "../../gen/toolsets/v1/toolsets_pb.js"],
     ["resolve/ importing model/", "server/resolve/probe.ts", "../model/resolution.js"],
     ["model/ importing platform/", "server/model/probe.ts", "../platform/errors.js"],
+    ["serving/ importing platform/", "server/serving/probe.ts", "../platform/logging.js"],
+    ["auth/ importing serving/", "server/auth/probe.ts", "../serving/served-state.js"],
     ["the gateway importing gen/", "gateway/probe.ts", "../gen/releases/v1/releases_pb.js"],
   ])("allows %s", async (_what, path, specifier) => {
     expect(await layerErrors(path, specifier)).toEqual([]);
