@@ -4,13 +4,22 @@ import pg from "pg";
 import { startEmbeddedPostgres } from "../server/db/embedded.js";
 import { migrate } from "../server/db/migrator.js";
 import { freePort } from "../server/platform/ports.js";
-import { startTestServer, type TestServer } from "../server/testing/server.js";
+
+/** A migrated scratch database and what it runs on. */
+export interface ScratchDatabase {
+  /** Connection string of the scratch database. */
+  url: string;
+  /** "DATABASE_URL" or "embedded". */
+  source: string;
+  /** `SELECT version()`. */
+  version: string;
+}
 
 /**
- * Runs `fn` against a server over a scratch database, migrated and dropped
- * afterwards: on the server of DATABASE_URL, or on a throw-away embedded PostgreSQL.
+ * Runs `fn` against a scratch database, migrated and dropped afterwards: on the
+ * server of DATABASE_URL, or on a throw-away embedded PostgreSQL.
  */
-export async function withScratchServer(fn: (server: TestServer) => Promise<void>): Promise<void> {
+export async function withScratchDatabase<T>(fn: (db: ScratchDatabase) => Promise<T>): Promise<T> {
   const embedded = process.env["DATABASE_URL"]
     ? undefined
     : await startEmbeddedPostgres({ dataDir: join(tmpdir(), `tsr-bench-${process.pid}`), port: await freePort(), persistent: false });
@@ -18,27 +27,32 @@ export async function withScratchServer(fn: (server: TestServer) => Promise<void
   const name = `tsr_bench_${process.pid}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
   try {
-    await migrate(url.toString());
-    const server = await startTestServer(url.toString());
+    await admin.query(`CREATE DATABASE ${name}`);
+    const url = new URL(adminUrl);
+    url.pathname = `/${name}`;
     try {
-      await fn(server);
+      await migrate(url.toString());
+      const { rows } = await admin.query<{ version: string }>("SELECT version()");
+      return await fn({ url: url.toString(), source: embedded ? "embedded" : "DATABASE_URL", version: rows[0]!.version });
     } finally {
-      await server.close();
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     }
   } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin.end();
     await embedded?.stop();
   }
 }
 
-/** The p-th percentile of sorted values, formatted in milliseconds. */
-export function percentile(sorted: readonly number[], p: number): string {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!.toFixed(2);
+/** The p-th percentile of ascending values (nearest rank). */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Ascending copy of `values`. */
+export function sorted(values: Iterable<number>): Float64Array {
+  return Float64Array.from(values).sort();
 }
 
 /** Runs a benchmark's main and exits non-zero on failure. */

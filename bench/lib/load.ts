@@ -1,0 +1,198 @@
+// A small closed-loop load generator: N connections, one call in flight on
+// each, prebuilt request bodies, responses read but not decoded (so the bench
+// process spends little CPU per call). Connect JSON over HTTP/1.1 (node:http,
+// one keep-alive socket per connection) or gRPC over h2c (one node:http2
+// session per connection). A call counts as an error unless it ends with HTTP
+// 200 (and grpc-status 0).
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import { create, toBinary, toJsonString, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
+import { sorted } from "../scratch.js";
+
+export type Wire = "json-h1" | "grpc-h2c";
+export const WIRE_LABEL: Record<Wire, string> = { "json-h1": "Connect JSON, HTTP/1.1", "grpc-h2c": "gRPC, h2c" };
+
+/** One unary request, encoded once for the wire. */
+export interface Call {
+  path: string;
+  body: Buffer;
+  headers: Record<string, string>;
+}
+
+/** Encodes a unary request of `method` for `wire`. */
+export function encodeCall<I extends DescMessage>(
+  wire: Wire,
+  method: { parent: { typeName: string }; name: string; input: I },
+  request: MessageInitShape<I>,
+  headers: Record<string, string> = {},
+): Call {
+  const path = `/${method.parent.typeName}/${method.name}`;
+  const message = create(method.input, request);
+  if (wire === "json-h1") {
+    const body = Buffer.from(toJsonString(method.input, message));
+    return { path, body, headers: { ...headers, "content-type": "application/json", "connect-protocol-version": "1" } };
+  }
+  const bytes = toBinary(method.input, message);
+  const body = Buffer.alloc(5 + bytes.length);
+  body.writeUInt32BE(bytes.length, 1);
+  body.set(bytes, 5);
+  return { path, body, headers: { ...headers, "content-type": "application/grpc", te: "trailers" } };
+}
+
+/** What one measured run gave. */
+export interface LoadResult {
+  calls: number;
+  errors: number;
+  seconds: number;
+  /** Latencies of the successful calls, ms, ascending. */
+  latencies: Float64Array;
+  /** Response body bytes of all successful calls. */
+  bytes: number;
+  /** The first failure, for the report. */
+  firstError?: string;
+}
+
+interface Connection {
+  send(call: Call): Promise<{ ok: boolean; bytes: number; error?: string }>;
+  close(): void;
+}
+
+function h1Connection(port: number): Connection {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  return {
+    send: (call) =>
+      new Promise((resolve) => {
+        const req = http.request(
+          {
+            agent,
+            host: "127.0.0.1",
+            port,
+            method: "POST",
+            path: call.path,
+            headers: { ...call.headers, "content-length": String(call.body.length) },
+          },
+          (res) => {
+            let bytes = 0;
+            let text = "";
+            res.on("data", (c: Buffer) => {
+              bytes += c.length;
+              if (res.statusCode !== 200 && text.length < 300) text += c.toString();
+            });
+            res.on("end", () =>
+              resolve(res.statusCode === 200 ? { ok: true, bytes } : { ok: false, bytes, error: `HTTP ${res.statusCode}: ${text}` }),
+            );
+            res.on("error", (e) => resolve({ ok: false, bytes, error: e.message }));
+          },
+        );
+        req.on("error", (e) => resolve({ ok: false, bytes: 0, error: e.message }));
+        req.end(call.body);
+      }),
+    close: () => agent.destroy(),
+  };
+}
+
+function h2Connection(port: number): Connection {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  session.on("error", () => undefined);
+  return {
+    send: (call) =>
+      new Promise((resolve) => {
+        const stream = session.request({ ":method": "POST", ":path": call.path, ...call.headers });
+        let bytes = 0;
+        let status = 0;
+        let grpcStatus: string | undefined;
+        let message = "";
+        stream.on("response", (h) => {
+          status = Number(h[":status"]);
+          if (h["grpc-status"] !== undefined) grpcStatus = String(h["grpc-status"]); // trailers-only
+          if (h["grpc-message"] !== undefined) message = String(h["grpc-message"]);
+        });
+        stream.on("trailers", (t) => {
+          if (t["grpc-status"] !== undefined) grpcStatus = String(t["grpc-status"]);
+          if (t["grpc-message"] !== undefined) message = String(t["grpc-message"]);
+        });
+        stream.on("data", (c: Buffer) => (bytes += c.length));
+        stream.on("error", (e) => resolve({ ok: false, bytes, error: e.message }));
+        stream.on("close", () =>
+          resolve(
+            status === 200 && grpcStatus === "0"
+              ? { ok: true, bytes }
+              : { ok: false, bytes, error: `HTTP ${status}, grpc-status ${grpcStatus}: ${decodeURIComponent(message)}` },
+          ),
+        );
+        stream.end(call.body);
+      }),
+    close: () => session.close(),
+  };
+}
+
+/** N open connections to one server, driven in closed loop. */
+export class LoadClient {
+  private readonly connections: Connection[];
+
+  constructor(wire: Wire, port: number, connections: number) {
+    this.connections = Array.from({ length: connections }, () => (wire === "json-h1" ? h1Connection(port) : h2Connection(port)));
+  }
+
+  /**
+   * Every connection sends `calls` in turn (round robin, each connection starting
+   * at its own offset) until `seconds` have passed or `maxCalls` were made.
+   */
+  async run(calls: readonly Call[], seconds: number, maxCalls = Infinity): Promise<LoadResult> {
+    const latencies: number[] = [];
+    let errors = 0;
+    let bytes = 0;
+    let made = 0;
+    let firstError: string | undefined;
+    const started = performance.now();
+    const deadline = started + seconds * 1000;
+    await Promise.all(
+      this.connections.map(async (conn, i) => {
+        for (let n = i; performance.now() < deadline && made < maxCalls; n++) {
+          made++;
+          const t0 = performance.now();
+          const r = await conn.send(calls[n % calls.length]!);
+          if (r.ok) {
+            latencies.push(performance.now() - t0);
+            bytes += r.bytes;
+          } else {
+            errors++;
+            firstError ??= r.error;
+          }
+        }
+      }),
+    );
+    const result: LoadResult = {
+      calls: latencies.length + errors,
+      errors,
+      seconds: (performance.now() - started) / 1000,
+      latencies: sorted(latencies),
+      bytes,
+    };
+    if (firstError !== undefined) result.firstError = firstError;
+    return result;
+  }
+
+  close(): void {
+    for (const c of this.connections) c.close();
+  }
+}
+
+/** Several runs as one: calls and time added, latencies pooled. */
+export function merge(results: readonly LoadResult[]): LoadResult {
+  const out: LoadResult = {
+    calls: results.reduce((s, r) => s + r.calls, 0),
+    errors: results.reduce((s, r) => s + r.errors, 0),
+    seconds: results.reduce((s, r) => s + r.seconds, 0),
+    latencies: sorted(results.flatMap((r) => Array.from(r.latencies))),
+    bytes: results.reduce((s, r) => s + r.bytes, 0),
+  };
+  const firstError = results.find((r) => r.firstError !== undefined)?.firstError;
+  if (firstError !== undefined) out.firstError = firstError;
+  return out;
+}
+
+/** Successful calls per second. */
+export function rate(r: LoadResult): number {
+  return r.latencies.length / r.seconds;
+}
