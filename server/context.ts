@@ -1,8 +1,9 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
 import type { ResolvedToolset } from "../gen/releases/v1/releases_pb.js";
 import { Tenancy } from "./auth/tenancy.js";
 import type { Database } from "./db/database.js";
+import { toConnectError } from "./platform/errors.js";
 import type { Logger } from "./platform/logging.js";
 import { ChangeListener } from "./serving/listener.js";
 import { ServedState } from "./serving/served-state.js";
@@ -55,7 +56,8 @@ export interface ContextOptions {
 
 /** Errors that end a watch rather than being retried. */
 function endsWatch(error: unknown): boolean {
-  const code = ConnectError.from(error).code;
+  // Handlers throw DomainErrors too (a deleted toolset's NOT_FOUND): classify as the client will see it.
+  const code = toConnectError(error).error.code;
   return code === Code.NotFound || code === Code.Unauthenticated || code === Code.PermissionDenied || code === Code.InvalidArgument;
 }
 
