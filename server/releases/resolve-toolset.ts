@@ -7,6 +7,7 @@ import {
   type ResolvedToolset,
 } from "../../gen/releases/v1/releases_pb.js";
 import type { ServedResolve, ServiceContext } from "../context.js";
+import { toConnectError } from "../platform/errors.js";
 import { wantsBinary, withEncodedField } from "../platform/wire.js";
 import { addressKey, resolveAddress, servedResolve } from "./served-resolve.js";
 
@@ -38,10 +39,13 @@ export function resolveToolsetMethods(context: ServiceContext): Pick<ServiceImpl
         const base = create(WatchToolsetResponseSchema, { etag: entry.message.etag });
         return binary ? withEncodedField(base, RESOLVED_FIELD, entry.binary()) : { ...base, resolved: entry.message };
       };
+      // Keyed and anonymous watchers of an endpoint share its topic, so the topic
+      // loads what a key sees; whether it is public is checked per watcher.
+      const topicAddress = { ...address, anonymous: undefined };
       const subscription = context.watches.subscribe(
         addressKey(address),
         async () => {
-          const value = await servedResolve(context, address);
+          const value = await servedResolve(context, topicAddress);
           return {
             value,
             tags: { organizationId: address.project.organizationId, projectId: address.project.id, toolsetId: value.message.toolsetId },
@@ -58,7 +62,12 @@ export function resolveToolsetMethods(context: ServiceContext): Pick<ServiceImpl
             yield { keepalive: true };
             continue;
           }
-          if ("error" in event) throw event.error;
+          if ("error" in event) {
+            // A deleted endpoint and a private one look the same to an anonymous watcher.
+            if (address.anonymous && toConnectError(event.error).error.code === Code.NotFound)
+              throw new ConnectError(address.anonymous.notFound, Code.NotFound);
+            throw event.error;
+          }
           const entry = event.value;
           // An anonymous watcher loses an endpoint that stops being public as if it were deleted.
           if (address.anonymous && !(entry.message.mcpEnabled && entry.message.mcpIsPublic))

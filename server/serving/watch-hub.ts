@@ -170,6 +170,7 @@ export class WatchHub<V> {
           this.drop(topic);
           return;
         }
+        if (this.topics.get(topic.key) !== topic) return; // nobody watches it any more
         this.options.logger.warn("watch reload failed; retrying", { topic: topic.key, cause: error });
         topic.retry = setTimeout(() => this.refresh(topic), this.options.pollMs);
         topic.retry.unref();
