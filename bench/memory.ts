@@ -3,12 +3,9 @@
 // if_none_match, Connect JSON on CONNECTIONS connections; at most MEM_SECONDS
 // of them), and with MEM_WATCHERS WatchToolset streams open (gRPC over h2c,
 // 100 streams per connection), each having received its first message.
-import { setMaxListeners } from "node:events";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
 import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
 import type { BenchContext } from "./lib/context.js";
-import { encodeCall, LoadClient, rate } from "./lib/load.js";
+import { encodeCall, LoadClient, rate, StreamSessions } from "./lib/load.js";
 import { options } from "./lib/options.js";
 import { startServer } from "./lib/processes.js";
 import { add, n0, progress, ratio } from "./lib/report.js";
@@ -20,8 +17,7 @@ const mib = (x: number) => `${x.toFixed(0)} MiB`;
 export async function memory(ctx: BenchContext): Promise<void> {
   const main = ctx.main;
   const server = await startServer("memory", ctx.database.url);
-  const stop = new AbortController();
-  setMaxListeners(options.memWatchers + 10, stop.signal); // one per stream
+  let stopping = false;
   try {
     await settle(2_000);
     const idle = server.rssMiB();
@@ -47,28 +43,29 @@ export async function memory(ctx: BenchContext): Promise<void> {
     });
 
     progress(`Memory: opening ${n0(options.memWatchers)} WatchToolset streams`);
-    const clients: Client<typeof ReleaseService>[] = [];
-    for (let i = 0; i < Math.ceil(options.memWatchers / STREAMS_PER_CONNECTION); i++) {
-      clients.push(createClient(ReleaseService, createGrpcTransport({ baseUrl: server.baseUrl })));
-    }
+    const sessions = new StreamSessions(server.port, STREAMS_PER_CONNECTION, Math.ceil(options.memWatchers / STREAMS_PER_CONNECTION));
+    const watch = encodeCall("grpc-h2c", ReleaseService.method.watchToolset, request, main.auth.headers);
     let firsts = 0;
-    let failure: ConnectError | undefined;
-    const streams = Array.from({ length: options.memWatchers }, async (_, i) => {
-      try {
-        let first = true;
-        for await (const _m of clients[Math.floor(i / STREAMS_PER_CONNECTION)]!.watchToolset(request, { ...main.auth, signal: stop.signal })) {
-          if (first) firsts++;
-          first = false;
-        }
-      } catch (e) {
-        if (!stop.signal.aborted) failure ??= ConnectError.from(e);
-      }
+    let failure: string | undefined;
+    const streams = Array.from({ length: options.memWatchers }, () => {
+      let first = true;
+      const stream = sessions.open(watch, () => {
+        if (first) firsts++;
+        first = false;
+      });
+      void stream.done.then(({ grpcStatus, message }) => {
+        if (!stopping) failure ??= grpcStatus === "12" ? "WatchToolset not implemented" : `a stream ended: grpc-status ${grpcStatus} ${message}`;
+      });
+      return stream;
     });
     const deadline = Date.now() + 60_000;
     while (firsts < options.memWatchers && failure === undefined && Date.now() < deadline) await settle(20);
     if (failure !== undefined || firsts < options.memWatchers) {
-      const why = failure?.code === Code.Unimplemented ? "WatchToolset not implemented" : (failure?.message ?? `${firsts} first messages in 60 s`);
-      add({ bench: "Memory", case: `RSS with ${n0(options.memWatchers)} open WatchToolset streams`, figure: `n/a: ${why}` });
+      add({
+        bench: "Memory",
+        case: `RSS with ${n0(options.memWatchers)} open WatchToolset streams`,
+        figure: `n/a: ${failure ?? `${firsts} first messages in 60 s`}`,
+      });
     } else {
       await settle(2_000);
       const watching = server.rssMiB();
@@ -80,10 +77,12 @@ export async function memory(ctx: BenchContext): Promise<void> {
         ratio: ratio(watching / loaded),
       });
     }
-    stop.abort();
-    await Promise.all(streams);
+    stopping = true;
+    for (const st of streams) st.close();
+    await Promise.all(streams.map((st) => st.done));
+    sessions.close();
   } finally {
-    stop.abort();
+    stopping = true;
     await server.stop();
   }
 }

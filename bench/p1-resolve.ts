@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { toBinary } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { ReleaseService, ResolveToolsetResponseSchema } from "../gen/releases/v1/releases_pb.js";
 import type { BenchContext } from "./lib/context.js";
 import { encodeCall, LoadClient, merge, rate, WIRE_LABEL, type Call, type LoadResult, type Wire } from "./lib/load.js";
@@ -30,7 +30,7 @@ function errors(r: LoadResult): string {
 }
 
 /** `rounds` measured runs of each client, in alternating order (A B, B A, …) after a warm-up of each. */
-async function interleaved(clients: LoadClient[], calls: Call[][], label: string[]): Promise<LoadResult[]> {
+async function interleaved(clients: LoadClient[], calls: Call[][], label: string[], seconds = options.roundSeconds): Promise<LoadResult[]> {
   const warm = options.quick ? 0.5 : 1;
   for (const [i, c] of clients.entries()) await c.run(calls[i]!, warm);
   const runs: LoadResult[][] = clients.map(() => []);
@@ -38,7 +38,7 @@ async function interleaved(clients: LoadClient[], calls: Call[][], label: string
     const order = clients.map((_, i) => i);
     if (round % 2 === 1) order.reverse();
     for (const i of order) {
-      const r = await clients[i]!.run(calls[i]!, options.roundSeconds);
+      const r = await clients[i]!.run(calls[i]!, seconds);
       runs[i]!.push(r);
       progress(`  round ${round + 1} ${label[i]}: ${n0(rate(r))} req/s, p50 ${ms(percentile(r.latencies, 50))}${errors(r)}`);
     }
@@ -57,10 +57,31 @@ async function precompute(ctx: BenchContext, seeded: Seeded): Promise<{ file: st
   return { file, etag };
 }
 
-async function checkNotModified(baseUrl: string, seeded: Seeded, etag: string): Promise<void> {
-  const releases = createClient(ReleaseService, createConnectTransport({ baseUrl, httpVersion: "1.1" }));
-  const r = await releases.resolveToolset({ project: seeded.project, slug: seeded.slug, ifNoneMatch: etag }, seeded.auth);
+/** Checks that a server answers like the real one: the full response over gRPC, and not_modified over Connect JSON. */
+async function check(baseUrl: string, h2BaseUrl: string, seeded: Seeded, etag: string): Promise<void> {
+  const grpc = createClient(ReleaseService, createGrpcTransport({ baseUrl: h2BaseUrl }));
+  const full = await grpc.resolveToolset({ project: seeded.project, slug: seeded.slug }, seeded.auth);
+  if (full.resolved?.etag !== etag || full.resolved.tools.length !== seeded.tools) throw new Error(`${h2BaseUrl} answered another full response`);
+  const json = createClient(ReleaseService, createConnectTransport({ baseUrl, httpVersion: "1.1" }));
+  const r = await json.resolveToolset({ project: seeded.project, slug: seeded.slug, ifNoneMatch: etag }, seeded.auth);
   if (!r.notModified) throw new Error(`${baseUrl} did not answer not_modified for the current etag`);
+}
+
+/** Latency with one connection (no queueing behind the other 15): the time the server takes for one call. */
+async function serviceTime(wire: Wire, realPort: number, barePort: number, call: Call, name: string): Promise<void> {
+  const clients = [new LoadClient(wire, realPort, 1), new LoadClient(wire, barePort, 1)];
+  try {
+    const [r, b] = await interleaved(clients, [[call], [call]], ["real, 1 connection", "bare, 1 connection"], Math.max(1, options.roundSeconds / 3));
+    add({
+      bench: "P1",
+      case: `${name} · latency p50 / p99 at 1 connection`,
+      figure: `${ms(percentile(r!.latencies, 50))} / ${ms(percentile(r!.latencies, 99))}`,
+      baseline: `${ms(percentile(b!.latencies, 50))} / ${ms(percentile(b!.latencies, 99))} bare`,
+      ratio: ratio(percentile(r!.latencies, 50) / percentile(b!.latencies, 50)),
+    });
+  } finally {
+    for (const c of clients) c.close();
+  }
 }
 
 export async function p1(ctx: BenchContext): Promise<void> {
@@ -81,8 +102,8 @@ export async function p1(ctx: BenchContext): Promise<void> {
   let bare: (ChildServer & { h2Port: number }) | undefined;
   try {
     bare = await startBareServer(file);
-    await checkNotModified(ctx.real.baseUrl, main, etag);
-    await checkNotModified(bare.baseUrl, main, etag);
+    await check(ctx.real.baseUrl, ctx.real.baseUrl, main, etag);
+    await check(bare.baseUrl, `http://127.0.0.1:${bare.h2Port}`, main, etag);
 
     for (const wire of WIRES) {
       for (const notModified of [false, true]) {
@@ -117,6 +138,7 @@ export async function p1(ctx: BenchContext): Promise<void> {
           real.close();
           base.close();
         }
+        if (notModified) await serviceTime(wire, ctx.real.port, wire === "json-h1" ? bare.port : bare.h2Port, call, name);
       }
     }
   } finally {

@@ -1,19 +1,22 @@
 // P4: a publish on replica A until replica B serves it — B polled with
-// ResolveToolset if_none_match in a loop (Connect JSON, one connection) — and
-// until a WatchToolset stream on B (gRPC, h2c) delivers it. Two server
-// processes on one database; TRIALS publishes, one at a time.
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
-import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
+// ResolveToolset if_none_match every POLL_MS (Connect JSON, one connection) —
+// and until a WatchToolset stream on B (gRPC, h2c) delivers it. Two server
+// processes on one database; TRIALS publishes, one at a time. Times run from
+// A's answer to the publish to the arrival of the last byte of B's response
+// (or stream message), before the bench decodes it.
+import { fromBinary } from "@bufbuild/protobuf";
+import { ReleaseService, WatchToolsetResponseSchema } from "../gen/releases/v1/releases_pb.js";
 import type { BenchContext } from "./lib/context.js";
+import { connect, encodeCall, StreamSessions } from "./lib/load.js";
 import { options, VARIATIONS } from "./lib/options.js";
 import { startServer } from "./lib/processes.js";
 import { add, ms, progress } from "./lib/report.js";
-import { clientsOf, seedToolset } from "./lib/seed.js";
+import { seedToolset } from "./lib/seed.js";
 import { percentile, sorted } from "./scratch.js";
 
 const P99_GOAL_MS = 100;
 const TRIAL_TIMEOUT_MS = 5_000;
+const UNIMPLEMENTED = "12";
 
 /** When each etag was first seen, by performance.now(). */
 type Seen = Map<string, number>;
@@ -37,44 +40,47 @@ export async function p4(ctx: BenchContext): Promise<void> {
   const b = await startServer("replica-b", ctx.database.url);
   const stop = new AbortController();
   try {
-    const onB = clientsOf(b.baseUrl);
     const request = { project: seeded.project, slug: seeded.slug };
+    const resolveOnB = (ifNoneMatch: string) =>
+      encodeCall("json-h1", ReleaseService.method.resolveToolset, { ...request, ifNoneMatch }, seeded.auth.headers);
 
-    // The poller: if_none_match of the last etag it saw, in a loop.
+    // The poller: if_none_match of the last etag it saw, every POLL_MS; times
+    // are taken when a response's last byte arrived, before it is parsed.
     const polled: Seen = new Map();
-    let known = (await onB.releases.resolveToolset(request, seeded.auth)).resolved!.etag;
-    let pollError: unknown;
+    const poll = connect("json-h1", b.port);
+    const etagOf = (body: Buffer | undefined) => (JSON.parse(body?.toString() ?? "{}") as { resolved?: { etag?: string } }).resolved?.etag;
+    const first = await poll.send(resolveOnB(""), true);
+    if (!first.ok) throw new Error(`ResolveToolset on B failed: ${first.error}`);
+    let known = etagOf(first.body) ?? "";
+    let pollError: string | undefined;
     const poller = (async () => {
       while (!stop.signal.aborted) {
-        try {
-          const r = await onB.releases.resolveToolset({ ...request, ifNoneMatch: known }, seeded.auth);
-          if (!r.notModified && r.resolved) {
-            if (!polled.has(r.resolved.etag)) polled.set(r.resolved.etag, performance.now());
-            known = r.resolved.etag;
-          }
-        } catch (e) {
-          pollError ??= e;
-          await new Promise((r) => setTimeout(r, 10));
+        const r = await poll.send(resolveOnB(known), true);
+        const etag = r.ok ? etagOf(r.body) : undefined;
+        if (etag !== undefined) {
+          if (!polled.has(etag)) polled.set(etag, r.at);
+          known = etag;
         }
+        if (!r.ok) pollError ??= r.error;
+        if (!r.ok || options.pollMs > 0) await new Promise((resolve) => setTimeout(resolve, r.ok ? options.pollMs : 10));
       }
     })();
 
-    // The watcher: one stream for all trials.
+    // The watcher: one stream for all trials, messages timed on arrival, decoded after.
     const watched: Seen = new Map();
-    let watchError: ConnectError | undefined;
-    const watch = createClient(ReleaseService, createGrpcTransport({ baseUrl: b.baseUrl }));
-    const watcher = (async () => {
-      try {
-        for await (const m of watch.watchToolset(request, { ...seeded.auth, signal: stop.signal })) {
-          if (m.etag !== "" && !watched.has(m.etag)) watched.set(m.etag, performance.now());
-        }
-      } catch (e) {
-        if (!stop.signal.aborted) watchError = ConnectError.from(e);
-      }
-    })();
+    let watchError: string | undefined;
+    const sessions = new StreamSessions(b.port);
+    const stream = sessions.open(encodeCall("grpc-h2c", ReleaseService.method.watchToolset, request, seeded.auth.headers), (bytes, at) => {
+      const m = fromBinary(WatchToolsetResponseSchema, bytes);
+      if (m.etag !== "" && !watched.has(m.etag)) watched.set(m.etag, at);
+    });
+    void stream.done.then(({ grpcStatus, message }) => {
+      if (!stop.signal.aborted)
+        watchError = grpcStatus === UNIMPLEMENTED ? "WatchToolset not implemented" : `stream ended: grpc-status ${grpcStatus} ${message}`;
+    });
     const watching = await until(() => watched.size > 0 || watchError !== undefined, TRIAL_TIMEOUT_MS);
-    if (!watching) watchError = new ConnectError("no first message", Code.DeadlineExceeded);
-    if (watchError) progress(`  WatchToolset on B: ${watchError.code === Code.Unimplemented ? "not implemented" : watchError.message}`);
+    if (!watching) watchError = "no first message";
+    if (watchError) progress(`  WatchToolset on B: ${watchError}`);
 
     const publish: number[] = [];
     const toB: number[] = [];
@@ -96,8 +102,11 @@ export async function p4(ctx: BenchContext): Promise<void> {
       await new Promise((r) => setTimeout(r, 20));
     }
     stop.abort();
-    await Promise.all([poller, watcher]);
-    if (pollError) progress(`  a poll of B failed: ${String(pollError)}`);
+    stream.close();
+    await poller;
+    poll.close();
+    sessions.close();
+    if (pollError) progress(`  a poll of B failed: ${pollError}`);
 
     const s = sorted(toB);
     const f = sorted(fromStart);
@@ -105,7 +114,7 @@ export async function p4(ctx: BenchContext): Promise<void> {
     const trials = `${options.trials} trials${timeouts ? `, ${timeouts} timed out (${TRIAL_TIMEOUT_MS} ms counted)` : ""}`;
     add({
       bench: "P4",
-      case: `publish on A → B serves it (poll, if_none_match) · p50 / p99 after A answered · ${trials}`,
+      case: `publish on A → B serves it (poll every ${options.pollMs} ms, if_none_match) · p50 / p99 after A answered · ${trials}`,
       figure: `${ms(percentile(s, 50))} / ${ms(percentile(s, 99))}`,
       baseline: `publish ${ms(percentile(pub, 50))} / ${ms(percentile(pub, 99))}; from its start ${ms(percentile(f, 50))} / ${ms(percentile(f, 99))}`,
       goal: `p99 ≤ ${P99_GOAL_MS} ms`,
@@ -124,7 +133,7 @@ export async function p4(ctx: BenchContext): Promise<void> {
       add({
         bench: "P4",
         case: "publish on A → watcher on B receives it (WatchToolset)",
-        figure: `n/a: ${watchError.code === Code.Unimplemented ? "WatchToolset not implemented" : watchError.message}`,
+        figure: `n/a: ${watchError}`,
         goal: `p99 ≤ ${P99_GOAL_MS} ms`,
       });
     }

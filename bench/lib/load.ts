@@ -52,15 +52,26 @@ export interface LoadResult {
   firstError?: string;
 }
 
-interface Connection {
-  send(call: Call): Promise<{ ok: boolean; bytes: number; error?: string }>;
+/** How one call ended; `at` is performance.now() when its last byte arrived. */
+export interface Sent {
+  ok: boolean;
+  bytes: number;
+  at: number;
+  error?: string;
+  /** The response body, when asked for. */
+  body?: Buffer;
+}
+
+/** One connection, one call at a time. */
+export interface Connection {
+  send(call: Call, keepBody?: boolean): Promise<Sent>;
   close(): void;
 }
 
 function h1Connection(port: number): Connection {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   return {
-    send: (call) =>
+    send: (call, keepBody = false) =>
       new Promise((resolve) => {
         const req = http.request(
           {
@@ -73,57 +84,131 @@ function h1Connection(port: number): Connection {
           },
           (res) => {
             let bytes = 0;
-            let text = "";
+            const chunks: Buffer[] = [];
+            const keep = keepBody || res.statusCode !== 200;
             res.on("data", (c: Buffer) => {
               bytes += c.length;
-              if (res.statusCode !== 200 && text.length < 300) text += c.toString();
+              if (keep) chunks.push(c);
             });
-            res.on("end", () =>
-              resolve(res.statusCode === 200 ? { ok: true, bytes } : { ok: false, bytes, error: `HTTP ${res.statusCode}: ${text}` }),
-            );
-            res.on("error", (e) => resolve({ ok: false, bytes, error: e.message }));
+            res.on("end", () => {
+              const at = performance.now();
+              const body = Buffer.concat(chunks);
+              if (res.statusCode === 200) resolve(keepBody ? { ok: true, bytes, at, body } : { ok: true, bytes, at });
+              else resolve({ ok: false, bytes, at, error: `HTTP ${res.statusCode}: ${body.toString().slice(0, 300)}` });
+            });
+            res.on("error", (e) => resolve({ ok: false, bytes, at: performance.now(), error: e.message }));
           },
         );
-        req.on("error", (e) => resolve({ ok: false, bytes: 0, error: e.message }));
+        req.on("error", (e) => resolve({ ok: false, bytes: 0, at: performance.now(), error: e.message }));
         req.end(call.body);
       }),
     close: () => agent.destroy(),
   };
 }
 
+/** The gRPC status of a finished stream, from its headers (trailers-only) or trailers. */
+function grpcOutcome(stream: http2.ClientHttp2Stream): { status: () => number; grpc: () => string | undefined; message: () => string } {
+  let status = 0;
+  let grpcStatus: string | undefined;
+  let message = "";
+  const read = (h: http2.IncomingHttpHeaders) => {
+    if (h["grpc-status"] !== undefined) grpcStatus = String(h["grpc-status"]);
+    if (h["grpc-message"] !== undefined) message = decodeURIComponent(String(h["grpc-message"]));
+  };
+  stream.on("response", (h) => {
+    status = Number(h[":status"]);
+    read(h);
+  });
+  stream.on("trailers", read);
+  return { status: () => status, grpc: () => grpcStatus, message: () => message };
+}
+
 function h2Connection(port: number): Connection {
   const session = http2.connect(`http://127.0.0.1:${port}`);
   session.on("error", () => undefined);
   return {
-    send: (call) =>
+    send: (call, keepBody = false) =>
       new Promise((resolve) => {
         const stream = session.request({ ":method": "POST", ":path": call.path, ...call.headers });
+        const outcome = grpcOutcome(stream);
         let bytes = 0;
-        let status = 0;
-        let grpcStatus: string | undefined;
-        let message = "";
-        stream.on("response", (h) => {
-          status = Number(h[":status"]);
-          if (h["grpc-status"] !== undefined) grpcStatus = String(h["grpc-status"]); // trailers-only
-          if (h["grpc-message"] !== undefined) message = String(h["grpc-message"]);
+        const chunks: Buffer[] = [];
+        stream.on("data", (c: Buffer) => {
+          bytes += c.length;
+          if (keepBody) chunks.push(c);
         });
-        stream.on("trailers", (t) => {
-          if (t["grpc-status"] !== undefined) grpcStatus = String(t["grpc-status"]);
-          if (t["grpc-message"] !== undefined) message = String(t["grpc-message"]);
+        stream.on("error", (e) => resolve({ ok: false, bytes, at: performance.now(), error: e.message }));
+        stream.on("close", () => {
+          const at = performance.now();
+          if (outcome.status() === 200 && outcome.grpc() === "0")
+            resolve(keepBody ? { ok: true, bytes, at, body: Buffer.concat(chunks) } : { ok: true, bytes, at });
+          else resolve({ ok: false, bytes, at, error: `HTTP ${outcome.status()}, grpc-status ${outcome.grpc()}: ${outcome.message()}` });
         });
-        stream.on("data", (c: Buffer) => (bytes += c.length));
-        stream.on("error", (e) => resolve({ ok: false, bytes, error: e.message }));
-        stream.on("close", () =>
-          resolve(
-            status === 200 && grpcStatus === "0"
-              ? { ok: true, bytes }
-              : { ok: false, bytes, error: `HTTP ${status}, grpc-status ${grpcStatus}: ${decodeURIComponent(message)}` },
-          ),
-        );
         stream.end(call.body);
       }),
     close: () => session.close(),
   };
+}
+
+/** A connection of `wire` to 127.0.0.1:`port`. */
+export function connect(wire: Wire, port: number): Connection {
+  return wire === "json-h1" ? h1Connection(port) : h2Connection(port);
+}
+
+/** A server-streaming gRPC call read as raw messages (not decoded). */
+export interface RawStream {
+  /** Resolves when the stream ends: its grpc-status ("0" = OK) and message. */
+  done: Promise<{ grpcStatus: string | undefined; message: string }>;
+  close(): void;
+}
+
+/**
+ * h2c sessions that carry server-streaming gRPC calls; each message is handed to
+ * `onMessage` undecoded, with the time its last byte arrived, so the time does
+ * not include the client's decoding.
+ */
+export class StreamSessions {
+  private readonly sessions: http2.ClientHttp2Session[];
+  private opened = 0;
+
+  constructor(
+    port: number,
+    private readonly streamsPerSession = 100,
+    count = 1,
+  ) {
+    this.sessions = Array.from({ length: count }, () => {
+      const s = http2.connect(`http://127.0.0.1:${port}`);
+      s.on("error", () => undefined);
+      return s;
+    });
+  }
+
+  open(call: Call, onMessage: (message: Buffer, at: number) => void): RawStream {
+    const session = this.sessions[Math.floor(this.opened++ / this.streamsPerSession) % this.sessions.length]!;
+    const stream = session.request({ ":method": "POST", ":path": call.path, ...call.headers });
+    const outcome = grpcOutcome(stream);
+    let buffered: Buffer = Buffer.alloc(0);
+    stream.on("data", (c: Buffer) => {
+      const at = performance.now();
+      buffered = buffered.length === 0 ? c : Buffer.concat([buffered, c]);
+      while (buffered.length >= 5) {
+        const length = buffered.readUInt32BE(1);
+        if (buffered.length < 5 + length) break;
+        onMessage(buffered.subarray(5, 5 + length), at);
+        buffered = buffered.subarray(5 + length);
+      }
+    });
+    const done = new Promise<{ grpcStatus: string | undefined; message: string }>((resolve) => {
+      stream.on("error", (e) => resolve({ grpcStatus: undefined, message: e.message }));
+      stream.on("close", () => resolve({ grpcStatus: outcome.grpc(), message: outcome.message() }));
+    });
+    stream.end(call.body);
+    return { done, close: () => stream.close(http2.constants.NGHTTP2_CANCEL) };
+  }
+
+  close(): void {
+    for (const s of this.sessions) s.close();
+  }
 }
 
 /** N open connections to one server, driven in closed loop. */
@@ -131,7 +216,7 @@ export class LoadClient {
   private readonly connections: Connection[];
 
   constructor(wire: Wire, port: number, connections: number) {
-    this.connections = Array.from({ length: connections }, () => (wire === "json-h1" ? h1Connection(port) : h2Connection(port)));
+    this.connections = Array.from({ length: connections }, () => connect(wire, port));
   }
 
   /**

@@ -56,6 +56,8 @@ export const options = {
   reps: int("REPS", 10, 3),
   /** P4: publishes on replica A. */
   trials: int("TRIALS", 50, 10),
+  /** P4: pause between two polls of replica B (0 = back to back). */
+  pollMs: int("POLL_MS", 5, 5),
   /** Memory: resolves before the second reading (or MEM_SECONDS of them, whichever ends first), and open watchers. */
   memResolves: int("MEM_RESOLVES", 100_000, 10_000),
   memSeconds: int("MEM_SECONDS", 90, 15),
