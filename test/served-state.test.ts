@@ -111,6 +111,20 @@ describe("ServedState", () => {
     expect(await state.get("a", async () => filled("after"))).toBe("after");
   });
 
+  it("keeps its touch records bounded under constant load, failing the fills under way instead", async () => {
+    const state = enabledState();
+    const slow = gate();
+    const pending = state.get("a", async () => {
+      await slow.promise;
+      return filled("v1");
+    });
+    for (let i = 0; i < 10_001; i++) state.apply({ scope: "toolset", organizationId: "o1", projectId: "p2", toolsetId: `other-${i}`, at });
+    slow.open();
+    await pending;
+    expect(state.stats.discardedFills).toBe(1); // no change touched it, but its record may have been forgotten
+    expect(await state.get("a", async () => filled("v2"))).toBe("v2");
+  });
+
   it("stays within its weight bound, dropping the least recently used", async () => {
     const state = enabledState(100);
     await state.get("a", async () => filled("a", 40));

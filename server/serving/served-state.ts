@@ -50,6 +50,9 @@ interface Flight {
   promise: Promise<unknown>;
 }
 
+/** Past this many touched tags with fills under way, they are forgotten and those fills fail (see apply). */
+const MAX_TOUCH_RECORDS = 10_000;
+
 const TAG_KINDS = ["organizationId", "projectId", "toolsetId", "keyId"] as const;
 
 /** The index key of one tag of an entry: `o:<id>`, `p:<id>`, `t:<id>`, `k:<id>`. */
@@ -139,6 +142,12 @@ export class ServedState {
   /** Applies a change: drops what it touches, and fails fills under way that depend on it. */
   apply(change: Change): void {
     this.seq++;
+    // Fills are always under way on a busy process: keep the touch records
+    // bounded by failing the fills under way instead (they answer, unstored).
+    if (this.touchedAt.size >= MAX_TOUCH_RECORDS) {
+      this.touchedAt.clear();
+      this.resetAt = this.seq;
+    }
     for (const tag of touchedBy(change)) {
       this.touchedAt.set(tag, this.seq);
       const keys = this.byTag.get(tag);
