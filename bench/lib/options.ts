@@ -45,7 +45,7 @@ export const options = {
   largeTools: int("LARGE_TOOLS", 1000, 1000),
   /** Seconds of one measured P1 round, and rounds per server and case (real and bare interleaved). */
   roundSeconds: int("ROUND_SECONDS", 3, 1),
-  rounds: int("ROUNDS", 3, 1),
+  rounds: int("ROUNDS", 5, 1),
   /** P2: releases published before the late window, and the size of each window. */
   releases: int("RELEASES", 1000, 100),
   window: int("WINDOW", 50, 20),

@@ -57,7 +57,8 @@ async function startChild(
   ready: (output: string) => Promise<boolean>,
 ): Promise<ChildServer> {
   const args = ["--import", "tsx"];
-  if (options.cpuProfDir) args.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`);
+  // One folder per child: each thread (the main one, tsx's loader) writes a profile of its own.
+  if (options.cpuProfDir) args.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}/${name}`);
   const child = spawn(process.execPath, [...args, script], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
