@@ -1,20 +1,15 @@
 import { equals } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import {
-  ReleaseService,
-  ResolvedToolsetSchema,
-  Target,
-  type ResolveToolsetRequestSchema,
-  type WatchToolsetResponse,
-} from "../gen/releases/v1/releases_pb.js";
+import { Code } from "@connectrpc/connect";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ReleaseService, ResolvedToolsetSchema, Target, type ResolveToolsetRequestSchema } from "../gen/releases/v1/releases_pb.js";
 import { SourceService } from "../gen/sources/v1/sources_pb.js";
 import { EditingMode, ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { createApiKey, revokeApiKey } from "../server/auth/keys.js";
-import type { Driver, FieldsInit } from "../server/testing/driver.js";
+import type { Driver } from "../server/testing/driver.js";
 import { httpTool as tool, uniqueSlug, urn, type InitObject, type Tenant } from "../server/testing/fixtures.js";
 import { bearer, failure, PROTOCOLS, type Protocol } from "../server/testing/server.js";
 import { useTestServer } from "../server/testing/use-test-server.js";
+import { closeWatchersAfterEach, Watcher, type WatchEnd } from "../server/testing/watcher.js";
 
 // Anonymous ResolveToolset and WatchToolset (issue 9, DESIGN §9): without a
 // key, only `organization` + `project` + `mcp_slug` of the live target of an
@@ -25,9 +20,6 @@ import { useTestServer } from "../server/testing/use-test-server.js";
 const { server, tenant, other, api } = useTestServer({ tenants: 2 });
 const theirs = () => api.with({ tenant: other });
 
-/** How long a test waits for a stream message or end before failing. */
-const WAIT_MS = 5_000;
-
 type ResolveInit = InitObject<typeof ResolveToolsetRequestSchema>;
 
 /** The client of a caller without a key. */
@@ -36,17 +28,11 @@ const anonymous = (protocol: Protocol = "connect-json") => server.client(Release
 /** The one NOT_FOUND message of an anonymous call, whatever is missing, private or disabled. */
 const notFoundMessage = (org: string, project: string, mcpSlug: string) => `no public MCP endpoint "${org}/${project}/${mcpSlug}"`;
 
-/** Updates the given fields of the live toolset (the mask lists exactly them). */
-async function editLive(d: Driver, slug: string, fields: FieldsInit) {
-  const paths = Object.keys(fields).map((k) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));
-  return (await d.toolsets().updateToolset({ project: d.project, slug, fields, updateMask: { paths } }, d.auth())).toolset!;
-}
-
 /** A toolset of `d`'s project serving tool "a" at endpoint `mcpSlug`, with the given endpoint settings. */
 async function endpoint(d: Driver, settings: { enabled: boolean; public: boolean }, mcpSlug = uniqueSlug("mcp")) {
   const slug = uniqueSlug("ts");
   await d.createToolset(slug, ["a"]);
-  await editLive(d, slug, { mcpSlug, mcpEnabled: settings.enabled, mcpIsPublic: settings.public });
+  await d.editLive(slug, { mcpSlug, mcpEnabled: settings.enabled, mcpIsPublic: settings.public });
   return { slug, mcpSlug };
 }
 
@@ -66,98 +52,14 @@ beforeAll(async () => {
 // ---------------------------------------------------------------------------
 // Streams: read in the background, waited on with bounded timeouts, closed after each test.
 
-interface End {
-  code: Code | "ok";
-  message: string;
-}
-
-const opened = new Set<Stream>();
-
-afterEach(async () => {
-  const all = [...opened];
-  opened.clear();
-  for (const s of all) s.close();
-  await Promise.all(all.map((s) => s.ended));
-});
-
-class Stream {
-  readonly messages: WatchToolsetResponse[] = [];
-  readonly ended: Promise<End>;
-  private result: End | undefined;
-  private taken = 0;
-  private readonly abort = new AbortController();
-  private readonly wakers = new Set<() => void>();
-
-  constructor(open: (signal: AbortSignal) => AsyncIterable<WatchToolsetResponse>) {
-    opened.add(this);
-    this.ended = (async () => {
-      try {
-        for await (const m of open(this.abort.signal)) {
-          if (!m.keepalive) this.messages.push(m);
-          this.wake();
-        }
-        this.result = { code: "ok", message: "" };
-      } catch (e) {
-        const err = ConnectError.from(e);
-        this.result = { code: err.code, message: err.rawMessage };
-      }
-      this.wake();
-      return this.result;
-    })();
-  }
-
-  private wake(): void {
-    for (const w of this.wakers) w();
-  }
-
-  private async until<T>(what: string, ready: () => T | undefined): Promise<T> {
-    const deadline = performance.now() + WAIT_MS;
-    for (;;) {
-      const value = ready();
-      if (value !== undefined) return value;
-      const left = deadline - performance.now();
-      if (left <= 0) throw new Error(`waited ${WAIT_MS} ms for ${what}; messages ${this.messages.length}, end ${JSON.stringify(this.result)}`);
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          this.wakers.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(done, left);
-        this.wakers.add(done);
-      });
-    }
-  }
-
-  /** The next message; fails when the stream ends first. */
-  async next(): Promise<WatchToolsetResponse> {
-    const m = await this.until("the next message", () => {
-      const m = this.messages[this.taken];
-      if (m === undefined && this.result) throw new Error(`the stream ended first: ${JSON.stringify(this.result)}`);
-      return m;
-    });
-    this.taken++;
-    return m;
-  }
-
-  /** How the stream ends; fails on a message not taken yet. */
-  async end(): Promise<End> {
-    const end = await this.until("the end of the stream", () => this.result);
-    expect(this.messages.slice(this.taken), "messages before the end").toEqual([]);
-    return end;
-  }
-
-  close(): void {
-    this.abort.abort();
-  }
-}
+closeWatchersAfterEach();
 
 /** An anonymous watch (no authorization header). */
 const watchAnonymously = (req: ResolveInit, protocol: Protocol = "connect-json") =>
-  new Stream((signal) => anonymous(protocol).watchToolset(req, { signal }));
+  new Watcher((signal) => anonymous(protocol).watchToolset(req, { signal }));
 
 /** How a call to both RPCs ends, anonymously: ResolveToolset's error, and WatchToolset's end. */
-async function bothFail(req: ResolveInit): Promise<{ resolve: End; watch: End }> {
+async function bothFail(req: ResolveInit): Promise<{ resolve: WatchEnd; watch: WatchEnd }> {
   const resolve = await failure(anonymous().resolveToolset(req));
   const watch = await watchAnonymously(req).end();
   return { resolve, watch };
@@ -189,7 +91,7 @@ describe("a public endpoint, anonymously", () => {
     const first = await w.next();
     expect(first.resolved?.mcpIsPublic).toBe(true);
     expect(first.etag).toBe((await api.resolve(slug)).etag);
-    await editLive(api, slug, { description: "seen by anyone" });
+    await api.editLive(slug, { description: "seen by anyone" });
     const m = await w.next();
     expect(m.resolved?.description).toBe("seen by anyone");
     expect(m.etag).toBe((await api.resolve(slug)).etag);
@@ -227,7 +129,7 @@ describe("UNAUTHENTICATED without a key", () => {
     await revokeApiKey(server.db, { org: tenant.org, name: revoked.name });
     for (const headers of [bearer(revoked.key), { headers: { authorization: "Bearer not-a-key" } }, { headers: { authorization: "Basic abc" } }]) {
       expect((await failure(anonymous().resolveToolset(address(tenant, mcpSlug), headers))).code).toBe(Code.Unauthenticated);
-      const w = new Stream((signal) => anonymous().watchToolset(address(tenant, mcpSlug), { ...headers, signal }));
+      const w = new Watcher((signal) => anonymous().watchToolset(address(tenant, mcpSlug), { ...headers, signal }));
       expect((await w.end()).code).toBe(Code.Unauthenticated);
     }
   });
@@ -290,7 +192,7 @@ describe("the same NOT_FOUND for private, disabled and missing endpoints", () =>
     const { slug, mcpSlug } = await endpoint(api, { enabled: true, public: true });
     const w = watchAnonymously(address(tenant, mcpSlug));
     await w.next();
-    await editLive(api, slug, { mcpIsPublic: false });
+    await api.editLive(slug, { mcpIsPublic: false });
     expect(await w.end()).toEqual({ code: Code.NotFound, message: notFoundMessage(tenant.org, tenant.project, mcpSlug) });
     // A watcher with a key still sees it.
     expect((await api.resolveToolset({ mcpSlug })).resolved?.mcpIsPublic).toBe(false);
@@ -302,7 +204,7 @@ describe("the same NOT_FOUND for private, disabled and missing endpoints", () =>
    * both first messages.
    */
   async function twoWatchers(mcpSlug: string, order: "keyed first" | "anonymous first") {
-    const openKeyed = () => new Stream((signal) => api.releases().watchToolset({ project: tenant.project, mcpSlug }, { ...api.auth(), signal }));
+    const openKeyed = () => new Watcher((signal) => api.releases().watchToolset({ project: tenant.project, mcpSlug }, { ...api.auth(), signal }));
     const openAnonymous = () => watchAnonymously(address(tenant, mcpSlug));
     const first = order === "keyed first" ? openKeyed() : openAnonymous();
     const state = await first.next();
@@ -317,7 +219,7 @@ describe("the same NOT_FOUND for private, disabled and missing endpoints", () =>
     async (order) => {
       const { slug, mcpSlug } = await endpoint(api, { enabled: true, public: true });
       const { keyed, anon, state } = await twoWatchers(mcpSlug, order);
-      await editLive(api, slug, { mcpEnabled: false });
+      await api.editLive(slug, { mcpEnabled: false });
       expect(await anon.end()).toEqual({ code: Code.NotFound, message: notFoundMessage(tenant.org, tenant.project, mcpSlug) });
       const m = await keyed.next();
       expect([m.resolved?.mcpEnabled, m.resolved?.mcpIsPublic]).toEqual([false, true]);
@@ -342,7 +244,7 @@ describe("organization with a key", () => {
     const { slug, mcpSlug } = await endpoint(api, { enabled: true, public: false });
     const byOrg = await api.resolveToolset({ organization: tenant.org, mcpSlug });
     expect(byOrg.resolved?.etag).toBe((await api.resolve(slug)).etag);
-    const w = new Stream((signal) =>
+    const w = new Watcher((signal) =>
       api.releases().watchToolset({ organization: tenant.org, project: tenant.project, slug }, { ...api.auth(), signal }),
     );
     expect((await w.next()).etag).toBe(byOrg.resolved?.etag);
@@ -360,7 +262,7 @@ describe("organization with a key", () => {
       expect(resolve.code).toBe(Code.NotFound);
       expect(shape(resolve.message, tenant.project)).toBe(shape(foreign.message, other.project));
 
-      const w = new Stream((signal) => api.releases().watchToolset({ organization, project: tenant.project, slug }, { ...api.auth(), signal }));
+      const w = new Watcher((signal) => api.releases().watchToolset({ organization, project: tenant.project, slug }, { ...api.auth(), signal }));
       const watch = await w.end();
       expect(watch.code).toBe(Code.NotFound);
       expect(watch.message).toBe(resolve.message);

@@ -1,42 +1,15 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { connect } from "node:net";
 import { ConnectError } from "@connectrpc/connect";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
 import pg from "pg";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { bearer } from "../server/testing/server.js";
+import { startServerProcess } from "../server/testing/server-process.js";
 import { useTestServer } from "../server/testing/use-test-server.js";
 
 // The servers under test are processes of their own; the in-process one only seeds the tenant.
 const { database, tenant } = useTestServer({ tenants: 1 });
-
-interface Started {
-  child: ChildProcess;
-  port: number;
-  exited: Promise<number | null>;
-  output: () => string;
-}
-
-function startServer(env: Record<string, string>): Promise<Started> {
-  const child = spawn("node_modules/.bin/tsx", ["server/main.ts"], {
-    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", MIGRATE_ON_START: "false", LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /"msg":"listening".*?"port":(\d+)/.exec(out);
-      if (m) resolve({ child, port: Number(m[1]), exited, output: () => out });
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", (c: Buffer) => (out += c.toString()));
-    void exited.then((code) => reject(new Error(`server exited with ${code}: ${out}`)));
-  });
-}
 
 function runToExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
   const child = spawn("node_modules/.bin/tsx", ["server/main.ts"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
@@ -71,13 +44,14 @@ describe("process", () => {
   });
 
   it("SIGTERM lets an in-flight RPC finish, then refuses new connections and exits 0", async () => {
-    const server = await startServer({ DATABASE_URL: database.url });
+    const server = await startServerProcess({ DATABASE_URL: database.url });
+    onTestFinished(() => server.stop()); // nothing to do once it has exited; stops it when the test fails before
     // Hold a lock the RPC's project lookup needs, so the call is in flight when SIGTERM arrives.
     const locker = new pg.Client({ connectionString: database.url });
     await locker.connect();
     await locker.query("BEGIN");
     await locker.query("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE");
-    const client = createClient(ToolsetService, createConnectTransport({ baseUrl: `http://127.0.0.1:${server.port}`, httpVersion: "1.1" }));
+    const client = server.client(ToolsetService);
     const inFlight = client.listToolsets({ project: tenant.project }, bearer(tenant.consumerKey)).then(
       () => "ok" as const,
       (e: unknown) => ConnectError.from(e),
@@ -90,6 +64,7 @@ describe("process", () => {
         },
       )
       .toBeGreaterThan(0);
+    // To tsx alone, which passes it on (not stop(): that waits for the exit, which waits for the locked call).
     server.child.kill("SIGTERM");
     await expect.poll(() => connectRefused(server.port), { timeout: 10_000 }).toBe(true);
     await locker.query("COMMIT");

@@ -1,11 +1,9 @@
-import { spawn } from "node:child_process";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ReleaseService, type ResolvedTool } from "../gen/releases/v1/releases_pb.js";
 import type { VariationInit } from "../server/testing/driver.js";
 import { createTenant, httpTool as tool, uniqueSlug, type ToolInit } from "../server/testing/fixtures.js";
 import { startTestServer, type TestServer } from "../server/testing/server.js";
+import { startServerProcess } from "../server/testing/server-process.js";
 import { useTestServer } from "../server/testing/use-test-server.js";
 
 const { database, server, tenant, api } = useTestServer({ tenants: 1 });
@@ -234,25 +232,12 @@ describe("ResolveToolset", () => {
 
   it("the etag is the same in another server process for the same content", async () => {
     const here = (await resolveToolset({ slug })).resolved!.etag;
-    const child = spawn("node_modules/.bin/tsx", ["server/main.ts"], {
-      env: { ...process.env, DATABASE_URL: database.url, HOST: "127.0.0.1", PORT: "0", MIGRATE_ON_START: "false" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const other = await startServerProcess({ DATABASE_URL: database.url });
     try {
-      const port = await new Promise<number>((resolvePort, reject) => {
-        let out = "";
-        child.stdout.on("data", (c: Buffer) => {
-          out += c.toString();
-          const m = /"msg":"listening".*?"port":(\d+)/.exec(out);
-          if (m) resolvePort(Number(m[1]));
-        });
-        child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
-      });
-      const client = createClient(ReleaseService, createConnectTransport({ baseUrl: `http://127.0.0.1:${port}`, httpVersion: "1.1" }));
-      const there = await client.resolveToolset({ project: tenant.project, slug }, auth());
+      const there = await other.client(ReleaseService).resolveToolset({ project: tenant.project, slug }, auth());
       expect(there.resolved?.etag).toBe(here);
     } finally {
-      child.kill("SIGTERM");
+      await other.stop();
     }
   });
 

@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReleaseService, Target } from "../gen/releases/v1/releases_pb.js";
+import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { createApiKey, revokeApiKey } from "../server/auth/keys.js";
 import { bearer, failure, startTestServer } from "../server/testing/server.js";
+import { startServerProcess, type ServerProcess } from "../server/testing/server-process.js";
 import { driver } from "../server/testing/driver.js";
 import { httpTool, uniqueSlug } from "../server/testing/fixtures.js";
 import { startTcpProxy } from "../server/testing/tcp-proxy.js";
@@ -46,7 +46,7 @@ describe("served state", () => {
   it("a steady-state resolve runs no SQL statement, over every protocol, by slug and by mcp_slug", async () => {
     const { slug } = await iterationToolset();
     const mcpSlug = uniqueSlug("mcp");
-    await api.toolsets().updateToolset({ project: api.project, slug, fields: { mcpSlug }, updateMask: { paths: ["mcp_slug"] } }, api.key);
+    await api.editLive(slug, { mcpSlug });
     for (const protocol of ["connect-json", "connect-binary", "grpc", "grpc-web"] as const) {
       const client = api.with({ protocol });
       const first = await client.resolveToolset({ slug });
@@ -205,35 +205,14 @@ describe("served state", () => {
 });
 
 describe("two server processes on one database", () => {
-  let child: ChildProcess | undefined;
-  let other: ReturnType<typeof createClient<typeof ReleaseService>>;
-  let otherTransport: ReturnType<typeof createConnectTransport>;
+  let serverB: ServerProcess | undefined;
+  let other: Client<typeof ReleaseService>;
 
   beforeAll(async () => {
-    const started = spawn("node_modules/.bin/tsx", ["server/main.ts"], {
-      env: { ...process.env, DATABASE_URL: database.url, HOST: "127.0.0.1", PORT: "0", MIGRATE_ON_START: "false", LOG_LEVEL: "info" },
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
-    });
-    child = started;
-    const port = await new Promise<number>((resolve, reject) => {
-      let out = "";
-      started.stdout.on("data", (c: Buffer) => {
-        out += c.toString();
-        const m = /"msg":"listening".*?"port":(\d+)/.exec(out);
-        if (m) resolve(Number(m[1]));
-      });
-      started.once("exit", (code) => reject(new Error(`server exited with ${code}: ${out}`)));
-    });
-    otherTransport = createConnectTransport({ baseUrl: `http://127.0.0.1:${port}`, httpVersion: "1.1" });
-    other = createClient(ReleaseService, otherTransport);
+    serverB = await startServerProcess({ DATABASE_URL: database.url });
+    other = serverB.client(ReleaseService);
   });
-  afterAll(async () => {
-    if (child?.pid === undefined || child.exitCode !== null) return;
-    const exited = new Promise((r) => child!.once("exit", r));
-    process.kill(-child.pid, "SIGTERM");
-    await exited;
-  });
+  afterAll(() => serverB?.stop());
 
   it("a publish on A is served by B", async () => {
     const slug = uniqueSlug("two");
@@ -279,7 +258,7 @@ describe("two server processes on one database", () => {
     try {
       const first = await iterator.next();
       expect(first.value?.resolved?.slug).toBe(slug);
-      const toolsets = createClient((await import("../gen/toolsets/v1/toolsets_pb.js")).ToolsetService, otherTransport);
+      const toolsets = serverB!.client(ToolsetService);
       await toolsets.updateToolset(
         { project: tenant.project, slug, fields: { description: "edited on B" }, updateMask: { paths: ["description"] } },
         api.key,

@@ -1,20 +1,20 @@
 import { create, equals } from "@bufbuild/protobuf";
-import { Code, ConnectError, type CallOptions } from "@connectrpc/connect";
-import { afterEach, describe, expect, it } from "vitest";
+import { Code, type CallOptions } from "@connectrpc/connect";
+import { describe, expect, it } from "vitest";
 import {
   ReleaseService,
   ResolvedToolsetSchema,
   Target,
   WatchToolsetResponseSchema,
   type WatchToolsetRequestSchema,
-  type WatchToolsetResponse,
 } from "../gen/releases/v1/releases_pb.js";
 import { EditingMode } from "../gen/toolsets/v1/toolsets_pb.js";
 import { createApiKey, revokeApiKey } from "../server/auth/keys.js";
-import { driver, type Driver, type FieldsInit } from "../server/testing/driver.js";
+import { driver, type Driver } from "../server/testing/driver.js";
 import { createTenant, httpTool as tool, uniqueSlug, urn, type InitObject } from "../server/testing/fixtures.js";
 import { PROTOCOLS, startTestServer, type Protocol } from "../server/testing/server.js";
 import { useTestServer } from "../server/testing/use-test-server.js";
+import { closeWatchersAfterEach, WATCH_WAIT_MS, Watcher } from "../server/testing/watcher.js";
 
 // ReleaseService.WatchToolset (issue 9): the current state first, then one
 // message per visible change and only then; NOT_FOUND when the toolset or the
@@ -26,128 +26,7 @@ import { useTestServer } from "../server/testing/use-test-server.js";
 const KEEPALIVE_MS = 200;
 const { database, server, api } = useTestServer({ tenants: 1, server: { watchKeepaliveMs: KEEPALIVE_MS } });
 
-/** How long a test waits for a message or an end before failing. */
-const WAIT_MS = 5_000;
-/** How long "no message came" is watched for, once the server has seen the write. */
-const QUIET_MS = 400;
-
-/** How a stream ended: "ok", or its error code, with the error's message. */
-interface End {
-  code: Code | "ok";
-  message: string;
-}
-
-/** Every stream a test opens; closed after each test, so nothing is left running. */
-const opened = new Set<Watcher>();
-
-afterEach(async () => {
-  const all = [...opened];
-  opened.clear();
-  for (const w of all) w.close();
-  await Promise.all(all.map((w) => w.ended));
-});
-
-/**
- * One WatchToolset stream, read in the background: messages are queued as they
- * come (keepalives apart), and the tests wait for them with bounded timeouts.
- */
-class Watcher {
-  /** The messages that are not keepalives, in order. */
-  readonly messages: WatchToolsetResponse[] = [];
-  readonly keepalives: WatchToolsetResponse[] = [];
-  readonly ended: Promise<End>;
-  private result: End | undefined;
-  private taken = 0;
-  private readonly abort = new AbortController();
-  private readonly wakers = new Set<() => void>();
-
-  constructor(open: (signal: AbortSignal) => AsyncIterable<WatchToolsetResponse>) {
-    opened.add(this);
-    this.ended = this.pump(open(this.abort.signal));
-  }
-
-  private async pump(stream: AsyncIterable<WatchToolsetResponse>): Promise<End> {
-    try {
-      for await (const m of stream) {
-        (m.keepalive ? this.keepalives : this.messages).push(m);
-        this.wakeAll();
-      }
-      this.result = { code: "ok", message: "" };
-    } catch (e) {
-      const err = ConnectError.from(e);
-      this.result = { code: err.code, message: err.rawMessage };
-    }
-    this.wakeAll();
-    return this.result;
-  }
-
-  private wakeAll(): void {
-    for (const wake of this.wakers) wake();
-  }
-
-  /** Waits (at most `timeoutMs`) until `ready` answers. */
-  async until<T>(what: string, ready: () => T | undefined, timeoutMs = WAIT_MS): Promise<T> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const value = ready();
-      if (value !== undefined) return value;
-      const left = deadline - performance.now();
-      if (left <= 0) throw new Error(`waited ${timeoutMs} ms for ${what}; got ${this.describe()}`);
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          this.wakers.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(done, left);
-        this.wakers.add(done);
-      });
-    }
-  }
-
-  /** The next message that is not a keepalive; fails when the stream ends first. */
-  async next(timeoutMs = WAIT_MS): Promise<WatchToolsetResponse> {
-    const m = await this.until(
-      "the next message",
-      () => this.messages[this.taken] ?? (this.result ? fail(`the stream ended before the next message: ${this.describe()}`) : undefined),
-      timeoutMs,
-    );
-    this.taken++;
-    return m;
-  }
-
-  /** How the stream ends (within `timeoutMs`); fails on a message not taken yet. */
-  async end(timeoutMs = WAIT_MS): Promise<End> {
-    const end = await this.until("the end of the stream", () => this.result, timeoutMs);
-    expect(this.messages.slice(this.taken), "messages before the end").toEqual([]);
-    return end;
-  }
-
-  /** Asserts that no message but keepalives comes for `ms`, and that the stream stays open. */
-  async quiet(ms = QUIET_MS): Promise<void> {
-    const t0 = performance.now();
-    while (performance.now() - t0 < ms) {
-      expect(this.messages.slice(this.taken), "messages where none was due").toEqual([]);
-      expect(this.result, "the stream ended where it should stay open").toBeUndefined();
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    expect(this.messages.slice(this.taken), "messages where none was due").toEqual([]);
-    expect(this.result).toBeUndefined();
-  }
-
-  close(): void {
-    this.abort.abort();
-  }
-
-  private describe(): string {
-    const left = this.messages.slice(this.taken).map((m) => ({ etag: m.etag, notModified: m.notModified, resolved: m.resolved !== undefined }));
-    return JSON.stringify({ pending: left, keepalives: this.keepalives.length, end: this.result ?? "open" });
-  }
-}
-
-function fail(message: string): never {
-  throw new Error(message);
-}
+closeWatchersAfterEach();
 
 type WatchInit = Omit<InitObject<typeof WatchToolsetRequestSchema>, "project">;
 
@@ -161,18 +40,12 @@ async function fresh(protocol?: Protocol): Promise<Driver> {
   return api.with({ tenant: await createTenant(server.db), protocol });
 }
 
-/** Updates the given fields of the live toolset (the mask lists exactly them). */
-async function editLive(d: Driver, slug: string, fields: FieldsInit) {
-  const paths = Object.keys(fields).map((k) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));
-  return (await d.toolsets().updateToolset({ project: d.project, slug, fields, updateMask: { paths } }, d.auth())).toolset!;
-}
-
 /** Topic reloads of the server's watch hub so far. */
 const refreshes = () => server.app.context.watches.stats.refreshes;
 
 /** Waits until the hub has reloaded a topic since `before` (the write's notice has arrived). */
 async function reloadedSince(before: number): Promise<void> {
-  await expect.poll(refreshes, { timeout: WAIT_MS, interval: 10 }).toBeGreaterThan(before);
+  await expect.poll(refreshes, { timeout: WATCH_WAIT_MS, interval: 10 }).toBeGreaterThan(before);
 }
 
 describe("the first message", () => {
@@ -210,7 +83,7 @@ describe("the first message", () => {
     expect(full.resolved?.etag).toBe(etag);
 
     // Both then hear the next change in full.
-    await editLive(d, slug, { description: "changed" });
+    await d.editLive(slug, { description: "changed" });
     const after = await d.resolve(slug);
     for (const w of [same, stale]) {
       const m = await w.next();
@@ -242,7 +115,7 @@ describe("changes", () => {
     const first = await w.next();
 
     // Another toolset of the same project.
-    await editLive(d, neighbour, { description: "the neighbour changed" });
+    await d.editLive(neighbour, { description: "the neighbour changed" });
     await w.quiet();
 
     // The staging copy: live is the current release until a publish.
@@ -313,7 +186,7 @@ describe("changes", () => {
       return m;
     };
 
-    await editLive(d, slug, { description: "iteration edit" });
+    await d.editLive(slug, { description: "iteration edit" });
     expect((await expectCurrent()).resolved?.description).toBe("iteration edit");
 
     // Switching to staging keeps the live etag (release 1 is what was live): nothing.
@@ -346,20 +219,20 @@ describe("changes", () => {
     const w = watch(d, { slug });
     const { etag } = await w.next();
 
-    await editLive(d, slug, { mcpSlug: "endpoint" });
+    await d.editLive(slug, { mcpSlug: "endpoint" });
     let m = await w.next();
     expect([m.etag, m.resolved?.mcpSlug, m.resolved?.mcpEnabled, m.resolved?.mcpIsPublic]).toEqual([etag, "endpoint", false, false]);
 
-    await editLive(d, slug, { mcpEnabled: true });
+    await d.editLive(slug, { mcpEnabled: true });
     m = await w.next();
     expect([m.etag, m.resolved?.mcpSlug, m.resolved?.mcpEnabled, m.resolved?.mcpIsPublic]).toEqual([etag, "endpoint", true, false]);
 
-    await editLive(d, slug, { mcpIsPublic: true });
+    await d.editLive(slug, { mcpIsPublic: true });
     m = await w.next();
     expect([m.etag, m.resolved?.mcpSlug, m.resolved?.mcpEnabled, m.resolved?.mcpIsPublic]).toEqual([etag, "endpoint", true, true]);
 
     // Writing the same values again changes nothing.
-    await editLive(d, slug, { mcpSlug: "endpoint", mcpEnabled: true, mcpIsPublic: true });
+    await d.editLive(slug, { mcpSlug: "endpoint", mcpEnabled: true, mcpIsPublic: true });
     await w.quiet();
   });
 
@@ -424,7 +297,7 @@ describe("the end of a watch", () => {
     const end = await w.end();
     expect(end.code).toBe(Code.Unauthenticated);
 
-    await editLive(d, slug, { description: "still watched" });
+    await d.editLive(slug, { description: "still watched" });
     expect((await other.next()).resolved?.description).toBe("still watched");
   });
 });
@@ -461,7 +334,7 @@ describe("many watchers", () => {
       const change = async (watchers: Watcher[], description: string) => {
         server.queries.length = 0;
         const before = refreshes();
-        await editLive(writer, slug, { description });
+        await writer.editLive(slug, { description });
         const expected = await writer.resolve(slug);
         const got = await Promise.all(watchers.map((w) => w.next(10_000)));
         for (const m of got) {
@@ -512,7 +385,7 @@ describe.each(PROTOCOLS)("over %s", (protocol) => {
     expect(first.etag).toBe(before.etag);
     expect(equals(ResolvedToolsetSchema, first.resolved!, before)).toBe(true);
 
-    await editLive(d, slug, { description: `over ${protocol}` });
+    await d.editLive(slug, { description: `over ${protocol}` });
     const m = await w.next();
     const after = await d.resolve(slug);
     expect(m.etag).toBe(after.etag);
@@ -576,12 +449,12 @@ describe("a watch that ends", () => {
       const reachedStore = new Promise<void>((r) => (held = r));
       hold = new Promise<void>((r) => (release = r));
       failing = true;
-      await editLive(driver(own, d.tenant), slug, { description: "reloaded while the watcher leaves" });
+      await driver(own, d.tenant).editLive(slug, { description: "reloaded while the watcher leaves" });
       // The reload has read and waits; the only watcher leaves meanwhile.
       await reachedStore;
       w.close();
       await w.ended;
-      await expect.poll(() => hub.stats.topics, { timeout: WAIT_MS, interval: 10 }).toBe(0);
+      await expect.poll(() => hub.stats.topics, { timeout: WATCH_WAIT_MS, interval: 10 }).toBe(0);
       expect(hub.stats.watchers).toBe(0);
       hold = undefined;
       release();

@@ -62,6 +62,13 @@ export function driver(server: TestServer, tenant: Tenant, options: DriverOption
   };
   const createToolset = async (slug: string, toolNames: string[] = [], promptTemplateNames: string[] = []) =>
     (await toolsets().createToolset({ project: project(), name: slug, slug, toolUrns: toolNames.map(urn), promptTemplateNames }, auth())).toolset!;
+  /** UpdateToolset of exactly the given fields (the mask lists them), of the live toolset or of its staging copy. */
+  const updateFields = async (slug: string, fields: FieldsInit, staging: boolean) => {
+    const paths = Object.keys(fields)
+      .filter((k) => k !== "$typeName")
+      .map(maskPath);
+    return (await toolsets().updateToolset({ project: project(), slug, staging, fields, updateMask: { paths } }, auth())).toolset!;
+  };
   const switchMode = async (slug: string, mode: EditingMode, discardStaging = false) =>
     (await toolsets().switchEditingMode({ project: project(), slug, mode, discardStaging }, auth())).toolset!;
 
@@ -102,13 +109,10 @@ export function driver(server: TestServer, tenant: Tenant, options: DriverOption
       await createToolset(slug, toolNames, promptTemplateNames);
       return switchMode(slug, EditingMode.STAGING);
     },
+    /** Updates the given fields of the live toolset (the mask lists exactly them). */
+    editLive: (slug: string, fields: FieldsInit) => updateFields(slug, fields, false),
     /** Updates the given fields of the staging copy (the mask lists exactly them). */
-    editStaging: async (slug: string, fields: FieldsInit) => {
-      const paths = Object.keys(fields)
-        .filter((k) => k !== "$typeName")
-        .map(maskPath);
-      return (await toolsets().updateToolset({ project: project(), slug, staging: true, fields, updateMask: { paths } }, auth())).toolset!;
-    },
+    editStaging: (slug: string, fields: FieldsInit) => updateFields(slug, fields, true),
     live: async (slug: string) => (await toolsets().getToolset({ project: project(), slug }, auth())).toolset!,
     stagingCopy: async (slug: string) => (await toolsets().getStagingVersion({ project: project(), slug }, auth())).toolset!,
     discard: (slug: string) => toolsets().discardStagingVersion({ project: project(), slug }, auth()),
