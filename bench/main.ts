@@ -7,7 +7,7 @@
 // Uses DATABASE_URL (a server URL; a scratch database is created on it and
 // dropped) or a throw-away embedded PostgreSQL.
 import { execFileSync } from "node:child_process";
-import { availableParallelism, cpus, totalmem } from "node:os";
+import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
 import { createDb, createPool } from "../server/db/pool.js";
 import type { BenchContext } from "./lib/context.js";
 import { options, VARIATIONS, type Section } from "./lib/options.js";
@@ -44,7 +44,9 @@ function header(database: ScratchDatabase): string {
   return [
     `# npm run bench · ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC · commit ${commit()}${options.quick ? " · QUICK=1" : ""}`,
     `machine: ${availableParallelism()} CPUs (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM · Node ${process.version} · ${pg} (${database.source})`,
-    `the load generator (this process), the servers under test (child processes) and PostgreSQL share these ${availableParallelism()} CPUs;`,
+    `the load generator (this process), the servers under test (child processes) and PostgreSQL share these ${availableParallelism()} CPUs (load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")} now: other work on the machine shifts absolute figures; the interleaved ratios hold better);`,
     `P1: ${options.connections} connections, ${options.rounds} × ${options.roundSeconds} s rounds per server and case, real and bare interleaved.`,
   ].join("\n");
 }

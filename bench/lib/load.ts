@@ -68,11 +68,21 @@ export interface Connection {
   close(): void;
 }
 
+// The servers close a keep-alive connection idle for 5 s; a request sent as it
+// closes fails ("socket hang up"). A connection idle longer than this opens anew.
+const H1_IDLE_MS = 4_000;
+
 function h1Connection(port: number): Connection {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const newAgent = () => new http.Agent({ keepAlive: true, maxSockets: 1 });
+  let agent = newAgent();
+  let lastUsed = performance.now();
   return {
-    send: (call, keepBody = false) =>
-      new Promise((resolve) => {
+    async send(call, keepBody = false) {
+      if (performance.now() - lastUsed > H1_IDLE_MS) {
+        agent.destroy();
+        agent = newAgent();
+      }
+      const sent = await new Promise<Sent>((resolve) => {
         const req = http.request(
           {
             agent,
@@ -101,7 +111,10 @@ function h1Connection(port: number): Connection {
         );
         req.on("error", (e) => resolve({ ok: false, bytes: 0, at: performance.now(), error: e.message }));
         req.end(call.body);
-      }),
+      });
+      lastUsed = performance.now();
+      return sent;
+    },
     close: () => agent.destroy(),
   };
 }
