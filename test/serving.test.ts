@@ -163,6 +163,7 @@ describe("served state", () => {
       // Each edit commits elsewhere; the replica must show it within a bound and never go back.
       const editAndSee = async (bound: number) => {
         version++;
+        const notices = listener.stats.notices;
         await sqlElsewhere("UPDATE toolsets SET description = $1 WHERE id = $2", [`v${version}`, id]);
         await until(
           `v${version}`,
@@ -174,6 +175,8 @@ describe("served state", () => {
           },
           bound,
         );
+        // A read may see the edit before its notice arrives; statement counts below must not race that notice.
+        if (listener.stats.up) await until("the edit's notice", () => listener.stats.notices > notices);
       };
       const statementsOfOneResolve = async () => {
         replica.queries.length = 0;
