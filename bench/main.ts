@@ -46,7 +46,7 @@ function header(database: ScratchDatabase): string {
     `machine: ${availableParallelism()} CPUs (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM · Node ${process.version} · ${pg} (${database.source})`,
     `the load generator (this process), the servers under test (child processes) and PostgreSQL share these ${availableParallelism()} CPUs (load average ${loadavg()
       .map((l) => l.toFixed(2))
-      .join(" ")} now: other work on the machine shifts absolute figures; the interleaved ratios hold better);`,
+      .join(" ")} at the start: other work on the machine shifts absolute figures; the interleaved ratios hold better);`,
     `P1: ${options.connections} connections, ${options.rounds} × ${options.roundSeconds} s rounds per server and case, real and bare interleaved.`,
   ].join("\n");
 }
@@ -54,7 +54,8 @@ function header(database: ScratchDatabase): string {
 async function main(): Promise<void> {
   let failed = false;
   await withScratchDatabase(async (database) => {
-    process.stderr.write(`${header(database)}\n`);
+    const head = header(database); // the load average before the benchmarks add theirs
+    process.stderr.write(`${head}\n`);
     const db = createDb(createPool({ connectionString: database.url, max: 2, statementTimeoutMs: 60_000 }));
     const real = await startServer("real", database.url);
     try {
@@ -82,7 +83,7 @@ async function main(): Promise<void> {
       await real.stop();
       await db.destroy();
     }
-    console.log(`${header(database)}\n\n${table()}`);
+    console.log(`${head}\n\n${table()}`);
   });
   if (failed) process.exitCode = 1;
 }
