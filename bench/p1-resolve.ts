@@ -1,7 +1,7 @@
 // P1: ResolveToolset throughput and latency against a bare connect-node server
 // answering the same precomputed response, in interleaved rounds; and the
 // not-modified rate of a large toolset against a small one.
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { toBinary } from "@bufbuild/protobuf";
@@ -143,6 +143,7 @@ export async function p1(ctx: BenchContext): Promise<void> {
     }
   } finally {
     await bare?.stop();
+    rmSync(file, { force: true });
   }
 
   // Not modified at LARGE tools against SMALL tools, same server, interleaved.
