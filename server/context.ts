@@ -1,5 +1,6 @@
 import { Code } from "@connectrpc/connect";
 import type { Kysely } from "kysely";
+import type { UnknownField } from "@bufbuild/protobuf";
 import type { ResolvedToolset } from "../gen/releases/v1/releases_pb.js";
 import { Tenancy } from "./auth/tenancy.js";
 import type { Database } from "./db/database.js";
@@ -12,8 +13,12 @@ import { WatchHub } from "./serving/watch-hub.js";
 /** A resolved target as this process serves it; shared by every response and watcher, never mutated. */
 export interface ServedResolve {
   message: ResolvedToolset;
-  /** The binary encoding of `message`, made on first use and kept (protobuf Struct encoding is slow). */
-  binary(): Uint8Array;
+  /**
+   * `message` encoded as field 1 (`resolved`) of ResolveToolsetResponse and
+   * WatchToolsetResponse, made on first use and shared by every binary
+   * response and watcher of this state (see platform/wire.ts).
+   */
+  resolvedField(): UnknownField;
 }
 
 /**

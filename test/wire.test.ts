@@ -1,5 +1,6 @@
 import { connect as http2Connect } from "node:http2";
-import { create, equals, fromBinary, fromJson, toBinary, toJson } from "@bufbuild/protobuf";
+import { create, equals, fromBinary, fromJson, toBinary, toJson, type JsonObject } from "@bufbuild/protobuf";
+import { StructSchema } from "@bufbuild/protobuf/wkt";
 import { base64Encode, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { createClient, type HandlerContext, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
@@ -16,7 +17,8 @@ import { EditingMode } from "../gen/toolsets/v1/toolsets_pb.js";
 import { silentLogger } from "../server/platform/logging.js";
 import { createRpcHandler } from "../server/platform/rpc-handler.js";
 import { createDualServer, type DualServer } from "../server/platform/server.js";
-import { wantsBinary, withEncodedField } from "../server/platform/wire.js";
+import { encodeResolved } from "../server/releases/served-resolve.js";
+import { encodeStruct, wantsBinary, withEncodedField } from "../server/platform/wire.js";
 
 /** A JSON Schema as MCP tools carry it: nested objects, arrays, numbers, booleans, null, non-ASCII text. */
 function inputSchema(i: number) {
@@ -350,5 +352,37 @@ describe("withEncodedField", () => {
   it("refuses an invalid field number", () => {
     expect(() => withEncodedField(create(ResolveToolsetResponseSchema), 0, RESOLVED_BYTES)).toThrow(RangeError);
     expect(() => withEncodedField(create(ResolveToolsetResponseSchema), 2 ** 29, RESOLVED_BYTES)).toThrow(RangeError);
+  });
+});
+
+describe("encodeStruct and encodeResolved", () => {
+  const samples: JsonObject[] = [
+    {},
+    inputSchema(7),
+    { zero: 0, negative: -12.5, big: 2 ** 53 - 1, tiny: 5e-324, bools: [true, false], nulls: [null, [null]], empty: {}, emptyList: [] },
+    { long: "x".repeat(300), longer: "é".repeat(10_000), many: Array.from({ length: 200 }, (_, i) => ({ i, s: `item ${i}` })) },
+    { "": "empty key", ключ: "значение", emoji: "😀", nested: { a: { b: { c: [1, { d: "deep" }] } } } },
+  ];
+
+  it.each(samples.map((s, i) => [i, s] as const))("sample %i decodes to the Struct protobuf-es writes", (_i, json) => {
+    const ours = fromBinary(StructSchema, encodeStruct(json));
+    const theirs = fromBinary(StructSchema, toBinary(StructSchema, fromJson(StructSchema, json)));
+    expect(equals(StructSchema, ours, theirs)).toBe(true);
+    expect(toJson(StructSchema, ours)).toEqual(json);
+  });
+
+  it("leaves out keys whose value is undefined, as JSON does", () => {
+    const json = { kept: 1, dropped: undefined } as unknown as JsonObject;
+    expect(toJson(StructSchema, fromBinary(StructSchema, encodeStruct(json)))).toEqual({ kept: 1 });
+  });
+
+  it("a resolved toolset encoded with them decodes equal to the message, which stays untouched", () => {
+    const message = resolvedToolset(50, "etag-fast");
+    const before = toBinary(ResolvedToolsetSchema, message);
+    const fast = encodeResolved(message);
+    expect(equals(ResolvedToolsetSchema, fromBinary(ResolvedToolsetSchema, fast), message)).toBe(true);
+    expect(message.tools[0]?.$unknown).toBeUndefined();
+    expect(message.tools[0]?.inputSchema).toEqual(inputSchema(0));
+    expect(toBinary(ResolvedToolsetSchema, message)).toEqual(before);
   });
 });

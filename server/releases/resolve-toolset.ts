@@ -8,11 +8,8 @@ import {
 } from "../../gen/releases/v1/releases_pb.js";
 import type { ServedResolve, ServiceContext } from "../context.js";
 import { toConnectError } from "../platform/errors.js";
-import { wantsBinary, withEncodedField } from "../platform/wire.js";
+import { wantsBinary, withUnknownField } from "../platform/wire.js";
 import { addressKey, resolveAddress, servedResolve } from "./served-resolve.js";
-
-// Field numbers of `resolved` in ResolveToolsetResponse and WatchToolsetResponse.
-const RESOLVED_FIELD = 1;
 
 /**
  * ResolveToolset: what an MCP endpoint serves, from memory at steady state.
@@ -28,7 +25,7 @@ export function resolveToolsetMethods(context: ServiceContext): Pick<ServiceImpl
       const address = await resolveAddress(context, req, ctx);
       const entry = await servedResolve(context, address);
       if (req.ifNoneMatch !== "" && req.ifNoneMatch === entry.message.etag) return { notModified: true };
-      if (wantsBinary(ctx)) return withEncodedField(create(ResolveToolsetResponseSchema), RESOLVED_FIELD, entry.binary());
+      if (wantsBinary(ctx)) return withUnknownField(create(ResolveToolsetResponseSchema), entry.resolvedField());
       return { resolved: entry.message, notModified: false };
     },
 
@@ -37,7 +34,7 @@ export function resolveToolsetMethods(context: ServiceContext): Pick<ServiceImpl
       const binary = wantsBinary(ctx);
       const full = (entry: ServedResolve) => {
         const base = create(WatchToolsetResponseSchema, { etag: entry.message.etag });
-        return binary ? withEncodedField(base, RESOLVED_FIELD, entry.binary()) : { ...base, resolved: entry.message };
+        return binary ? withUnknownField(base, entry.resolvedField()) : { ...base, resolved: entry.message };
       };
       // Keyed and anonymous watchers of an endpoint share its topic, so the topic
       // loads what a key sees; whether it is public is checked per watcher.

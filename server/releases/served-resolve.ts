@@ -1,7 +1,10 @@
 import { ConnectError, Code, type HandlerContext } from "@connectrpc/connect";
-import { toBinary } from "@bufbuild/protobuf";
+import { toBinary, type UnknownField } from "@bufbuild/protobuf";
 import {
+  ResolvedPromptSchema,
+  ResolvedToolSchema,
   ResolvedToolsetSchema,
+  ResolveToolsetResponseSchema,
   type ResolvedToolset,
   type ResolveToolsetRequest,
   type WatchToolsetRequest,
@@ -15,6 +18,7 @@ import { snapshot } from "../db/transaction.js";
 import { findLiveToolset, findLiveToolsetByMcpSlug } from "../model/toolsets.js";
 import { DomainError, invalidArgument, notFound } from "../platform/errors.js";
 import { slug as checkSlug, text } from "../platform/validate.js";
+import { encodedField, encodeStruct, withUnknownField } from "../platform/wire.js";
 import { resolveContent, rowSelection } from "../resolve/resolve.js";
 import { targetState, type TargetRef } from "../resolve/targets.js";
 import type { Tags } from "../serving/served-state.js";
@@ -166,9 +170,35 @@ function isPublic(m: ResolvedToolset): boolean {
 }
 
 function servedEntry(message: ResolvedToolset): ServedResolve {
-  let binary: Uint8Array | undefined;
+  let field: UnknownField | undefined;
   return {
     message,
-    binary: () => (binary ??= toBinary(ResolvedToolsetSchema, message)),
+    resolvedField: () => (field ??= encodedField(ResolveToolsetResponseSchema.field.resolved.number, encodeResolved(message))),
   };
+}
+
+const INPUT_SCHEMA = ResolvedToolSchema.field.inputSchema.number;
+const PROMPT_ARGUMENTS = ResolvedPromptSchema.field.arguments.number;
+
+/**
+ * The binary encoding of a resolved toolset, with every Struct (input schemas,
+ * prompt arguments) written by `encodeStruct` rather than by protobuf-es's
+ * reflection: the same bytes a client decodes, at a fraction of the cost.
+ * Works on copies; the served message is shared and never changed.
+ */
+export function encodeResolved(message: ResolvedToolset): Uint8Array {
+  const fast: ResolvedToolset = {
+    ...message,
+    tools: message.tools.map((tool) =>
+      tool.inputSchema === undefined
+        ? tool
+        : withUnknownField({ ...tool, inputSchema: undefined }, encodedField(INPUT_SCHEMA, encodeStruct(tool.inputSchema))),
+    ),
+    prompts: message.prompts.map((prompt) =>
+      prompt.arguments === undefined
+        ? prompt
+        : withUnknownField({ ...prompt, arguments: undefined }, encodedField(PROMPT_ARGUMENTS, encodeStruct(prompt.arguments))),
+    ),
+  };
+  return toBinary(ResolvedToolsetSchema, fast);
 }
