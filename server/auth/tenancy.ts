@@ -44,7 +44,9 @@ export class Tenancy {
       const row = await findProject(this.db, organizationId, slug);
       if (!row) return { value: undefined, tags: { organizationId }, bytes: 0, keep: false };
       const project: ProjectScope = { id: row.id, slug: row.slug, organizationId: row.organization_id };
-      return { value: project, tags: { organizationId, projectId: row.id }, bytes: RECORD_BYTES };
+      // Tagged by organization only: project rows change with `project` notices, which
+      // touch the organization; a deployment or an edit in the project leaves it.
+      return { value: project, tags: { organizationId }, bytes: RECORD_BYTES };
     });
   }
 
