@@ -97,8 +97,9 @@ export function createApp(options: ContextOptions, config: Pick<Config, "corsAll
       return server.listen(port, host);
     },
     async shutdown() {
-      health.stopServing();
+      // Watches first, so their streams end with UNAVAILABLE (not as a cancel) when stopServing aborts them.
       context.watches.close();
+      health.stopServing();
       await server.shutdown(config.shutdownTimeoutMs);
       await context.listener?.stop();
     },

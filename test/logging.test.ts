@@ -1,5 +1,6 @@
 import { connect } from "node:http2";
 import { describe, expect, it } from "vitest";
+import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
 import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { createLogger } from "../server/platform/logging.js";
 import { bearer } from "../server/testing/server.js";
@@ -28,6 +29,26 @@ describe("logs", () => {
     const all = lines.join("");
     expect(all).not.toContain(tenant.producerKey);
     expect(all).not.toContain(secretName);
+  });
+});
+
+describe("a watch the client ends", () => {
+  it("is logged as Canceled, not as the UNAVAILABLE of a shutdown", async () => {
+    const auth = bearer(tenant.producerKey);
+    await server.client(ToolsetService).createToolset({ project: tenant.project, name: "watched", slug: "watched" }, auth);
+    lines.length = 0;
+    const abort = new AbortController();
+    const stream = server.client(ReleaseService).watchToolset({ project: tenant.project, slug: "watched" }, { ...auth, signal: abort.signal });
+    const iterator = stream[Symbol.asyncIterator]();
+    expect((await iterator.next()).value?.resolved?.slug).toBe("watched");
+    abort.abort();
+    await iterator.next().catch(() => undefined);
+    const watchLine = () =>
+      lines
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => l["msg"] === "rpc" && l["procedure"] === "/releases.v1.ReleaseService/WatchToolset");
+    await expect.poll(watchLine).toBeDefined();
+    expect(watchLine()?.["code"]).toBe("Canceled");
   });
 });
 

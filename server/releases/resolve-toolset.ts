@@ -80,8 +80,9 @@ export function resolveToolsetMethods(context: ServiceContext): Pick<ServiceImpl
       } finally {
         subscription.close();
       }
-      // The client went away, or the server is shutting down: tell a client that is still there to reconnect elsewhere.
-      throw new ConnectError("the server is shutting down; watch again", Code.Unavailable);
+      // Shutting down: tell the client to watch again (elsewhere). Otherwise the client went away.
+      if (context.watches.closed) throw new ConnectError("the server is shutting down; watch again", Code.Unavailable);
+      throw new ConnectError("the client ended the watch", Code.Canceled);
     },
   };
 }

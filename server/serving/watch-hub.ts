@@ -81,6 +81,12 @@ export class WatchHub<V> {
   private readonly topics = new Map<string, Topic<V>>();
   private poll: NodeJS.Timeout | undefined;
   readonly stats: WatchHubStats = { topics: 0, watchers: 0, refreshes: 0 };
+  private closing = false;
+
+  /** Whether close() has ended every watch (the process is shutting down). */
+  get closed(): boolean {
+    return this.closing;
+  }
 
   constructor(private readonly options: WatchHubOptions) {}
 
@@ -128,6 +134,7 @@ export class WatchHub<V> {
 
   /** Ends every watch (shutdown). */
   close(): void {
+    this.closing = true;
     clearInterval(this.poll);
     for (const topic of this.topics.values()) {
       clearTimeout(topic.retry);
