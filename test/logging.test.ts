@@ -1,9 +1,8 @@
-import { connect } from "node:http2";
 import { describe, expect, it } from "vitest";
 import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
 import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { createLogger } from "../server/platform/logging.js";
-import { bearer } from "../server/testing/server.js";
+import { bearer, rawGrpcStatus } from "../server/testing/server.js";
 import { useTestServer } from "../server/testing/use-test-server.js";
 
 const lines: string[] = [];
@@ -54,31 +53,9 @@ describe("a watch the client ends", () => {
 
 describe("malformed binary over gRPC", () => {
   it("answers grpc-status INVALID_ARGUMENT (3), not INTERNAL", async () => {
-    const session = connect(server.baseUrl);
-    try {
-      const status = await new Promise<string | undefined>((resolve, reject) => {
-        const req = session.request({
-          ":method": "POST",
-          ":path": "/toolsets.v1.ToolsetService/ListToolsets",
-          "content-type": "application/grpc",
-          te: "trailers",
-          authorization: `Bearer ${tenant.producerKey}`,
-        });
-        let status: string | undefined;
-        req.on("response", (h) => (status ??= h["grpc-status"] as string | undefined));
-        req.on("trailers", (t) => (status = (t["grpc-status"] as string | undefined) ?? status));
-        req.on("data", () => undefined);
-        req.on("end", () => resolve(status));
-        req.on("error", reject);
-        const bad = Buffer.from([0x0a, 0xff, 0xff, 0xff]);
-        const frame = Buffer.alloc(5 + bad.length);
-        frame.writeUInt32BE(bad.length, 1);
-        bad.copy(frame, 5);
-        req.end(frame);
-      });
-      expect(status).toBe("3");
-    } finally {
-      session.close();
-    }
+    const status = await rawGrpcStatus(server.baseUrl, "/toolsets.v1.ToolsetService/ListToolsets", Buffer.from([0x0a, 0xff, 0xff, 0xff]), {
+      authorization: `Bearer ${tenant.producerKey}`,
+    });
+    expect(status).toBe("3");
   });
 });

@@ -1,4 +1,3 @@
-import { connect as http2Connect } from "node:http2";
 import { create, equals, fromBinary, fromJson, toBinary, toJson, type JsonObject } from "@bufbuild/protobuf";
 import { StructSchema } from "@bufbuild/protobuf/wkt";
 import { base64Encode, BinaryWriter } from "@bufbuild/protobuf/wire";
@@ -17,6 +16,7 @@ import { EditingMode } from "../gen/toolsets/v1/toolsets_pb.js";
 import { silentLogger } from "../server/platform/logging.js";
 import { createRpcHandler } from "../server/platform/rpc-handler.js";
 import { createDualServer, type DualServer } from "../server/platform/server.js";
+import { rawGrpcStatus } from "../server/testing/server.js";
 import { encodeResolved } from "../server/releases/served-resolve.js";
 import { encodeStruct, wantsBinary, withEncodedField } from "../server/platform/wire.js";
 
@@ -272,27 +272,7 @@ describe("a body that is not valid protobuf binary is INVALID_ARGUMENT on every 
   });
 
   it("gRPC", async () => {
-    const session = http2Connect(baseUrl);
-    try {
-      const status = await new Promise<string | undefined>((resolve, reject) => {
-        const req = session.request({
-          ":method": "POST",
-          ":path": "/releases.v1.ReleaseService/ResolveToolset",
-          "content-type": "application/grpc",
-          te: "trailers",
-        });
-        let status: string | undefined;
-        req.on("response", (h) => (status ??= h["grpc-status"] as string | undefined));
-        req.on("trailers", (t) => (status = (t["grpc-status"] as string | undefined) ?? status));
-        req.on("data", () => undefined);
-        req.on("end", () => resolve(status));
-        req.on("error", reject);
-        req.end(enveloped(0, BAD));
-      });
-      expect(status).toBe("3");
-    } finally {
-      session.close();
-    }
+    expect(await rawGrpcStatus(baseUrl, "/releases.v1.ReleaseService/ResolveToolset", BAD)).toBe("3");
   });
 });
 

@@ -39,8 +39,7 @@ export function authInterceptor(tenancy: Tenancy): Interceptor {
       if (ANONYMOUS_METHODS.has(`${req.service.typeName}/${req.method.name}`)) return next(req);
       throw missingKey();
     }
-    const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
-    const key = match?.[1];
+    const key = bearerKey(header);
     if (key === undefined || !API_KEY_PATTERN.test(key)) {
       throw new ConnectError("malformed authorization header: expected `Bearer tsr_…`", Code.Unauthenticated);
     }
@@ -57,4 +56,9 @@ export function authInterceptor(tenancy: Tenancy): Interceptor {
 /** Whether the design marks an RPC as a read (`idempotency_level = NO_SIDE_EFFECTS`). */
 export function isRead(method: { idempotency?: MethodOptions_IdempotencyLevel }): boolean {
   return method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
+}
+
+/** The key of an `authorization: Bearer <key>` header; undefined when there is none or it has another shape. */
+export function bearerKey(header: string | null): string | undefined {
+  return /^Bearer\s+(\S+)$/i.exec(header?.trim() ?? "")?.[1];
 }

@@ -11,7 +11,7 @@ import {
 } from "../../gen/releases/v1/releases_pb.js";
 import type { ServedResolve, ServiceContext } from "../context.js";
 import { callerKey, type Caller } from "../auth/caller.js";
-import { missingKey } from "../auth/interceptor.js";
+import { bearerKey, missingKey } from "../auth/interceptor.js";
 import { resolveProject, type ProjectScope } from "../auth/project.js";
 import { authorize } from "../auth/scope.js";
 import { snapshot } from "../db/transaction.js";
@@ -65,7 +65,7 @@ export async function resolveAddress(
     if ((await tenancy.organizationId(req.organization)) !== caller.organizationId) throw notFound(`project "${req.project}" not found`);
   }
   const { slug, mcpSlug, ref } = checkAddressing(req);
-  const key = bearerKey(ctx);
+  const key = bearerKey(ctx.requestHeader.get("authorization"));
   return {
     project,
     slug,
@@ -121,10 +121,6 @@ function checkAddressing(req: ResolveToolsetRequest | WatchToolsetRequest): { sl
   const ref = parseTarget("", req.target, req.releaseNumber);
   text("if_none_match", req.ifNoneMatch, { max: 128 });
   return { slug: req.slug, mcpSlug: req.mcpSlug, ref };
-}
-
-function bearerKey(ctx: HandlerContext): string | undefined {
-  return /^Bearer\s+(\S+)$/i.exec(ctx.requestHeader.get("authorization")?.trim() ?? "")?.[1];
 }
 
 /** The served-state key of an address: one entry (and one watch topic) per project, toolset address and target. */

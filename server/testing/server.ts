@@ -1,3 +1,4 @@
+import { connect as http2Connect } from "node:http2";
 import type { DescService } from "@bufbuild/protobuf";
 import { ConnectError, createClient, type Client, type Code, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
@@ -136,4 +137,35 @@ export async function failure(p: Promise<unknown>): Promise<{ code: Code; messag
 export async function outcome(p: Promise<unknown>): Promise<Code | "ok"> {
   const result = await attempt(p);
   return result.ok ? "ok" : result.code;
+}
+
+/**
+ * Sends one gRPC request of raw bytes (`payload`, framed here) over h2c and
+ * returns its grpc-status, from the headers or the trailers: for requests a
+ * generated client cannot make, such as a body that is not valid protobuf.
+ */
+export async function rawGrpcStatus(
+  baseUrl: string,
+  path: string,
+  payload: Uint8Array,
+  headers: Record<string, string> = {},
+): Promise<string | undefined> {
+  const session = http2Connect(baseUrl);
+  try {
+    return await new Promise<string | undefined>((resolve, reject) => {
+      const req = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...headers });
+      let status: string | undefined;
+      req.on("response", (h) => (status ??= h["grpc-status"] as string | undefined));
+      req.on("trailers", (t) => (status = (t["grpc-status"] as string | undefined) ?? status));
+      req.on("data", () => undefined);
+      req.on("end", () => resolve(status));
+      req.on("error", reject);
+      const frame = Buffer.alloc(5 + payload.length);
+      frame.writeUInt32BE(payload.length, 1);
+      frame.set(payload, 5);
+      req.end(frame);
+    });
+  } finally {
+    session.close();
+  }
 }
