@@ -37,7 +37,7 @@ export default tseslint.config(
   },
   {
     // Type-aware rules over what tsconfig.json includes (the project service reads it once).
-    files: ["server/**/*.ts", "test/**/*.ts", "bench/**/*.ts", "*.config.ts"],
+    files: ["server/**/*.ts", "gateway/**/*.ts", "test/**/*.ts", "bench/**/*.ts", "*.config.ts"],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       "@typescript-eslint/no-floating-promises": "error",
@@ -87,7 +87,8 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: "(?:^|/)server(?:/|$)",
+              // Relative imports only: packages such as @modelcontextprotocol/server are fine.
+              regex: "^(?:\\.\\./)+server(?:/|$)",
               message: "gateway/ and web/ talk to the release service through the generated clients in gen/, never server/.",
             },
           ],

@@ -1,0 +1,262 @@
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createClient, type Client } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { isLegacyRequest } from "@modelcontextprotocol/server";
+import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
+import { parseEndpointPath, type EndpointAddress } from "./address.js";
+import type { GatewayConfig } from "./config.js";
+import { EndpointError, endpointKey, EndpointRegistry, type Endpoint } from "./endpoints.js";
+import { BodyTooLargeError, checkHostAndOrigin, readBody, sendError, sendWebResponse, toWebRequest } from "./http.js";
+import { LegacySessions } from "./legacy.js";
+import type { GatewayLogger } from "./log.js";
+import type { McpDeps } from "./mcp-shared.js";
+import { ModernEndpoints } from "./modern.js";
+import { withRequestNote, type RequestNote } from "./request-log.js";
+import { parseUpstreamAllowList, UpstreamGuard } from "./upstream/index.js";
+
+/** The gateway's version, shown to MCP clients in serverInfo. */
+export const GATEWAY_VERSION = "0.1.0";
+
+/** What a test or the entry point may supply instead of the defaults. */
+export interface GatewayOverrides {
+  /** The release service client (default: gRPC over HTTP/2 to config.tsrUrl). */
+  client?: Client<typeof ReleaseService>;
+  /** The upstream guard (default: from config.upstreamAllow with real DNS). */
+  guard?: UpstreamGuard;
+  /** Watch reopen backoff (tests shorten it). */
+  backoffMs?: { min: number; max: number };
+}
+
+/** A running gateway. */
+export interface Gateway {
+  server: HttpServer;
+  endpoints: EndpointRegistry;
+  legacy: LegacySessions;
+  modern: ModernEndpoints;
+  listen(port: number, host: string): Promise<AddressInfo>;
+  /** Ends every stream and session, then stops listening. */
+  close(): Promise<void>;
+}
+
+const WWW_AUTHENTICATE = { "www-authenticate": 'Bearer realm="mcp"' };
+const BEARER = /^Bearer [A-Za-z0-9._~+/=-]+$/i;
+
+/** Assembles the gateway (no listen). */
+export function createGateway(config: GatewayConfig, logger: GatewayLogger, overrides: GatewayOverrides = {}): Gateway {
+  const client = overrides.client ?? createClient(ReleaseService, createGrpcTransport({ baseUrl: config.tsrUrl }));
+  const guard = overrides.guard ?? new UpstreamGuard(parseUpstreamAllowList(config.upstreamAllow));
+  const endpoints = new EndpointRegistry({
+    client,
+    logger,
+    idleMs: config.endpointIdleMs,
+    resolveTimeoutMs: config.resolveTimeoutMs,
+    ...(overrides.backoffMs !== undefined ? { backoffMs: overrides.backoffMs } : {}),
+  });
+  const deps: McpDeps = {
+    logger,
+    guard,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+    upstreamMaxResponseBytes: config.upstreamMaxResponseBytes,
+    listTtlMs: config.listTtlMs,
+    version: GATEWAY_VERSION,
+  };
+  const legacy = new LegacySessions(deps, config.sessionIdleMs);
+  const modern = new ModernEndpoints(deps);
+
+  const server = createServer((req, res) => {
+    const started = performance.now();
+    const note: RequestNote & { method?: string; endpoint?: string; era?: string } = {};
+    res.once("close", () => {
+      if (note.endpoint === undefined) return;
+      logger.info("mcp request", {
+        method: note.method ?? req.method,
+        endpoint: note.endpoint,
+        era: note.era,
+        release: note.release,
+        tool: note.tool,
+        status: res.statusCode,
+        outcome: note.outcome ?? (res.statusCode < 400 ? "ok" : `http_${res.statusCode}`),
+        duration_ms: Math.round((performance.now() - started) * 10) / 10,
+      });
+    });
+    void withRequestNote(note, () =>
+      handle(req, res, note).catch((err: unknown) => {
+        logger.error("request failed", { endpoint: note.endpoint, error: err });
+        sendError(res, 500, "internal error", {}, -32603);
+      }),
+    );
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse, note: RequestNote & { method?: string; endpoint?: string; era?: string }) {
+    const url = new URL(req.url ?? "/", "http://gateway");
+    if (url.pathname === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
+      res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+      return;
+    }
+    const refusal = checkHostAndOrigin(req, config);
+    if (refusal !== undefined) {
+      sendError(res, 403, `forbidden: ${refusal}`);
+      return;
+    }
+    const address = parseEndpointPath(url.pathname);
+    if (address === undefined) {
+      sendError(res, 404, "no MCP endpoint here");
+      return;
+    }
+    note.endpoint = address.label;
+    if (req.method !== "POST" && req.method !== "GET" && req.method !== "DELETE") {
+      sendError(res, 405, "method not allowed", { allow: "GET, POST, DELETE" });
+      return;
+    }
+    const authorization = req.headers.authorization;
+    if (authorization !== undefined && !BEARER.test(authorization)) {
+      sendError(res, 401, "the Authorization header must be `Bearer <API key>`", WWW_AUTHENTICATE);
+      return;
+    }
+    if (authorization === undefined && address.kind !== "live") {
+      // Staging and releases are never public.
+      sendError(res, 401, "this MCP endpoint needs an API key: send `Authorization: Bearer <key>`", WWW_AUTHENTICATE);
+      return;
+    }
+
+    let body: Buffer | undefined;
+    let parsed: unknown;
+    if (req.method === "POST") {
+      try {
+        body = await readBody(req, config.maxRequestBytes);
+      } catch (err) {
+        if (err instanceof BodyTooLargeError) {
+          sendError(res, 413, `request body over ${config.maxRequestBytes} bytes`);
+          return;
+        }
+        throw err;
+      }
+      try {
+        parsed = JSON.parse(body.toString("utf8"));
+      } catch {
+        sendError(res, 400, "parse error: the body is not JSON", {}, -32700);
+        return;
+      }
+      note.method = Array.isArray(parsed)
+        ? "batch"
+        : typeof (parsed as { method?: unknown })?.method === "string"
+          ? (parsed as { method: string }).method
+          : "response";
+    } else {
+      note.method = req.method === "GET" ? "stream" : "session/delete";
+    }
+
+    const abort = new AbortController();
+    res.once("close", () => abort.abort());
+    const webRequest = toWebRequest(req, body, abort.signal);
+    const isLegacy = await isLegacyRequest(webRequest.clone(), parsed, { maxRequestBodySize: config.maxRequestBytes });
+    note.era = isLegacy ? "2025" : "2026";
+    if (isLegacy) await serveLegacy(req, res, address, authorization, parsed);
+    else await serveModern(req, res, address, authorization, webRequest, parsed);
+  }
+
+  /** Opens the endpoint or answers 401/404/503; undefined when answered. */
+  async function acquire(res: ServerResponse, address: EndpointAddress, authorization: string | undefined): Promise<Endpoint | undefined> {
+    try {
+      return await endpoints.acquire(address, authorization);
+    } catch (err) {
+      if (!(err instanceof EndpointError)) throw err;
+      switch (err.failure) {
+        case "unauthenticated":
+          sendError(res, 401, "the API key was not accepted", { "www-authenticate": 'Bearer realm="mcp", error="invalid_token"' });
+          return undefined;
+        case "not_found":
+          // Without a key, "not found" may be "private": ask for a key either way.
+          if (authorization === undefined)
+            sendError(res, 401, "this MCP endpoint needs an API key: send `Authorization: Bearer <key>`", WWW_AUTHENTICATE);
+          else sendError(res, 404, "no MCP endpoint here");
+          return undefined;
+        case "unavailable":
+          sendError(res, 503, "the release service is unavailable; retry shortly", { "retry-after": "1" });
+          return undefined;
+        default: {
+          const never: never = err.failure;
+          throw new Error(`unhandled failure ${String(never)}`);
+        }
+      }
+    }
+  }
+
+  async function serveLegacy(
+    req: IncomingMessage,
+    res: ServerResponse,
+    address: EndpointAddress,
+    authorization: string | undefined,
+    parsed: unknown,
+  ) {
+    const sessionId = req.headers["mcp-session-id"];
+    if (typeof sessionId === "string") {
+      const session = legacy.find(sessionId, endpointKey(address, authorization));
+      if (session !== undefined) {
+        await legacy.handle(session, req, res, parsed);
+        return;
+      }
+      // Unknown session: authenticate first, so a revoked key hears 401, not "re-initialize".
+      const endpoint = await acquire(res, address, authorization);
+      if (endpoint === undefined) return;
+      endpoint.release();
+      sendError(res, 404, "session not found: initialize a new session", {}, -32001);
+      return;
+    }
+    const isInitialize = req.method === "POST" && !Array.isArray(parsed) && (parsed as { method?: unknown } | null)?.method === "initialize";
+    if (!isInitialize) {
+      sendError(res, 400, "bad request: send `initialize` first, then the Mcp-Session-Id it returns", {}, -32000);
+      return;
+    }
+    const endpoint = await acquire(res, address, authorization);
+    if (endpoint === undefined) return;
+    await legacy.open(endpoint, req, res, parsed);
+  }
+
+  async function serveModern(
+    _req: IncomingMessage,
+    res: ServerResponse,
+    address: EndpointAddress,
+    authorization: string | undefined,
+    webRequest: Request,
+    parsed: unknown,
+  ) {
+    const endpoint = await acquire(res, address, authorization);
+    if (endpoint === undefined) return;
+    // A stream of this request ends when the endpoint closes (revoked key, deleted toolset).
+    const listener = { changed() {}, closed: () => res.end() };
+    endpoint.listeners.add(listener);
+    res.once("close", () => {
+      endpoint.listeners.delete(listener);
+      endpoint.release();
+    });
+    const response = await modern.handler(endpoint).fetch(webRequest, { parsedBody: parsed });
+    await sendWebResponse(res, response);
+  }
+
+  return {
+    server,
+    endpoints,
+    legacy,
+    modern,
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => {
+          server.off("error", reject);
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+    async close() {
+      await legacy.close();
+      await modern.close();
+      await endpoints.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}

@@ -1,0 +1,85 @@
+import type { ResolvedTool } from "../gen/releases/v1/releases_pb.js";
+import type { ServedState } from "./content.js";
+import { callHttpTool, type UpstreamGuard, type UpstreamOutcome } from "./upstream/index.js";
+
+/** The answer of a confirmation asked through elicitation. */
+export type Confirmation = "accepted" | "declined" | "unsupported";
+
+/** An MCP CallToolResult with text content. */
+export interface ToolResult {
+  content: { type: "text"; text: string }[];
+  isError?: boolean;
+  [key: string]: unknown;
+}
+
+/** What executing a tools/call needs besides the tool. */
+export interface ToolCallOptions {
+  guard: UpstreamGuard;
+  timeoutMs: number;
+  maxResponseBytes: number;
+  /** The MCP client's HTTP request headers (mcp-upstream-* are forwarded). */
+  clientHeaders: Record<string, string | string[] | undefined>;
+  signal?: AbortSignal;
+}
+
+/** The outcome of a tools/call, for the request log. */
+export type CallOutcome = UpstreamOutcome | "unknown_tool" | "declined" | "no_elicitation";
+
+/** A tools/call naming a tool the endpoint does not serve (a protocol error, -32602). */
+export class UnknownToolError extends Error {}
+
+/** The tool a tools/call names; throws UnknownToolError. */
+export function findTool(state: ServedState, name: string): ResolvedTool {
+  const tool = state.toolsByName.get(name);
+  if (tool === undefined) throw new UnknownToolError(`unknown tool: ${name}`);
+  return tool;
+}
+
+/** The question shown before a tool with `confirm` runs. */
+export function confirmMessage(tool: ResolvedTool): string {
+  return tool.confirmPrompt !== "" ? tool.confirmPrompt : `Run ${tool.title !== "" ? tool.title : tool.name}?`;
+}
+
+/** The form shown with the confirmation: one checkbox that must be ticked. */
+export const CONFIRM_SCHEMA = {
+  type: "object",
+  properties: { confirm: { type: "boolean", title: "Run it", description: "Tick to let the tool run" } },
+  required: ["confirm"],
+} as const;
+
+/** The error result of a tool that needed a confirmation it did not get. */
+export function notConfirmed(tool: ResolvedTool, answer: Exclude<Confirmation, "accepted">): { result: ToolResult; outcome: CallOutcome } {
+  if (answer === "unsupported") {
+    return {
+      result: errorResult(
+        `tool "${tool.name}" asks the user to confirm each call, and this client cannot ask (it does not support elicitation); it was not run`,
+      ),
+      outcome: "no_elicitation",
+    };
+  }
+  return { result: errorResult(`the user did not confirm; tool "${tool.name}" was not run`), outcome: "declined" };
+}
+
+/** Runs the HTTP tool (the confirmation, if any, was already given). */
+export async function runTool(
+  tool: ResolvedTool,
+  args: Record<string, unknown>,
+  options: ToolCallOptions,
+): Promise<{ result: ToolResult; outcome: CallOutcome }> {
+  const r = await callHttpTool(
+    { name: tool.name, httpMethod: tool.httpMethod, path: tool.path, serverUrl: tool.serverUrl, inputSchema: tool.inputSchema },
+    args,
+    options.clientHeaders,
+    {
+      guard: options.guard,
+      timeoutMs: options.timeoutMs,
+      maxResponseBytes: options.maxResponseBytes,
+      ...(options.signal !== undefined ? { signal: options.signal } : {}),
+    },
+  );
+  return { result: r.result, outcome: r.outcome };
+}
+
+function errorResult(text: string): ToolResult {
+  return { content: [{ type: "text", text }], isError: true };
+}

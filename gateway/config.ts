@@ -1,0 +1,135 @@
+/** Typed configuration of the gateway, read once from the environment at start-up. */
+export interface GatewayConfig {
+  host: string;
+  port: number;
+  /** The release service (Connect, gRPC or gRPC-Web on one port); the gateway calls it with gRPC over HTTP/2. */
+  tsrUrl: string;
+  logLevel: "debug" | "info" | "warn" | "error";
+  /** GATEWAY_UPSTREAM_ALLOW as written; parsed by the upstream guard. */
+  upstreamAllow: string;
+  /** Host names (Host header, without port) the gateway answers; ["*"] turns the check off. */
+  allowedHosts: string[];
+  /** Origins allowed besides those whose host is an allowed host; ["*"] allows any. */
+  allowedOrigins: string[];
+  /** Largest MCP request body read, in bytes (413 beyond). */
+  maxRequestBytes: number;
+  /** Whole tools/call upstream exchange, connect to last byte. */
+  upstreamTimeoutMs: number;
+  /** Largest upstream response body turned into a tool result. */
+  upstreamMaxResponseBytes: number;
+  /** How long an endpoint's shared WatchToolset stays open after its last client left. */
+  endpointIdleMs: number;
+  /** A legacy (2025-era) session unused this long is closed. */
+  sessionIdleMs: number;
+  /** Longest wait for the release service's first answer for an endpoint. */
+  resolveTimeoutMs: number;
+  /** ttlMs on 2026-07-28 list results (cacheScope is public for anonymous endpoints, private otherwise). */
+  listTtlMs: number;
+  shutdownTimeoutMs: number;
+}
+
+/** A configuration value that cannot be used; the message names the variable. */
+export class GatewayConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`invalid configuration: ${variable}: ${message}`);
+    this.name = "GatewayConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, name: string, fallback: string): string {
+  const v = env[name];
+  return v === undefined || v.trim() === "" ? fallback : v.trim();
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new GatewayConfigError(name, `must be an integer, got ${JSON.stringify(raw)}`);
+  const n = Number(raw.trim());
+  if (n < min || n > max) throw new GatewayConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function list(env: Env, name: string): string[] {
+  return str(env, name, "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function httpUrl(env: Env, name: string, fallback: string): string {
+  const raw = str(env, name, fallback);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new GatewayConfigError(name, `must be an http:// or https:// URL, got ${JSON.stringify(raw)}`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new GatewayConfigError(name, `must be an http:// or https:// URL, got ${JSON.stringify(raw)}`);
+  }
+  return raw.replace(/\/+$/, "");
+}
+
+function origins(env: Env, name: string): string[] {
+  const values = list(env, name);
+  for (const o of values) {
+    if (o === "*") continue;
+    let url: URL | undefined;
+    try {
+      url = new URL(o);
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined || url.origin === "null" || url.origin !== o) {
+      throw new GatewayConfigError(name, `${JSON.stringify(o)} is not an origin (scheme://host[:port], such as https://app.example.com)`);
+    }
+  }
+  return values;
+}
+
+const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1"];
+const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", ""]);
+
+/** Reads and validates the whole configuration; throws GatewayConfigError on the first bad value. */
+export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
+  const logLevel = str(env, "LOG_LEVEL", "info").toLowerCase();
+  if (logLevel !== "debug" && logLevel !== "info" && logLevel !== "warn" && logLevel !== "error") {
+    throw new GatewayConfigError("LOG_LEVEL", `must be one of debug, info, warn, error, got ${JSON.stringify(env["LOG_LEVEL"])}`);
+  }
+  const host = str(env, "GATEWAY_HOST", "127.0.0.1");
+  if (/\s/.test(host)) throw new GatewayConfigError("GATEWAY_HOST", "must be a host name or address");
+  const hosts = list(env, "GATEWAY_ALLOWED_HOSTS").map((h) => h.toLowerCase());
+  for (const h of hosts) {
+    if (h !== "*" && !/^[a-z0-9.:\-[\]]+$/.test(h)) throw new GatewayConfigError("GATEWAY_ALLOWED_HOSTS", `${JSON.stringify(h)} is not a host name`);
+  }
+  // By default the gateway answers the names it can be reached by on this machine,
+  // plus the address it binds (when that is not a wildcard): DNS rebinding needs
+  // a foreign name pointing at us, which this refuses.
+  const allowedHosts =
+    hosts.length > 0
+      ? hosts.map((h) => h.replace(/^\[(.*)\]$/, "$1"))
+      : [...LOOPBACK_NAMES, ...(WILDCARD_HOSTS.has(host) ? [] : [host.toLowerCase()])];
+  return {
+    host,
+    port: int(env, "GATEWAY_PORT", 8081, 0, 65535),
+    tsrUrl: httpUrl(env, "TSR_URL", "http://127.0.0.1:8080"),
+    logLevel,
+    upstreamAllow: str(env, "GATEWAY_UPSTREAM_ALLOW", ""),
+    allowedHosts,
+    allowedOrigins: origins(env, "GATEWAY_ALLOWED_ORIGINS"),
+    maxRequestBytes: int(env, "GATEWAY_MAX_REQUEST_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
+    upstreamTimeoutMs: int(env, "GATEWAY_UPSTREAM_TIMEOUT_MS", 30_000, 10, 600_000),
+    upstreamMaxResponseBytes: int(env, "GATEWAY_UPSTREAM_MAX_RESPONSE_BYTES", 1024 * 1024, 1024, 256 * 1024 * 1024),
+    endpointIdleMs: int(env, "GATEWAY_ENDPOINT_IDLE_MS", 30_000, 0, 3_600_000),
+    sessionIdleMs: int(env, "GATEWAY_SESSION_IDLE_MS", 30 * 60_000, 1_000, 24 * 3_600_000),
+    resolveTimeoutMs: int(env, "GATEWAY_RESOLVE_TIMEOUT_MS", 10_000, 100, 120_000),
+    listTtlMs: int(env, "GATEWAY_LIST_TTL_MS", 60_000, 0, 24 * 3_600_000),
+    shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
+  };
+}

@@ -1,0 +1,286 @@
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import { createHash } from "node:crypto";
+import { Target, type ReleaseService, type ResolvedToolset, type WatchToolsetResponse } from "../gen/releases/v1/releases_pb.js";
+import type { EndpointAddress } from "./address.js";
+import { servedState, type ServedState } from "./content.js";
+import type { GatewayLogger } from "./log.js";
+
+/** Why an endpoint cannot be served; the HTTP layer turns it into 401, 404 or 503. */
+export type EndpointFailure = "unauthenticated" | "not_found" | "unavailable";
+
+/** An endpoint that cannot be served now. */
+export class EndpointError extends Error {
+  constructor(
+    readonly failure: EndpointFailure,
+    message: string,
+  ) {
+    super(message);
+    this.name = "EndpointError";
+  }
+}
+
+/** Why an endpoint stopped: its clients' streams end. */
+export type CloseReason = "gone" | "revoked" | "idle" | "shutdown";
+
+/** What a session or listen stream hears from its endpoint. */
+export interface EndpointListener {
+  /** The served lists changed (never for a release endpoint). */
+  changed(change: { tools: boolean; prompts: boolean }): void;
+  /** The endpoint stopped; the listener must end its stream. */
+  closed(reason: CloseReason): void;
+}
+
+/** The options of an EndpointRegistry. */
+export interface EndpointRegistryOptions {
+  client: Client<typeof ReleaseService>;
+  logger: GatewayLogger;
+  /** How long an endpoint without clients keeps its watch. */
+  idleMs: number;
+  /** Longest wait for the first answer of the release service. */
+  resolveTimeoutMs: number;
+  /** Longest silence on a watch before it is reopened (the service sends keepalives). */
+  watchSilenceMs?: number;
+  /** Reopen backoff after a watch broke. */
+  backoffMs?: { min: number; max: number };
+  /** Called for every delivered list change (metrics and tests). */
+  onChange?: (endpoint: Endpoint, change: { tools: boolean; prompts: boolean }) => void;
+}
+
+/**
+ * One served endpoint for one credential: a single WatchToolset stream shared by
+ * every session and listen stream of that endpoint and credential, and the state
+ * it last delivered, already in MCP shapes.
+ */
+export class Endpoint {
+  /** The state served now. */
+  state!: ServedState;
+  readonly listeners = new Set<EndpointListener>();
+  private holds = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private abort: AbortController | undefined;
+  private closedReason: CloseReason | undefined;
+  private silenceTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly key: string,
+    readonly address: EndpointAddress,
+    /** The client's Authorization header, forwarded as is; undefined = anonymous. */
+    readonly authorization: string | undefined,
+    private readonly options: EndpointRegistryOptions,
+    private readonly onClosed: (endpoint: Endpoint) => void,
+  ) {}
+
+  /** True for an anonymous (public) endpoint: list results may be cached publicly. */
+  get anonymous(): boolean {
+    return this.authorization === undefined;
+  }
+
+  get closed(): boolean {
+    return this.closedReason !== undefined;
+  }
+
+  /** Opens the watch; resolves once the first state arrived, rejects with EndpointError. */
+  start(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const first = (err?: EndpointError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve();
+      };
+      const timer = setTimeout(() => {
+        first(new EndpointError("unavailable", "the release service did not answer in time"));
+        this.close("shutdown");
+      }, this.options.resolveTimeoutMs);
+      void this.watch(first);
+    });
+  }
+
+  /** Counts a user of the endpoint (a session, a listen stream, a request in flight). */
+  hold(): void {
+    this.holds++;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  /** Ends a hold; the last one starts the idle timer that closes the watch. */
+  release(): void {
+    this.holds = Math.max(0, this.holds - 1);
+    if (this.holds > 0 || this.closed) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (this.holds === 0) this.close("idle");
+    }, this.options.idleMs);
+    this.idleTimer.unref();
+  }
+
+  /** Stops the watch and tells every listener. */
+  close(reason: CloseReason): void {
+    if (this.closedReason !== undefined) return;
+    this.closedReason = reason;
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.silenceTimer);
+    this.abort?.abort();
+    this.onClosed(this);
+    for (const l of [...this.listeners]) {
+      try {
+        l.closed(reason);
+      } catch (err) {
+        this.options.logger.error("endpoint listener failed on close", { endpoint: this.address.label, error: err });
+      }
+    }
+    this.listeners.clear();
+  }
+
+  private request(etag: string) {
+    const a = this.address;
+    return {
+      organization: a.org,
+      project: a.project,
+      mcpSlug: a.mcpSlug,
+      ...(a.kind === "staging" ? { target: Target.STAGING } : {}),
+      ...(a.kind === "release" ? { releaseNumber: a.release ?? 0n } : {}),
+      ifNoneMatch: etag,
+    };
+  }
+
+  private async watch(first: (err?: EndpointError) => void): Promise<void> {
+    const { min, max } = this.options.backoffMs ?? { min: 100, max: 5_000 };
+    let delay = min;
+    let started = false;
+    while (!this.closed) {
+      const abort = new AbortController();
+      this.abort = abort;
+      const armSilence = () => {
+        clearTimeout(this.silenceTimer);
+        this.silenceTimer = setTimeout(() => abort.abort(), this.options.watchSilenceMs ?? 45_000);
+        this.silenceTimer.unref();
+      };
+      try {
+        armSilence();
+        const headers: Record<string, string> = this.authorization === undefined ? {} : { authorization: this.authorization };
+        const stream = this.options.client.watchToolset(this.request(started ? this.state.resolved.etag : ""), { signal: abort.signal, headers });
+        for await (const msg of stream) {
+          armSilence();
+          if (this.closed) return;
+          this.receive(msg);
+          if (!started && this.state !== undefined) {
+            started = true;
+            first();
+          }
+          delay = min;
+        }
+        // The service ended the stream without a status (a shutdown): reopen.
+      } catch (err) {
+        if (this.closed) return;
+        const code = abort.signal.aborted ? Code.Unavailable : ConnectError.from(err).code;
+        if (code === Code.Unauthenticated) {
+          first(new EndpointError("unauthenticated", "the API key was not accepted"));
+          this.close("revoked");
+          return;
+        }
+        if (code === Code.NotFound || code === Code.PermissionDenied || code === Code.InvalidArgument || code === Code.FailedPrecondition) {
+          first(new EndpointError("not_found", "no MCP endpoint here"));
+          this.close("gone");
+          return;
+        }
+        if (!started) {
+          first(new EndpointError("unavailable", "the release service is unavailable"));
+          this.close("shutdown");
+          return;
+        }
+        this.options.logger.warn("watch interrupted; reopening", { endpoint: this.address.label, code: Code[code], retry_ms: delay });
+      } finally {
+        clearTimeout(this.silenceTimer);
+      }
+      if (this.closed) return;
+      await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random() / 2)).unref());
+      delay = Math.min(max, delay * 2);
+    }
+  }
+
+  private receive(msg: WatchToolsetResponse): void {
+    if (msg.keepalive || msg.resolved === undefined) return;
+    this.apply(msg.resolved);
+  }
+
+  private apply(resolved: ResolvedToolset): void {
+    const previous = this.state as ServedState | undefined;
+    if (previous !== undefined && previous.resolved.etag === resolved.etag && previous.resolved.releaseNumber === resolved.releaseNumber) return;
+    const next = servedState(resolved);
+    this.state = next;
+    if (next.duplicateNames.length > 0) {
+      this.options.logger.warn("tool names served twice; the first by URN is served", {
+        endpoint: this.address.label,
+        names: next.duplicateNames,
+      });
+    }
+    // Only a change of what clients see is announced; a release endpoint never changes.
+    if (previous === undefined || this.address.kind === "release" || previous.resolved.etag === resolved.etag) return;
+    const change = { tools: previous.toolsKey !== next.toolsKey, prompts: previous.promptsKey !== next.promptsKey };
+    if (!change.tools && !change.prompts) return;
+    this.options.onChange?.(this, change);
+    for (const l of [...this.listeners]) {
+      try {
+        l.changed(change);
+      } catch (err) {
+        this.options.logger.error("endpoint listener failed", { endpoint: this.address.label, error: err });
+      }
+    }
+  }
+}
+
+/** The endpoints served now, one per address and credential. */
+export class EndpointRegistry {
+  private readonly endpoints = new Map<string, Promise<Endpoint>>();
+
+  constructor(private readonly options: EndpointRegistryOptions) {}
+
+  /**
+   * The endpoint for an address and credential, opened on first use. The caller
+   * holds it (hold() is done) and must release() it. Rejects with EndpointError.
+   */
+  async acquire(address: EndpointAddress, authorization: string | undefined): Promise<Endpoint> {
+    const key = endpointKey(address, authorization);
+    let pending = this.endpoints.get(key);
+    if (pending === undefined) {
+      const endpoint = new Endpoint(key, address, authorization, this.options, (e) => {
+        if (this.endpoints.get(key) === pending) this.endpoints.delete(key);
+        void e;
+      });
+      pending = endpoint.start().then(() => endpoint);
+      this.endpoints.set(key, pending);
+      // A failed start is forgotten at once, so the next request asks again.
+      pending.catch(() => {
+        if (this.endpoints.get(key) === pending) this.endpoints.delete(key);
+      });
+    }
+    const endpoint = await pending;
+    if (endpoint.closed) return this.acquire(address, authorization);
+    endpoint.hold();
+    return endpoint;
+  }
+
+  /** The number of endpoints open (each holds one watch). */
+  get size(): number {
+    return this.endpoints.size;
+  }
+
+  /** Closes every endpoint (shutdown). */
+  async close(): Promise<void> {
+    const all = [...this.endpoints.values()];
+    this.endpoints.clear();
+    for (const p of all) {
+      const e = await p.catch(() => undefined);
+      e?.close("shutdown");
+    }
+  }
+}
+
+/** The registry key: the endpoint and a hash of the credential (never the key itself). */
+export function endpointKey(address: EndpointAddress, authorization: string | undefined): string {
+  const who = authorization === undefined ? "anonymous" : createHash("sha256").update(authorization).digest("base64url");
+  return `${address.label}#${who}`;
+}

@@ -1,0 +1,117 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { GatewayConfig } from "./config.js";
+
+/** A JSON-RPC error answered at the HTTP level (before any MCP server sees the request). */
+export function sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}, code = -32600): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const body = JSON.stringify({ jsonrpc: "2.0", error: { code, message }, id: null });
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+/** A request body over the configured limit. */
+export class BodyTooLargeError extends Error {}
+
+/** Reads the whole body up to `limit` bytes; rejects with BodyTooLargeError beyond it. */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"] ?? "0");
+    if (Number.isFinite(declared) && declared > limit) {
+      reject(new BodyTooLargeError());
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new BodyTooLargeError());
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+function hostname(hostHeader: string): string {
+  const h = hostHeader.trim().toLowerCase();
+  if (h.startsWith("[")) return h.slice(1, h.indexOf("]"));
+  const colon = h.lastIndexOf(":");
+  return colon === -1 ? h : h.slice(0, colon);
+}
+
+/**
+ * DNS-rebinding protection (the MCP transport spec): the Host must name this
+ * gateway, and an Origin, when sent, must be an allowed one. Returns the refusal, or undefined.
+ */
+export function checkHostAndOrigin(req: IncomingMessage, config: Pick<GatewayConfig, "allowedHosts" | "allowedOrigins">): string | undefined {
+  const anyHost = config.allowedHosts.includes("*");
+  const host = req.headers.host;
+  if (!anyHost && (host === undefined || !config.allowedHosts.includes(hostname(host)))) {
+    return `host ${JSON.stringify(host ?? "")} is not served here`;
+  }
+  const origin = req.headers.origin;
+  if (origin === undefined || config.allowedOrigins.includes("*") || config.allowedOrigins.includes(origin)) return undefined;
+  let originHost: string;
+  try {
+    const url = new URL(origin);
+    originHost = url.hostname.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  } catch {
+    return `origin ${JSON.stringify(origin)} is not allowed`;
+  }
+  if (!anyHost && config.allowedHosts.includes(originHost)) return undefined;
+  return `origin ${JSON.stringify(origin)} is not allowed`;
+}
+
+/** A web Request carrying what the Node request carried (the body already read). */
+export function toWebRequest(req: IncomingMessage, body: Buffer | undefined, signal: AbortSignal): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || name.startsWith(":")) continue;
+    headers.set(name, Array.isArray(value) ? value.join(", ") : value);
+  }
+  const url = `http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`;
+  return new Request(url, {
+    method: req.method ?? "GET",
+    headers,
+    signal,
+    ...(body !== undefined && req.method !== "GET" && req.method !== "HEAD" ? { body: new Uint8Array(body) } : {}),
+  });
+}
+
+/** Writes a web Response to the Node response, streaming its body (SSE) until either side ends. */
+export async function sendWebResponse(res: ServerResponse, response: Response): Promise<void> {
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
+  res.writeHead(response.status, headers);
+  if (response.body === null) {
+    res.end();
+    return;
+  }
+  const reader = response.body.getReader();
+  const stop = () => void reader.cancel().catch(() => undefined);
+  res.once("close", stop);
+  if ((headers["content-type"] ?? "").startsWith("text/event-stream")) res.flushHeaders();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (res.destroyed) break;
+      res.write(value);
+    }
+  } catch {
+    // The stream was cancelled (client gone or endpoint closed).
+  } finally {
+    res.off("close", stop);
+    if (!res.writableEnded) res.end();
+  }
+}

@@ -1,0 +1,196 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import {
+  CallToolRequestSchema,
+  ErrorCode,
+  GetPromptRequestSchema,
+  ListPromptsRequestSchema,
+  ListToolsRequestSchema,
+  McpError,
+} from "@modelcontextprotocol/sdk/types.js";
+import { CONFIRM_SCHEMA, confirmMessage, findTool, notConfirmed, runTool, UnknownToolError, type Confirmation } from "./calls.js";
+import { PromptArgumentError, renderPrompt } from "./content.js";
+import type { Endpoint, EndpointListener } from "./endpoints.js";
+import { instructions, serverInfo, type McpDeps } from "./mcp-shared.js";
+import { noteRequest } from "./request-log.js";
+
+/** A 2025-era session: one SDK 1.x Server on one Streamable HTTP transport, bound to one endpoint and credential. */
+interface LegacySession {
+  id: string;
+  endpoint: Endpoint;
+  server: Server;
+  transport: StreamableHTTPServerTransport;
+  listener: EndpointListener;
+  lastUsed: number;
+  /** Open GET streams (a session waiting for notifications is not idle). */
+  streams: number;
+  closed: boolean;
+}
+
+/**
+ * The sessions of 2025-03-26 … 2025-11-25 clients (Streamable HTTP with
+ * sessions, list_changed on the GET stream), served by `@modelcontextprotocol/sdk` 1.x.
+ */
+export class LegacySessions {
+  private readonly sessions = new Map<string, LegacySession>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(
+    private readonly deps: McpDeps,
+    private readonly idleMs: number,
+  ) {
+    this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, idleMs)).unref();
+  }
+
+  /** Open sessions (metrics, benchmarks). */
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** The session a request names, if it exists and belongs to this endpoint and credential. */
+  find(sessionId: string, endpointKey: string): LegacySession | undefined {
+    const s = this.sessions.get(sessionId);
+    return s !== undefined && !s.closed && s.endpoint.key === endpointKey ? s : undefined;
+  }
+
+  /** Serves a request of an existing session. */
+  async handle(session: LegacySession, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    session.lastUsed = Date.now();
+    noteRequest({ release: Number(session.endpoint.state.resolved.releaseNumber) });
+    if (req.method === "GET") {
+      session.streams++;
+      res.once("close", () => {
+        session.streams--;
+        session.lastUsed = Date.now();
+      });
+    }
+    await session.transport.handleRequest(req, res, body);
+  }
+
+  /**
+   * Opens a session with an `initialize` request. The session holds the
+   * endpoint (already held by the caller, who hands that hold over).
+   */
+  async open(endpoint: Endpoint, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    const server = this.buildServer(endpoint);
+    let session: LegacySession | undefined;
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id) => {
+        session = { id, endpoint, server, transport, listener, lastUsed: Date.now(), streams: 0, closed: false };
+        this.sessions.set(id, session);
+      },
+    });
+    const listener: EndpointListener = {
+      changed: (change) => {
+        if (change.tools) server.sendToolListChanged().catch(() => undefined);
+        if (change.prompts) server.sendPromptListChanged().catch(() => undefined);
+      },
+      closed: () => {
+        void transport.close();
+      },
+    };
+    endpoint.listeners.add(listener);
+    transport.onclose = () => {
+      endpoint.listeners.delete(listener);
+      if (session !== undefined) {
+        session.closed = true;
+        this.sessions.delete(session.id);
+      }
+      endpoint.release();
+    };
+    await server.connect(transport);
+    noteRequest({ release: Number(endpoint.state.resolved.releaseNumber) });
+    await transport.handleRequest(req, res, body);
+    // An initialize the transport refused opened no session: let go at once.
+    if (session === undefined) await transport.close();
+  }
+
+  /** Closes every session (shutdown). */
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    await Promise.all([...this.sessions.values()].map((s) => s.transport.close()));
+  }
+
+  private sweep(): void {
+    const cutoff = Date.now() - this.idleMs;
+    for (const s of this.sessions.values()) {
+      if (s.streams === 0 && s.lastUsed < cutoff) void s.transport.close();
+    }
+  }
+
+  private buildServer(endpoint: Endpoint): Server {
+    const deps = this.deps;
+    const live = endpoint.address.kind !== "release";
+    const instr = instructions(endpoint);
+    const server = new Server(serverInfo(endpoint, deps.version), {
+      capabilities: { tools: { listChanged: live }, prompts: { listChanged: live } },
+      ...(instr !== undefined ? { instructions: instr } : {}),
+    });
+    server.setRequestHandler(ListToolsRequestSchema, () => {
+      const state = endpoint.state;
+      return { tools: state.tools, _meta: state.listMeta };
+    });
+    server.setRequestHandler(ListPromptsRequestSchema, () => {
+      const state = endpoint.state;
+      return { prompts: state.prompts, _meta: state.listMeta };
+    });
+    server.setRequestHandler(GetPromptRequestSchema, (request) => {
+      const state = endpoint.state;
+      const prompt = state.promptsByName.get(request.params.name);
+      const declared = state.prompts.find((p) => p.name === request.params.name);
+      if (prompt === undefined || declared === undefined) throw new McpError(ErrorCode.InvalidParams, `unknown prompt: ${request.params.name}`);
+      try {
+        const text = renderPrompt(prompt, declared, request.params.arguments);
+        return {
+          ...(prompt.description !== "" ? { description: prompt.description } : {}),
+          messages: [{ role: "user" as const, content: { type: "text" as const, text } }],
+          _meta: state.listMeta,
+        };
+      } catch (err) {
+        if (err instanceof PromptArgumentError) throw new McpError(ErrorCode.InvalidParams, err.message);
+        throw err;
+      }
+    });
+    server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+      const state = endpoint.state;
+      let tool;
+      try {
+        tool = findTool(state, request.params.name);
+      } catch (err) {
+        if (err instanceof UnknownToolError) {
+          noteRequest({ outcome: "unknown_tool" });
+          throw new McpError(ErrorCode.InvalidParams, err.message);
+        }
+        throw err;
+      }
+      noteRequest({ tool: tool.name });
+      if (tool.confirm) {
+        const answer = await this.confirm(server, confirmMessage(tool), extra.signal);
+        if (answer !== "accepted") {
+          const r = notConfirmed(tool, answer);
+          noteRequest({ outcome: r.outcome });
+          return r.result;
+        }
+      }
+      const r = await runTool(tool, request.params.arguments ?? {}, {
+        guard: deps.guard,
+        timeoutMs: deps.upstreamTimeoutMs,
+        maxResponseBytes: deps.upstreamMaxResponseBytes,
+        clientHeaders: extra.requestInfo?.headers ?? {},
+        signal: extra.signal,
+      });
+      noteRequest({ outcome: r.outcome });
+      return r.result;
+    });
+    return server;
+  }
+
+  private async confirm(server: Server, message: string, signal: AbortSignal): Promise<Confirmation> {
+    if (server.getClientCapabilities()?.elicitation === undefined) return "unsupported";
+    const answer = await server.elicitInput({ mode: "form", message, requestedSchema: CONFIRM_SCHEMA as never }, { signal });
+    return answer.action === "accept" && answer.content?.["confirm"] === true ? "accepted" : "declined";
+  }
+}

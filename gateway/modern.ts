@@ -1,0 +1,147 @@
+import {
+  CLIENT_CAPABILITIES_META_KEY,
+  createMcpHandler,
+  inputRequired,
+  inputResponse,
+  ProtocolError,
+  ProtocolErrorCode,
+  Server,
+  type McpHttpHandler,
+} from "@modelcontextprotocol/server";
+import { CONFIRM_SCHEMA, confirmMessage, findTool, notConfirmed, runTool, UnknownToolError } from "./calls.js";
+import { PromptArgumentError, renderPrompt } from "./content.js";
+import type { Endpoint } from "./endpoints.js";
+import { cacheHint, instructions, serverInfo, type McpDeps } from "./mcp-shared.js";
+import { noteRequest } from "./request-log.js";
+
+/**
+ * The 2026-07-28 (stateless) face of one endpoint and credential: an SDK 2.x
+ * handler whose `subscriptions/listen` streams hear that endpoint's changes
+ * and nothing else.
+ */
+export class ModernEndpoints {
+  private readonly handlers = new Map<string, McpHttpHandler>();
+
+  constructor(private readonly deps: McpDeps) {}
+
+  /** The handler of an endpoint, made on first use and dropped when the endpoint closes. */
+  handler(endpoint: Endpoint): McpHttpHandler {
+    let h = this.handlers.get(endpoint.key);
+    if (h !== undefined) return h;
+    const handler = createMcpHandler(() => this.buildServer(endpoint), {
+      legacy: "reject",
+      onerror: (err) => this.deps.logger.debug("modern exchange error", { endpoint: endpoint.address.label, error: err.message }),
+    });
+    h = handler;
+    this.handlers.set(endpoint.key, handler);
+    endpoint.listeners.add({
+      changed: (change) => {
+        if (change.tools) handler.notify.toolsChanged();
+        if (change.prompts) handler.notify.promptsChanged();
+      },
+      closed: () => {
+        if (this.handlers.get(endpoint.key) === handler) this.handlers.delete(endpoint.key);
+        void handler.close();
+      },
+    });
+    return handler;
+  }
+
+  /** Closes every handler (shutdown). */
+  async close(): Promise<void> {
+    const all = [...this.handlers.values()];
+    this.handlers.clear();
+    await Promise.all(all.map((h) => h.close()));
+  }
+
+  private buildServer(endpoint: Endpoint): Server {
+    const deps = this.deps;
+    const hint = cacheHint(endpoint, deps.listTtlMs);
+    const live = endpoint.address.kind !== "release";
+    const instr = instructions(endpoint);
+    const server = new Server(serverInfo(endpoint, deps.version), {
+      capabilities: { tools: { listChanged: live }, prompts: { listChanged: live } },
+      cacheHints: { "tools/list": hint, "prompts/list": hint },
+      ...(instr !== undefined ? { instructions: instr } : {}),
+    });
+    server.setRequestHandler("tools/list", () => {
+      const state = endpoint.state;
+      noteRequest({ release: Number(state.resolved.releaseNumber) });
+      return { tools: state.tools, _meta: state.listMeta };
+    });
+    server.setRequestHandler("prompts/list", () => {
+      const state = endpoint.state;
+      noteRequest({ release: Number(state.resolved.releaseNumber) });
+      return { prompts: state.prompts, _meta: state.listMeta };
+    });
+    server.setRequestHandler("prompts/get", (request) => {
+      const state = endpoint.state;
+      noteRequest({ release: Number(state.resolved.releaseNumber) });
+      const prompt = state.promptsByName.get(request.params.name);
+      const declared = state.prompts.find((p) => p.name === request.params.name);
+      if (prompt === undefined || declared === undefined)
+        throw new ProtocolError(ProtocolErrorCode.InvalidParams, `unknown prompt: ${request.params.name}`);
+      try {
+        const text = renderPrompt(prompt, declared, request.params.arguments);
+        return {
+          ...(prompt.description !== "" ? { description: prompt.description } : {}),
+          messages: [{ role: "user" as const, content: { type: "text" as const, text } }],
+          _meta: state.listMeta,
+        };
+      } catch (err) {
+        if (err instanceof PromptArgumentError) throw new ProtocolError(ProtocolErrorCode.InvalidParams, err.message);
+        throw err;
+      }
+    });
+    server.setRequestHandler("tools/call", async (request, ctx) => {
+      const state = endpoint.state;
+      noteRequest({ release: Number(state.resolved.releaseNumber) });
+      let tool;
+      try {
+        tool = findTool(state, request.params.name);
+      } catch (err) {
+        if (err instanceof UnknownToolError) {
+          noteRequest({ outcome: "unknown_tool" });
+          throw new ProtocolError(ProtocolErrorCode.InvalidParams, err.message);
+        }
+        throw err;
+      }
+      noteRequest({ tool: tool.name });
+      if (tool.confirm) {
+        const view = inputResponse(ctx.mcpReq.inputResponses, "confirm");
+        if (view.kind === "missing") {
+          const caps = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[CLIENT_CAPABILITIES_META_KEY] as
+            { elicitation?: unknown } | undefined;
+          if (caps?.elicitation === undefined) {
+            const r = notConfirmed(tool, "unsupported");
+            noteRequest({ outcome: r.outcome });
+            return r.result;
+          }
+          noteRequest({ outcome: "input_required" });
+          return inputRequired({
+            inputRequests: { confirm: inputRequired.elicit({ message: confirmMessage(tool), requestedSchema: CONFIRM_SCHEMA as never }) },
+          });
+        }
+        if (!(view.kind === "elicit" && view.action === "accept" && view.content?.["confirm"] === true)) {
+          const r = notConfirmed(tool, "declined");
+          noteRequest({ outcome: r.outcome });
+          return r.result;
+        }
+      }
+      const headers: Record<string, string> = {};
+      ctx.http?.req?.headers.forEach((value, name) => {
+        headers[name] = value;
+      });
+      const r = await runTool(tool, request.params.arguments ?? {}, {
+        guard: deps.guard,
+        timeoutMs: deps.upstreamTimeoutMs,
+        maxResponseBytes: deps.upstreamMaxResponseBytes,
+        clientHeaders: headers,
+        signal: ctx.mcpReq.signal,
+      });
+      noteRequest({ outcome: r.outcome });
+      return r.result;
+    });
+    return server;
+  }
+}
