@@ -225,14 +225,15 @@ export function createGateway(config: GatewayConfig, logger: GatewayLogger, over
     const endpoint = await acquire(res, address, authorization);
     if (endpoint === undefined) return;
     // A stream of this request ends when the endpoint closes (revoked key, deleted toolset).
-    const listener = { changed() {}, closed: () => res.end() };
+    const stop = new AbortController();
+    const listener = { changed() {}, closed: () => stop.abort() };
     endpoint.listeners.add(listener);
     res.once("close", () => {
       endpoint.listeners.delete(listener);
       endpoint.release();
     });
     const response = await modern.handler(endpoint).fetch(webRequest, { parsedBody: parsed });
-    await sendWebResponse(res, response);
+    await sendWebResponse(res, response, stop.signal);
   }
 
   return {

@@ -165,7 +165,12 @@ export class Endpoint {
         for await (const msg of stream) {
           armSilence();
           if (this.closed) return;
-          this.receive(msg);
+          if (!this.receive(msg)) {
+            // Disabled, or moved to another mcp_slug: this URL serves nothing now.
+            first(new EndpointError("not_found", "no MCP endpoint here"));
+            this.close("gone");
+            return;
+          }
           if (!started && this.state !== undefined) {
             started = true;
             first();
@@ -201,9 +206,12 @@ export class Endpoint {
     }
   }
 
-  private receive(msg: WatchToolsetResponse): void {
-    if (msg.keepalive || msg.resolved === undefined) return;
+  /** Takes a watch message in; false when the endpoint no longer serves anything at this address. */
+  private receive(msg: WatchToolsetResponse): boolean {
+    if (msg.keepalive || msg.resolved === undefined) return true;
+    if (!msg.resolved.mcpEnabled || msg.resolved.mcpSlug !== this.address.mcpSlug) return false;
     this.apply(msg.resolved);
+    return true;
   }
 
   private apply(resolved: ResolvedToolset): void {

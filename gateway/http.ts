@@ -86,8 +86,11 @@ export function toWebRequest(req: IncomingMessage, body: Buffer | undefined, sig
   });
 }
 
-/** Writes a web Response to the Node response, streaming its body (SSE) until either side ends. */
-export async function sendWebResponse(res: ServerResponse, response: Response): Promise<void> {
+/**
+ * Writes a web Response to the Node response, streaming its body (SSE) until
+ * either side ends or `stop` aborts (the endpoint closed).
+ */
+export async function sendWebResponse(res: ServerResponse, response: Response, stop?: AbortSignal): Promise<void> {
   const headers: Record<string, string> = {};
   response.headers.forEach((value, name) => {
     headers[name] = value;
@@ -98,20 +101,21 @@ export async function sendWebResponse(res: ServerResponse, response: Response): 
     return;
   }
   const reader = response.body.getReader();
-  const stop = () => void reader.cancel().catch(() => undefined);
-  res.once("close", stop);
+  const cancel = () => void reader.cancel().catch(() => undefined);
+  res.once("close", cancel);
+  stop?.addEventListener("abort", cancel);
   if ((headers["content-type"] ?? "").startsWith("text/event-stream")) res.flushHeaders();
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) break;
-      if (res.destroyed) break;
+      if (done || res.destroyed || res.writableEnded || stop?.aborted) break;
       res.write(value);
     }
   } catch {
     // The stream was cancelled (client gone or endpoint closed).
   } finally {
-    res.off("close", stop);
+    res.off("close", cancel);
+    stop?.removeEventListener("abort", cancel);
     if (!res.writableEnded) res.end();
   }
 }
