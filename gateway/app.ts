@@ -13,7 +13,7 @@ import type { GatewayLogger } from "./log.js";
 import type { McpDeps } from "./mcp-shared.js";
 import { ModernEndpoints } from "./modern.js";
 import { withRequestNote, type RequestNote } from "./request-log.js";
-import { parseUpstreamAllowList, UpstreamGuard } from "./upstream/index.js";
+import { UpstreamGuard } from "./upstream/index.js";
 
 /** The gateway's version, shown to MCP clients in serverInfo. */
 export const GATEWAY_VERSION = "0.1.0";
@@ -45,7 +45,7 @@ const BEARER = /^Bearer [A-Za-z0-9._~+/=-]+$/i;
 /** Assembles the gateway (no listen). */
 export function createGateway(config: GatewayConfig, logger: GatewayLogger, overrides: GatewayOverrides = {}): Gateway {
   const client = overrides.client ?? createClient(ReleaseService, createGrpcTransport({ baseUrl: config.tsrUrl }));
-  const guard = overrides.guard ?? new UpstreamGuard(parseUpstreamAllowList(config.upstreamAllow));
+  const guard = overrides.guard ?? new UpstreamGuard(config.upstreamAllow);
   const endpoints = new EndpointRegistry({
     client,
     logger,

@@ -1,3 +1,5 @@
+import { parseUpstreamAllowList, type UpstreamAllowList } from "./upstream/guard.js";
+
 /** Typed configuration of the gateway, read once from the environment at start-up. */
 export interface GatewayConfig {
   host: string;
@@ -5,8 +7,8 @@ export interface GatewayConfig {
   /** The release service (Connect, gRPC or gRPC-Web on one port); the gateway calls it with gRPC over HTTP/2. */
   tsrUrl: string;
   logLevel: "debug" | "info" | "warn" | "error";
-  /** GATEWAY_UPSTREAM_ALLOW as written; parsed by the upstream guard. */
-  upstreamAllow: string;
+  /** GATEWAY_UPSTREAM_ALLOW: the upstream hosts and networks tools/call may reach (empty = public addresses only). */
+  upstreamAllow: UpstreamAllowList;
   /** Host names (Host header, without port) the gateway answers; ["*"] turns the check off. */
   allowedHosts: string[];
   /** Origins allowed besides those whose host is an allowed host; ["*"] allows any. */
@@ -93,6 +95,14 @@ function origins(env: Env, name: string): string[] {
   return values;
 }
 
+function upstreamAllow(env: Env): UpstreamAllowList {
+  try {
+    return parseUpstreamAllowList(str(env, "GATEWAY_UPSTREAM_ALLOW", ""));
+  } catch (err) {
+    throw new GatewayConfigError("GATEWAY_UPSTREAM_ALLOW", err instanceof Error ? err.message : String(err));
+  }
+}
+
 const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1"];
 const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", ""]);
 
@@ -114,13 +124,13 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
   const allowedHosts =
     hosts.length > 0
       ? hosts.map((h) => h.replace(/^\[(.*)\]$/, "$1"))
-      : [...LOOPBACK_NAMES, ...(WILDCARD_HOSTS.has(host) ? [] : [host.toLowerCase()])];
+      : [...new Set([...LOOPBACK_NAMES, ...(WILDCARD_HOSTS.has(host) ? [] : [host.toLowerCase().replace(/^\[(.*)\]$/, "$1")])])];
   return {
     host,
     port: int(env, "GATEWAY_PORT", 8081, 0, 65535),
     tsrUrl: httpUrl(env, "TSR_URL", "http://127.0.0.1:8080"),
     logLevel,
-    upstreamAllow: str(env, "GATEWAY_UPSTREAM_ALLOW", ""),
+    upstreamAllow: upstreamAllow(env),
     allowedHosts,
     allowedOrigins: origins(env, "GATEWAY_ALLOWED_ORIGINS"),
     maxRequestBytes: int(env, "GATEWAY_MAX_REQUEST_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),

@@ -4,7 +4,6 @@ import { createGatewayLogger } from "./log.js";
 
 async function main(): Promise<void> {
   let config: GatewayConfig;
-  let gateway: Gateway;
   try {
     config = loadGatewayConfig();
   } catch (err) {
@@ -15,13 +14,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createGatewayLogger(config.logLevel);
-  try {
-    gateway = createGateway(config, logger);
-  } catch (err) {
-    // A bad GATEWAY_UPSTREAM_ALLOW entry surfaces here.
-    process.stderr.write(`invalid configuration: GATEWAY_UPSTREAM_ALLOW: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(2);
-  }
+  const gateway: Gateway = createGateway(config, logger);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
