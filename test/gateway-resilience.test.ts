@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EditingMode } from "../gen/toolsets/v1/toolsets_pb.js";
+import { httpTool as tool, uniqueSlug } from "../server/testing/fixtures.js";
+import { startTcpProxy, type TcpProxy } from "../server/testing/tcp-proxy.js";
+import { useTestServer } from "../server/testing/use-test-server.js";
+import { connectClient, ERAS, startTestGateway, type McpTestClient, type TestGateway } from "./support/gateway.js";
+
+// The link from the gateway to the release service breaks (a restart, a
+// network cut): open sessions keep serving what they had, the shared watch is
+// reopened when the link is back, and the next publish is announced as usual.
+// A new endpoint while the service is unreachable answers 503, not 404.
+
+const { server, tenant, api } = useTestServer({ tenants: 1 });
+let gw: TestGateway;
+let proxy: TcpProxy;
+let slug = "";
+let base = "";
+const clients: McpTestClient[] = [];
+
+beforeAll(async () => {
+  await api.deploy([tool("a"), tool("b")]);
+  slug = uniqueSlug("ts");
+  const mcpSlug = uniqueSlug("mcp");
+  await api.createToolset(slug, ["a"]);
+  await api.editLive(slug, { mcpSlug, mcpEnabled: true, mcpIsPublic: true });
+  await api.switchMode(slug, EditingMode.STAGING);
+  base = `${tenant.org}/${tenant.project}/${mcpSlug}`;
+  proxy = await startTcpProxy("127.0.0.1", server.port);
+  gw = await startTestGateway(`http://127.0.0.1:${proxy.port}`, { resolveTimeoutMs: 1_000 });
+});
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+  await gw?.close();
+  await proxy?.close();
+});
+
+describe("a cut link to the release service", () => {
+  it("keeps sessions serving, reopens the watch, and delivers the next publish", async () => {
+    const sessions = await Promise.all(ERAS.map((era) => connectClient(era, gw.mcpUrl(base))));
+    clients.push(...sessions);
+    for (const s of sessions) expect((await s.listTools()).tools.map((t) => t.name)).toEqual(["a"]);
+
+    await proxy.cut();
+    for (const s of sessions) expect((await s.listTools()).tools.map((t) => t.name)).toEqual(["a"]);
+    // An endpoint not open yet cannot be served while the service is unreachable.
+    const fresh = await fetch(gw.mcpUrl(`${tenant.org}/${tenant.project}/other-endpoint`), {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "t", version: "1" } },
+      }),
+    });
+    expect(fresh.status).toBe(503);
+
+    // A publish while the link is down is caught up on when it comes back.
+    await api.editStaging(slug, { toolUrns: ["tools:http:api:a", "tools:http:api:b"] });
+    await api.publish(slug);
+    await proxy.restore();
+    for (const s of sessions) await s.waitForToolsChanged(0, 5_000);
+    for (const s of sessions) expect((await s.listTools()).tools.map((t) => t.name)).toEqual(["a", "b"]);
+  });
+});
