@@ -15,6 +15,9 @@ import { ModernEndpoints } from "./modern.js";
 import { withRequestNote, type RequestNote } from "./request-log.js";
 import { UpstreamGuard } from "./upstream/index.js";
 
+/** What the log line of a request says. */
+type RequestLine = RequestNote & { method?: string; endpoint?: string; era?: string; skipLog?: boolean };
+
 /** The gateway's version, shown to MCP clients in serverInfo. */
 export const GATEWAY_VERSION = "0.1.0";
 
@@ -66,12 +69,13 @@ export function createGateway(config: GatewayConfig, logger: GatewayLogger, over
 
   const server = createServer((req, res) => {
     const started = performance.now();
-    const note: RequestNote & { method?: string; endpoint?: string; era?: string } = {};
+    const note: RequestLine = {};
     res.once("close", () => {
-      if (note.endpoint === undefined) return;
+      // Every request but health checks gets its line, refused ones too.
+      if (note.skipLog === true) return;
       logger.info("mcp request", {
         method: note.method ?? req.method,
-        endpoint: note.endpoint,
+        endpoint: note.endpoint ?? null,
         era: note.era,
         release: note.release,
         tool: note.tool,
@@ -88,9 +92,10 @@ export function createGateway(config: GatewayConfig, logger: GatewayLogger, over
     );
   });
 
-  async function handle(req: IncomingMessage, res: ServerResponse, note: RequestNote & { method?: string; endpoint?: string; era?: string }) {
+  async function handle(req: IncomingMessage, res: ServerResponse, note: RequestLine) {
     const url = new URL(req.url ?? "/", "http://gateway");
     if (url.pathname === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
+      note.skipLog = true;
       res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
       return;
     }

@@ -36,6 +36,8 @@ describe("malformed requests", () => {
     const res = await post(base, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: { pad: "x".repeat(5000) } }));
     expect(res.status).toBe(413);
     expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/over 4096 bytes/);
+    // Refused requests are logged too.
+    expect(gw.logs.find((l) => l["msg"] === "mcp request" && l["status"] === 413)).toMatchObject({ endpoint: base, outcome: "http_413" });
   });
 
   it("a body that is not JSON is a 400 parse error", async () => {
