@@ -1,3 +1,4 @@
+import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import type { ResolvedTool } from "../gen/releases/v1/releases_pb.js";
 import type { ServedState } from "./content.js";
 import { callHttpTool, type UpstreamGuard, type UpstreamOutcome } from "./upstream/index.js";
@@ -23,7 +24,35 @@ export interface ToolCallOptions {
 }
 
 /** The outcome of a tools/call, for the request log. */
-export type CallOutcome = UpstreamOutcome | "unknown_tool" | "declined" | "no_elicitation";
+export type CallOutcome = UpstreamOutcome | "unknown_tool" | "declined" | "no_elicitation" | "invalid_arguments";
+
+// JSON Schema 2020-12 is MCP's default dialect. Formats are not checked (the
+// service stores schemas as written); a schema ajv cannot compile (another
+// dialect, a broken $ref) validates nothing rather than blocking the tool.
+const ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: true });
+const validators = new WeakMap<ResolvedTool, ValidateFunction | null>();
+
+/**
+ * Checks tools/call arguments against the tool's inputSchema, before any
+ * confirmation is asked: an error result the model can correct itself from,
+ * or undefined when they are valid.
+ */
+export function invalidArguments(tool: ResolvedTool, args: Record<string, unknown>): { result: ToolResult; outcome: CallOutcome } | undefined {
+  let validate = validators.get(tool);
+  if (validate === undefined) {
+    try {
+      validate = tool.inputSchema === undefined ? null : ajv.compile({ ...tool.inputSchema, type: "object" });
+    } catch {
+      validate = null;
+    }
+    validators.set(tool, validate);
+  }
+  if (validate === null || validate(args)) return undefined;
+  const problems = (validate.errors ?? [])
+    .slice(0, 10)
+    .map((e) => `${e.instancePath === "" ? "arguments" : `arguments${e.instancePath}`} ${e.message ?? "is invalid"}`);
+  return { result: errorResult(`invalid arguments for tool "${tool.name}": ${problems.join("; ")}`), outcome: "invalid_arguments" };
+}
 
 /** A tools/call naming a tool the endpoint does not serve (a protocol error, -32602). */
 export class UnknownToolError extends Error {}

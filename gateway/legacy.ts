@@ -10,7 +10,7 @@ import {
   ListToolsRequestSchema,
   McpError,
 } from "@modelcontextprotocol/sdk/types.js";
-import { CONFIRM_SCHEMA, confirmMessage, findTool, notConfirmed, runTool, UnknownToolError, type Confirmation } from "./calls.js";
+import { CONFIRM_SCHEMA, confirmMessage, findTool, invalidArguments, notConfirmed, runTool, UnknownToolError, type Confirmation } from "./calls.js";
 import { PromptArgumentError, renderPrompt } from "./content.js";
 import type { Endpoint, EndpointListener } from "./endpoints.js";
 import { instructions, serverInfo, type McpDeps } from "./mcp-shared.js";
@@ -167,6 +167,11 @@ export class LegacySessions {
         throw err;
       }
       noteRequest({ tool: tool.name });
+      const invalid = invalidArguments(tool, request.params.arguments ?? {});
+      if (invalid !== undefined) {
+        noteRequest({ outcome: invalid.outcome });
+        return invalid.result;
+      }
       if (tool.confirm) {
         const answer = await this.confirm(server, confirmMessage(tool), extra.signal);
         if (answer !== "accepted") {

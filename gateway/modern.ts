@@ -8,7 +8,7 @@ import {
   Server,
   type McpHttpHandler,
 } from "@modelcontextprotocol/server";
-import { CONFIRM_SCHEMA, confirmMessage, findTool, notConfirmed, runTool, UnknownToolError } from "./calls.js";
+import { CONFIRM_SCHEMA, confirmMessage, findTool, invalidArguments, notConfirmed, runTool, UnknownToolError } from "./calls.js";
 import { PromptArgumentError, renderPrompt } from "./content.js";
 import type { Endpoint } from "./endpoints.js";
 import { cacheHint, instructions, serverInfo, type McpDeps } from "./mcp-shared.js";
@@ -107,6 +107,11 @@ export class ModernEndpoints {
         throw err;
       }
       noteRequest({ tool: tool.name });
+      const invalid = invalidArguments(tool, request.params.arguments ?? {});
+      if (invalid !== undefined) {
+        noteRequest({ outcome: invalid.outcome });
+        return invalid.result;
+      }
       if (tool.confirm) {
         const view = inputResponse(ctx.mcpReq.inputResponses, "confirm");
         if (view.kind === "missing") {

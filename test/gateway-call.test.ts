@@ -111,6 +111,18 @@ describe.each(ERAS)("on %s", (era) => {
     expect(text(r)).toContain("down for maintenance");
   });
 
+  it("arguments that do not match the inputSchema are an error result, before any confirmation or call", async () => {
+    const asked: string[] = [];
+    const c = await connect({ elicit: (m) => (asked.push(m), { action: "accept", content: { confirm: true } }) });
+    const missing = await c.callTool("get_item", {});
+    expect(missing.isError).toBe(true);
+    expect(text(missing)).toMatch(/invalid arguments for tool "get_item": arguments must have required property 'id'/);
+    const wrongType = await c.callTool("delete_item", { id: 5 });
+    expect(text(wrongType)).toMatch(/arguments\/id must be string/);
+    expect(asked).toEqual([]);
+    expect(seen).toEqual([]);
+  });
+
   it("an unknown tool is a protocol error", async () => {
     const c = await connect();
     await expect(c.callTool("nope")).rejects.toThrow(/unknown tool: nope/);
