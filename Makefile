@@ -51,8 +51,8 @@ breaking: install ## buf breaking against main (on main: against HEAD~1)
 	else echo "no proto/ at $(BREAKING_AGAINST): nothing to compare"; fi
 
 .PHONY: run
-run: install ## Start the service (embedded PostgreSQL under .data/ unless DATABASE_URL is set)
-	npm start
+run: install ## Start the service and the MCP gateway with the pet store demo (embedded PostgreSQL under .data/ unless DATABASE_URL is set)
+	npm run dev
 
 .PHONY: test
 test: install ## Run the whole suite on a real PostgreSQL (DATABASE_URL, Docker, or embedded)

@@ -5,6 +5,7 @@ import { openDatabase, type DatabaseHandle } from "./db/bootstrap.js";
 import type { Database } from "./db/database.js";
 import { migrate } from "./db/migrator.js";
 import { createDb, createPool } from "./db/pool.js";
+import { startDemo, demoSettings, type Demo, type DemoSettings } from "./demo/demo.js";
 import { devSeedBanner, seedDev } from "./dev-seed.js";
 import { createLogger } from "./platform/logging.js";
 
@@ -13,8 +14,10 @@ const CLOSE_GRACE_MS = 5_000;
 
 async function main(): Promise<void> {
   let config: Config;
+  let demoConfig: DemoSettings;
   try {
     config = loadConfig();
+    demoConfig = demoSettings();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -28,6 +31,7 @@ async function main(): Promise<void> {
   let database: DatabaseHandle | undefined;
   let db: Kysely<Database> | undefined;
   let app: App | undefined;
+  let demo: Demo | undefined;
   let stopping = false;
   let startup: Promise<void> = Promise.resolve();
 
@@ -46,6 +50,7 @@ async function main(): Promise<void> {
     // PostgreSQL starting), so that what it started is stopped too.
     await startup.catch(() => undefined);
     await app?.shutdown();
+    await demo?.close();
     await db?.destroy();
     await database?.release();
     logger.info("stopped");
@@ -84,12 +89,17 @@ async function main(): Promise<void> {
     if (config.databaseUrl === undefined && !stopping) {
       const seed = await seedDev(db);
       if (seed) process.stderr.write(devSeedBanner(seed, baseUrl));
+      // The demo of `make run` (DEMO=true): the local dev instance only, never an external database.
+      if (demoConfig.enabled && !stopping) demo = await startDemo(db, demoConfig, logger);
+    } else if (demoConfig.enabled) {
+      logger.info("demo off: it runs on the embedded database only (DATABASE_URL is set)");
     }
   })();
   try {
     await startup;
   } catch (err) {
     // Start-up failed: release what it started before reporting.
+    await demo?.close().catch(() => undefined);
     await db?.destroy().catch(() => undefined);
     await database?.release().catch(() => undefined);
     throw err;
