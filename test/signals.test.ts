@@ -89,9 +89,11 @@ describe("signals reach the server", () => {
 
   it("SIGTERM to `make run` stops the server and every process it started", async () => {
     // -o: never reinstall node_modules from a test.
+    // make run starts the gateway too: on a port of its own, so a developer's open `make run` does not collide.
     await stopsOnSigterm("make", ["--no-print-directory", "-o", "node_modules/.installed", "run"], {
       DATABASE_URL: database.url,
       MIGRATE_ON_START: "false",
+      GATEWAY_PORT: "0",
     });
   }, 60_000);
 
