@@ -470,6 +470,17 @@ describe("upstream guard", () => {
     await expect(guard.check(new URL("http://127.0.0.1/"))).rejects.toThrow(/loopback/);
   });
 
+  it("with `public` keeps the default's rule and adds what else is listed", async () => {
+    const { lookup } = fakeLookup({ "svc.public": ["8.8.8.8"], "svc.internal": ["10.0.0.5"], local: ["127.0.0.1"] });
+    const guard = new UpstreamGuard(parseUpstreamAllowList("public,127.0.0.1"), lookup);
+    expect(await guard.check(new URL("http://svc.public/"))).toEqual([{ address: "8.8.8.8", family: 4 }]);
+    expect(await guard.check(new URL("http://93.184.215.14/"))).toHaveLength(1);
+    expect(await guard.check(new URL("http://local/"))).toEqual([{ address: "127.0.0.1", family: 4 }]);
+    await expect(guard.check(new URL("http://svc.internal/"))).rejects.toThrow(/private address \(10\.0\.0\.5\)/);
+    expect(parseUpstreamAllowList("PUBLIC").anyPublic).toBe(true);
+    expect(parseUpstreamAllowList("api.example.com").anyPublic).toBe(false);
+  });
+
   it("judges an IPv4-mapped address by its IPv4 address against the allow-list too", async () => {
     const guard = new UpstreamGuard(
       parseUpstreamAllowList("127.0.0.1"),

@@ -30,6 +30,8 @@ export interface UpstreamAllowList {
   readonly entries: readonly string[];
   readonly hosts: readonly AllowedHost[];
   readonly networks: readonly AllowedNetwork[];
+  /** The entry `public`: any public address passes, as with the empty list (so a list can add private upstreams to the default). */
+  readonly anyPublic: boolean;
 }
 
 /** The gateway will not connect to this URL; the message says why and is safe to show the MCP client. */
@@ -41,17 +43,23 @@ const LABEL = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/;
 
 /**
  * Parses GATEWAY_UPSTREAM_ALLOW: comma-separated host names (`*.` prefix for
- * subdomains), IP addresses or CIDR blocks, IPv4 and IPv6. Blank items are
+ * subdomains), IP addresses or CIDR blocks, IPv4 and IPv6, and the word
+ * `public` (any public address, the default's rule). Blank items are
  * ignored; an empty string is the empty list. Throws naming the bad entry.
  */
 export function parseUpstreamAllowList(value: string): UpstreamAllowList {
   const entries: string[] = [];
   const hosts: AllowedHost[] = [];
   const networks: AllowedNetwork[] = [];
+  let anyPublic = false;
   for (const raw of value.split(",")) {
     const entry = raw.trim();
     if (entry === "") continue;
     entries.push(entry);
+    if (entry.toLowerCase() === "public") {
+      anyPublic = true;
+      continue;
+    }
     const bad = (why: string): Error => new Error(`GATEWAY_UPSTREAM_ALLOW entry "${entry}" ${why}`);
     const slash = entry.indexOf("/");
     const addressText = unbracket(slash === -1 ? entry : entry.slice(0, slash));
@@ -79,7 +87,7 @@ export function parseUpstreamAllowList(value: string): UpstreamAllowList {
     }
     hosts.push({ name, subdomains });
   }
-  return { entries, hosts, networks };
+  return { entries, hosts, networks, anyPublic };
 }
 
 /** Address ranges refused by default; checked in order, so the specific ones come first. */
@@ -182,7 +190,7 @@ export class UpstreamGuard {
     }
     const host = unbracket(url.hostname);
     const literal = parseIp(host);
-    const listed = this.#allow.entries.length === 0 || (literal === undefined && this.#hostListed(host));
+    const listed = this.#allow.entries.length === 0 || this.#allow.anyPublic || (literal === undefined && this.#hostListed(host));
     const subject = literal === undefined ? `upstream host "${host}"` : `upstream address ${host}`;
     if (!listed && this.#allow.networks.length === 0) {
       throw new UpstreamRefusedError(`${subject} is not in GATEWAY_UPSTREAM_ALLOW`);

@@ -10,8 +10,8 @@ import { fileURLToPath } from "node:url";
 //   gateway starts with TSR_URL pointing at it, and, when the demo runs
 //   (DEMO on, no DATABASE_URL), with 127.0.0.1 added to GATEWAY_UPSTREAM_ALLOW:
 //   the demo's pet store listens on loopback, which the gateway refuses to call
-//   by default. (A non-empty list allows only what it names, so upstreams on
-//   public hosts must then be listed too.)
+//   by default. (Unset, the list becomes `public,127.0.0.1`: public upstreams
+//   stay allowed as by default.)
 // - SIGINT, SIGTERM and SIGHUP are passed to both; the launcher exits once both
 //   have exited. When one exits on its own, the other gets SIGTERM (SIGKILL
 //   after STOP_TIMEOUT_MS), and the launcher exits with the first one's code.
@@ -105,12 +105,16 @@ function serviceUrlFromLogLine(line: string): string | undefined {
   return u.origin;
 }
 
-/** GATEWAY_UPSTREAM_ALLOW with `host` added (once). */
+/**
+ * GATEWAY_UPSTREAM_ALLOW with `host` added (once). An unset list becomes
+ * `public,<host>`: the default's rule (any public address) plus the demo's.
+ */
 function allowUpstream(current: string | undefined, host: string): string {
   const list = (current ?? "")
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
+  if (list.length === 0) list.push("public");
   return (list.includes(host) ? list : [...list, host]).join(",");
 }
 
