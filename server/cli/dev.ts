@@ -175,7 +175,7 @@ function main(): void {
     if (stopping) return true;
     const gatewayEnv: NodeJS.ProcessEnv = { ...env, TSR_URL: url };
     if (demoOn) {
-      // A non-empty list is the whole list: public hosts other upstreams use must be in it too.
+      // The demo adds loopback; unset, `public` keeps the default rule for every other upstream.
       gatewayEnv["GATEWAY_UPSTREAM_ALLOW"] = allowUpstream(env["GATEWAY_UPSTREAM_ALLOW"], "127.0.0.1");
       log("info", "the gateway may call 127.0.0.1, where the demo's pet store listens", {
         GATEWAY_UPSTREAM_ALLOW: gatewayEnv["GATEWAY_UPSTREAM_ALLOW"],
