@@ -58,6 +58,18 @@ run: install ## Start the service and the MCP gateway with the pet store demo (e
 test: install ## Run the whole suite on a real PostgreSQL (DATABASE_URL, Docker, or embedded)
 	npm test -- $(TEST_ARGS)
 
+# The conformance suite needs Node 22: test/conformance is a package of its own
+# (the `node` package and the suite, with its own lock), so Node 22 never
+# shadows the project's Node 20. npm itself runs on Node 20 and would warn about
+# every Node-22 engine; hence --loglevel=error.
+test/conformance/node_modules/.installed: test/conformance/package.json test/conformance/package-lock.json
+	npm ci --prefix test/conformance --no-fund --no-audit --loglevel=error
+	@touch $@
+
+.PHONY: conformance
+conformance: install test/conformance/node_modules/.installed ## The official MCP conformance suite (Node 22) against a gateway fixture, spec 2025-11-25 and 2026-07-28
+	node --import tsx test/conformance/run.ts $(CONFORMANCE_ARGS)
+
 .PHONY: migrate
 migrate: install ## Apply pending migrations to DATABASE_URL
 	npm run migrate
