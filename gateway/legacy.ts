@@ -16,6 +16,16 @@ import type { Endpoint, EndpointListener } from "./endpoints.js";
 import { instructions, serverInfo, type McpDeps } from "./mcp-shared.js";
 import { noteRequest } from "./request-log.js";
 
+/**
+ * An invalid-params error whose message reaches the client as written (SDK 1.x's
+ * McpError puts "MCP error <code>: " before it, and clients add theirs again).
+ */
+function invalidParams(message: string): McpError {
+  const err = new McpError(ErrorCode.InvalidParams, message);
+  err.message = message;
+  return err;
+}
+
 /** A 2025-era session: one SDK 1.x Server on one Streamable HTTP transport, bound to one endpoint and credential. */
 interface LegacySession {
   id: string;
@@ -141,7 +151,7 @@ export class LegacySessions {
       const state = endpoint.state;
       const prompt = state.promptsByName.get(request.params.name);
       const declared = state.prompts.find((p) => p.name === request.params.name);
-      if (prompt === undefined || declared === undefined) throw new McpError(ErrorCode.InvalidParams, `unknown prompt: ${request.params.name}`);
+      if (prompt === undefined || declared === undefined) throw invalidParams(`unknown prompt: ${request.params.name}`);
       try {
         const text = renderPrompt(prompt, declared, request.params.arguments);
         return {
@@ -150,7 +160,7 @@ export class LegacySessions {
           _meta: state.listMeta,
         };
       } catch (err) {
-        if (err instanceof PromptArgumentError) throw new McpError(ErrorCode.InvalidParams, err.message);
+        if (err instanceof PromptArgumentError) throw invalidParams(err.message);
         throw err;
       }
     });
@@ -162,7 +172,7 @@ export class LegacySessions {
       } catch (err) {
         if (err instanceof UnknownToolError) {
           noteRequest({ outcome: "unknown_tool" });
-          throw new McpError(ErrorCode.InvalidParams, err.message);
+          throw invalidParams(err.message);
         }
         throw err;
       }
