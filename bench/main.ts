@@ -9,6 +9,7 @@
 import { execFileSync } from "node:child_process";
 import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
 import { createDb, createPool } from "../server/db/pool.js";
+import { gateway } from "./gateway.js";
 import type { BenchContext } from "./lib/context.js";
 import { options, VARIATIONS, type Section } from "./lib/options.js";
 import { REPO_ROOT, startServer } from "./lib/processes.js";
@@ -27,6 +28,7 @@ const SECTIONS: [Section, string, (ctx: BenchContext) => Promise<void>][] = [
   ["p3", "P3", p3],
   ["p4", "P4", p4],
   ["mem", "Memory", memory],
+  ["gw", "Gateway", gateway], // last: it publishes the P1 toolset
 ];
 
 function commit(): string {

@@ -20,7 +20,7 @@ function list(name: string, full: string, quick: string): number[] {
   });
 }
 
-const SECTIONS = ["p1", "p2", "p3", "p4", "mem"] as const;
+const SECTIONS = ["p1", "p2", "p3", "p4", "mem", "gw"] as const;
 export type Section = (typeof SECTIONS)[number];
 
 function only(): Set<Section> {

@@ -145,3 +145,32 @@ export async function startBareServer(responseFile: string): Promise<ChildServer
   );
   return { ...child, h2Port };
 }
+
+/**
+ * The MCP gateway, `node --import tsx gateway/main.ts`, in front of the release
+ * service at `tsrUrl`; ready once /healthz answers 200. LOG_LEVEL warn, as the
+ * service's (no line per request).
+ */
+export async function startGateway(name: string, tsrUrl: string, env: Record<string, string> = {}): Promise<ChildServer> {
+  const port = await freePort();
+  return startChild(
+    name,
+    "gateway/main.ts",
+    {
+      TSR_URL: tsrUrl,
+      GATEWAY_HOST: "127.0.0.1",
+      GATEWAY_PORT: String(port),
+      LOG_LEVEL: "warn",
+      SHUTDOWN_TIMEOUT_MS: "2000",
+      ...env,
+    },
+    port,
+    async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200;
+      } catch {
+        return false;
+      }
+    },
+  );
+}
