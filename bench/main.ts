@@ -1,4 +1,4 @@
-// `npm run bench`: the benchmarks of issue 9 (P1–P4 and memory) against
+// `npm run bench`: the benchmarks of issues 9 and 10 (P1–P4, memory, the MCP gateway) against
 // baselines measured in the same run, printed as one table. Prints figures and
 // ratios beside the goals; asserts nothing. See docs/performance.md.
 //

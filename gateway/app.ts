@@ -62,6 +62,7 @@ export function createGateway(config: GatewayConfig, logger: GatewayLogger, over
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     upstreamMaxResponseBytes: config.upstreamMaxResponseBytes,
     listTtlMs: config.listTtlMs,
+    listenStreamsPerEndpoint: config.listenStreamsPerEndpoint,
     version: GATEWAY_VERSION,
   };
   const legacy = new LegacySessions(deps, config.sessionIdleMs);

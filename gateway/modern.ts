@@ -30,6 +30,8 @@ export class ModernEndpoints {
     if (h !== undefined) return h;
     const handler = createMcpHandler(() => this.buildServer(endpoint), {
       legacy: "reject",
+      // Every anonymous client of a public endpoint shares this handler: the SDK's default (1,024) is too low.
+      maxSubscriptions: this.deps.listenStreamsPerEndpoint,
       onerror: (err) => this.deps.logger.debug("modern exchange error", { endpoint: endpoint.address.label, error: err.message }),
     });
     h = handler;

@@ -88,3 +88,17 @@ describe("one watch per endpoint and credential", () => {
     expect(gw.gateway.legacy.size).toBe(0);
   });
 });
+
+describe("bounded listen streams", () => {
+  it("refuses a 2026-07-28 listen stream beyond GATEWAY_LISTEN_STREAMS_PER_ENDPOINT", async () => {
+    const small = await startTestGateway(server.baseUrl, { listenStreamsPerEndpoint: 2 });
+    const open: Awaited<ReturnType<typeof connectClient>>[] = [];
+    try {
+      for (let i = 0; i < 2; i++) open.push(await connectClient("2026-07-28", small.mcpUrl(base)));
+      await expect(connectClient("2026-07-28", small.mcpUrl(base))).rejects.toThrow(/Subscription limit/);
+    } finally {
+      await Promise.all(open.map((c) => c.close()));
+      await small.close();
+    }
+  });
+});
