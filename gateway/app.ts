@@ -47,7 +47,11 @@ const BEARER = /^Bearer [A-Za-z0-9._~+/=-]+$/i;
 
 /** Assembles the gateway (no listen). */
 export function createGateway(config: GatewayConfig, logger: GatewayLogger, overrides: GatewayOverrides = {}): Gateway {
-  const client = overrides.client ?? createClient(ReleaseService, createGrpcTransport({ baseUrl: config.tsrUrl }));
+  // HTTP/2 pings find a half-open connection to the service (a NAT that forgot
+  // it, a host gone without a reset) instead of reopening watches on it.
+  const client =
+    overrides.client ?? createClient(ReleaseService, createGrpcTransport({ baseUrl: config.tsrUrl, pingIntervalMs: 15_000, pingTimeoutMs: 5_000 }));
+  let closing = false;
   const guard = overrides.guard ?? new UpstreamGuard(config.upstreamAllow);
   const endpoints = new EndpointRegistry({
     client,
@@ -63,6 +67,7 @@ export function createGateway(config: GatewayConfig, logger: GatewayLogger, over
     upstreamMaxResponseBytes: config.upstreamMaxResponseBytes,
     listTtlMs: config.listTtlMs,
     listenStreamsPerEndpoint: config.listenStreamsPerEndpoint,
+    confirmTimeoutMs: config.confirmTimeoutMs,
     version: GATEWAY_VERSION,
   };
   const legacy = new LegacySessions(deps, config.sessionIdleMs);
@@ -100,10 +105,31 @@ export function createGateway(config: GatewayConfig, logger: GatewayLogger, over
       res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
       return;
     }
+    if (closing) {
+      sendError(res, 503, "the gateway is shutting down; retry", { "retry-after": "1", connection: "close" });
+      return;
+    }
     const refusal = checkHostAndOrigin(req, config);
     if (refusal !== undefined) {
       sendError(res, 403, `forbidden: ${refusal}`);
       return;
+    }
+    // Browser clients: an allowed Origin (checked above) may read the answers.
+    const origin = req.headers.origin;
+    if (origin !== undefined) {
+      res.setHeader("access-control-allow-origin", origin);
+      res.setHeader("vary", "Origin");
+      res.setHeader("access-control-expose-headers", "Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate");
+      if (req.method === "OPTIONS") {
+        res.writeHead(204, {
+          "access-control-allow-methods": "GET, POST, DELETE",
+          "access-control-allow-headers":
+            req.headers["access-control-request-headers"] ?? "content-type, authorization, mcp-session-id, mcp-protocol-version",
+          "access-control-max-age": "600",
+        });
+        res.end();
+        return;
+      }
     }
     const address = parseEndpointPath(url.pathname);
     if (address === undefined) {
@@ -112,7 +138,7 @@ export function createGateway(config: GatewayConfig, logger: GatewayLogger, over
     }
     note.endpoint = address.label;
     if (req.method !== "POST" && req.method !== "GET" && req.method !== "DELETE") {
-      sendError(res, 405, "method not allowed", { allow: "GET, POST, DELETE" });
+      sendError(res, 405, "method not allowed", { allow: "GET, POST, DELETE, OPTIONS" });
       return;
     }
     const authorization = req.headers.authorization;
@@ -162,10 +188,28 @@ export function createGateway(config: GatewayConfig, logger: GatewayLogger, over
     else await serveModern(req, res, address, authorization, webRequest, parsed);
   }
 
-  /** Opens the endpoint or answers 401/404/503; undefined when answered. */
-  async function acquire(res: ServerResponse, address: EndpointAddress, authorization: string | undefined): Promise<Endpoint | undefined> {
+  /**
+   * Opens the endpoint or answers 401/404/503; undefined when answered (or when
+   * the client left meanwhile). The caller holds the endpoint it gets.
+   */
+  async function acquire(
+    req: IncomingMessage,
+    res: ServerResponse,
+    address: EndpointAddress,
+    authorization: string | undefined,
+  ): Promise<Endpoint | undefined> {
     try {
-      return await endpoints.acquire(address, authorization);
+      for (;;) {
+        const endpoint = await endpoints.acquire(address, authorization);
+        if (req.socket.destroyed) {
+          // The client left while the endpoint was opening: keep no hold for it.
+          endpoint.release();
+          return undefined;
+        }
+        // Closed between the registry's answer and now: ask again (it reopens, or fails as it should).
+        if (!endpoint.closed) return endpoint;
+        endpoint.release();
+      }
     } catch (err) {
       if (!(err instanceof EndpointError)) throw err;
       switch (err.failure) {
@@ -204,7 +248,7 @@ export function createGateway(config: GatewayConfig, logger: GatewayLogger, over
         return;
       }
       // Unknown session: authenticate first, so a revoked key hears 401, not "re-initialize".
-      const endpoint = await acquire(res, address, authorization);
+      const endpoint = await acquire(req, res, address, authorization);
       if (endpoint === undefined) return;
       endpoint.release();
       sendError(res, 404, "session not found: initialize a new session", {}, -32001);
@@ -215,30 +259,43 @@ export function createGateway(config: GatewayConfig, logger: GatewayLogger, over
       sendError(res, 400, "bad request: send `initialize` first, then the Mcp-Session-Id it returns", {}, -32000);
       return;
     }
-    const endpoint = await acquire(res, address, authorization);
+    if (legacy.size >= config.maxSessions) {
+      sendError(res, 503, "too many open sessions on this gateway; retry later", { "retry-after": "5" });
+      return;
+    }
+    const endpoint = await acquire(req, res, address, authorization);
     if (endpoint === undefined) return;
     await legacy.open(endpoint, req, res, parsed);
   }
 
   async function serveModern(
-    _req: IncomingMessage,
+    req: IncomingMessage,
     res: ServerResponse,
     address: EndpointAddress,
     authorization: string | undefined,
     webRequest: Request,
     parsed: unknown,
   ) {
-    const endpoint = await acquire(res, address, authorization);
+    const endpoint = await acquire(req, res, address, authorization);
     if (endpoint === undefined) return;
-    // A stream of this request ends when the endpoint closes (revoked key, deleted toolset).
+    // The handler first: when the endpoint closes, it ends its listen streams
+    // gracefully; this request's own stop is the backstop a moment later.
+    const handler = modern.handler(endpoint);
     const stop = new AbortController();
-    const listener = { changed() {}, closed: () => stop.abort() };
+    let backstop: NodeJS.Timeout | undefined;
+    const listener = {
+      changed() {},
+      closed: () => {
+        backstop = setTimeout(() => stop.abort(), 1_000).unref();
+      },
+    };
     endpoint.listeners.add(listener);
     res.once("close", () => {
+      clearTimeout(backstop);
       endpoint.listeners.delete(listener);
       endpoint.release();
     });
-    const response = await modern.handler(endpoint).fetch(webRequest, { parsedBody: parsed });
+    const response = await handler.fetch(webRequest, { parsedBody: parsed });
     await sendWebResponse(res, response, stop.signal);
   }
 
@@ -257,13 +314,14 @@ export function createGateway(config: GatewayConfig, logger: GatewayLogger, over
       });
     },
     async close() {
+      // New requests are refused from here on; open ones end below.
+      closing = true;
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       await legacy.close();
       await modern.close();
-      await endpoints.close();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      endpoints.close();
+      server.closeAllConnections();
+      await stopped;
     },
   };
 }

@@ -29,7 +29,8 @@ export type CallOutcome = UpstreamOutcome | "unknown_tool" | "declined" | "no_el
 // JSON Schema 2020-12 is MCP's default dialect. Formats are not checked (the
 // service stores schemas as written); a schema ajv cannot compile (another
 // dialect, a broken $ref) validates nothing rather than blocking the tool.
-const ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: true });
+// One ajv per tool and state: a shared instance would keep every schema ever
+// compiled, and refuse a schema's `$id` the second time it is seen.
 const validators = new WeakMap<ResolvedTool, ValidateFunction | null>();
 
 /**
@@ -41,7 +42,10 @@ export function invalidArguments(tool: ResolvedTool, args: Record<string, unknow
   let validate = validators.get(tool);
   if (validate === undefined) {
     try {
-      validate = tool.inputSchema === undefined ? null : ajv.compile({ ...tool.inputSchema, type: "object" });
+      validate =
+        tool.inputSchema === undefined
+          ? null
+          : new Ajv2020({ strict: false, validateFormats: false, allErrors: true }).compile({ ...tool.inputSchema, type: "object" });
     } catch {
       validate = null;
     }

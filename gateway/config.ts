@@ -25,6 +25,10 @@ export interface GatewayConfig {
   sessionIdleMs: number;
   /** Longest wait for the release service's first answer for an endpoint. */
   resolveTimeoutMs: number;
+  /** How long a user has to answer a tool's confirmation (2025-era sessions; 2026 clients retry in their own time). */
+  confirmTimeoutMs: number;
+  /** Open 2025-era sessions in this process; initialize beyond it is 503. */
+  maxSessions: number;
   /** Open 2026-07-28 `subscriptions/listen` streams per endpoint and credential (the SDK refuses more). */
   listenStreamsPerEndpoint: number;
   /** ttlMs on 2026-07-28 list results (cacheScope is public for anonymous endpoints, private otherwise). */
@@ -142,6 +146,8 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
     sessionIdleMs: int(env, "GATEWAY_SESSION_IDLE_MS", 30 * 60_000, 1_000, 24 * 3_600_000),
     resolveTimeoutMs: int(env, "GATEWAY_RESOLVE_TIMEOUT_MS", 10_000, 100, 120_000),
     listTtlMs: int(env, "GATEWAY_LIST_TTL_MS", 60_000, 0, 24 * 3_600_000),
+    confirmTimeoutMs: int(env, "GATEWAY_CONFIRM_TIMEOUT_MS", 10 * 60_000, 1_000, 24 * 3_600_000),
+    maxSessions: int(env, "GATEWAY_MAX_SESSIONS", 10_000, 1, 10_000_000),
     listenStreamsPerEndpoint: int(env, "GATEWAY_LISTEN_STREAMS_PER_ENDPOINT", 10_000, 1, 1_000_000),
     shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
   };

@@ -60,6 +60,8 @@ export class Endpoint {
   private abort: AbortController | undefined;
   private closedReason: CloseReason | undefined;
   private silenceTimer: NodeJS.Timeout | undefined;
+  /** Settles start(); a close before the first state rejects it. */
+  private settleStart: ((err?: EndpointError) => void) | undefined;
 
   constructor(
     readonly key: string,
@@ -94,6 +96,7 @@ export class Endpoint {
         first(new EndpointError("unavailable", "the release service did not answer in time"));
         this.close("shutdown");
       }, this.options.resolveTimeoutMs);
+      this.settleStart = first;
       void this.watch(first);
     });
   }
@@ -120,6 +123,7 @@ export class Endpoint {
   close(reason: CloseReason): void {
     if (this.closedReason !== undefined) return;
     this.closedReason = reason;
+    this.settleStart?.(new EndpointError("unavailable", "the endpoint closed before the release service answered"));
     clearTimeout(this.idleTimer);
     clearTimeout(this.silenceTimer);
     this.abort?.abort();
@@ -134,7 +138,7 @@ export class Endpoint {
     this.listeners.clear();
   }
 
-  private request(etag: string) {
+  private request() {
     const a = this.address;
     return {
       organization: a.org,
@@ -142,7 +146,6 @@ export class Endpoint {
       mcpSlug: a.mcpSlug,
       ...(a.kind === "staging" ? { target: Target.STAGING } : {}),
       ...(a.kind === "release" ? { releaseNumber: a.release ?? 0n } : {}),
-      ifNoneMatch: etag,
     };
   }
 
@@ -161,7 +164,9 @@ export class Endpoint {
       try {
         armSilence();
         const headers: Record<string, string> = this.authorization === undefined ? {} : { authorization: this.authorization };
-        const stream = this.options.client.watchToolset(this.request(started ? this.state.resolved.etag : ""), { signal: abort.signal, headers });
+        // Never `if_none_match` on a reopen: the etag leaves out mcp_enabled and
+        // mcp_slug, so a "not modified" would hide an endpoint disabled meanwhile.
+        const stream = this.options.client.watchToolset(this.request(), { signal: abort.signal, headers });
         for await (const msg of stream) {
           armSilence();
           if (this.closed) return;
@@ -209,7 +214,9 @@ export class Endpoint {
   /** Takes a watch message in; false when the endpoint no longer serves anything at this address. */
   private receive(msg: WatchToolsetResponse): boolean {
     if (msg.keepalive || msg.resolved === undefined) return true;
-    if (!msg.resolved.mcpEnabled || msg.resolved.mcpSlug !== this.address.mcpSlug) return false;
+    if (!msg.resolved.mcpEnabled) return false;
+    // A release carries the mcp_slug it was cut with; the service found it by the live one.
+    if (this.address.kind !== "release" && msg.resolved.mcpSlug !== this.address.mcpSlug) return false;
     this.apply(msg.resolved);
     return true;
   }
@@ -243,6 +250,9 @@ export class Endpoint {
 /** The endpoints served now, one per address and credential. */
 export class EndpointRegistry {
   private readonly endpoints = new Map<string, Promise<Endpoint>>();
+  /** Every endpoint not closed yet, opening ones included (shutdown closes them all). */
+  private readonly open = new Set<Endpoint>();
+  private closing = false;
 
   constructor(private readonly options: EndpointRegistryOptions) {}
 
@@ -251,13 +261,15 @@ export class EndpointRegistry {
    * holds it (hold() is done) and must release() it. Rejects with EndpointError.
    */
   async acquire(address: EndpointAddress, authorization: string | undefined): Promise<Endpoint> {
+    if (this.closing) throw new EndpointError("unavailable", "the gateway is shutting down");
     const key = endpointKey(address, authorization);
     let pending = this.endpoints.get(key);
     if (pending === undefined) {
       const endpoint = new Endpoint(key, address, authorization, this.options, (e) => {
         if (this.endpoints.get(key) === pending) this.endpoints.delete(key);
-        void e;
+        this.open.delete(e);
       });
+      this.open.add(endpoint);
       pending = endpoint.start().then(() => endpoint);
       this.endpoints.set(key, pending);
       // A failed start is forgotten at once, so the next request asks again.
@@ -277,13 +289,10 @@ export class EndpointRegistry {
   }
 
   /** Closes every endpoint (shutdown). */
-  async close(): Promise<void> {
-    const all = [...this.endpoints.values()];
+  close(): void {
+    this.closing = true;
     this.endpoints.clear();
-    for (const p of all) {
-      const e = await p.catch(() => undefined);
-      e?.close("shutdown");
-    }
+    for (const e of [...this.open]) e.close("shutdown");
   }
 }
 

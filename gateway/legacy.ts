@@ -183,7 +183,7 @@ export class LegacySessions {
         return invalid.result;
       }
       if (tool.confirm) {
-        const answer = await this.confirm(server, confirmMessage(tool), extra.signal);
+        const answer = await this.confirm(server, confirmMessage(tool), extra.signal, extra.requestId);
         if (answer !== "accepted") {
           const r = notConfirmed(tool, answer);
           noteRequest({ outcome: r.outcome });
@@ -203,9 +203,25 @@ export class LegacySessions {
     return server;
   }
 
-  private async confirm(server: Server, message: string, signal: AbortSignal): Promise<Confirmation> {
-    if (server.getClientCapabilities()?.elicitation === undefined) return "unsupported";
-    const answer = await server.elicitInput({ mode: "form", message, requestedSchema: CONFIRM_SCHEMA as never }, { signal });
-    return answer.action === "accept" && answer.content?.["confirm"] === true ? "accepted" : "declined";
+  /**
+   * Asks the user through the client. The request rides on the tools/call's own
+   * response stream (relatedRequestId), so it reaches a client with no GET
+   * stream open; a user gets `confirmTimeoutMs` to answer; a failed or timed-out
+   * elicitation counts as "not confirmed".
+   */
+  private async confirm(server: Server, message: string, signal: AbortSignal, requestId: string | number): Promise<Confirmation> {
+    const elicitation = server.getClientCapabilities()?.elicitation as { form?: unknown; url?: unknown } | undefined;
+    // `{}` is the 2025-06-18 form of "form mode"; a client declaring only URL mode cannot show a form.
+    if (elicitation === undefined || (elicitation.form === undefined && elicitation.url !== undefined)) return "unsupported";
+    try {
+      const answer = await server.elicitInput(
+        { mode: "form", message, requestedSchema: CONFIRM_SCHEMA as never },
+        { signal, relatedRequestId: requestId, timeout: this.deps.confirmTimeoutMs },
+      );
+      return answer.action === "accept" && answer.content?.["confirm"] === true ? "accepted" : "declined";
+    } catch (err) {
+      this.deps.logger.debug("confirmation failed", { error: err instanceof Error ? err.message : String(err) });
+      return "declined";
+    }
   }
 }

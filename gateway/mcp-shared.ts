@@ -9,6 +9,8 @@ export interface McpDeps {
   upstreamTimeoutMs: number;
   upstreamMaxResponseBytes: number;
   listTtlMs: number;
+  /** How long a 2025-era client's user has to answer a confirmation. */
+  confirmTimeoutMs: number;
   /** The cap on listen streams of one endpoint and credential. */
   listenStreamsPerEndpoint: number;
   /** The gateway's version, shown in serverInfo. */

@@ -20,13 +20,14 @@ import { noteRequest } from "./request-log.js";
  * and nothing else.
  */
 export class ModernEndpoints {
-  private readonly handlers = new Map<string, McpHttpHandler>();
+  /** By endpoint object, not key: a reopened endpoint of the same key gets a handler of its own. */
+  private readonly handlers = new Map<Endpoint, McpHttpHandler>();
 
   constructor(private readonly deps: McpDeps) {}
 
   /** The handler of an endpoint, made on first use and dropped when the endpoint closes. */
   handler(endpoint: Endpoint): McpHttpHandler {
-    let h = this.handlers.get(endpoint.key);
+    let h = this.handlers.get(endpoint);
     if (h !== undefined) return h;
     const handler = createMcpHandler(() => this.buildServer(endpoint), {
       legacy: "reject",
@@ -35,14 +36,14 @@ export class ModernEndpoints {
       onerror: (err) => this.deps.logger.debug("modern exchange error", { endpoint: endpoint.address.label, error: err.message }),
     });
     h = handler;
-    this.handlers.set(endpoint.key, handler);
+    this.handlers.set(endpoint, handler);
     endpoint.listeners.add({
       changed: (change) => {
         if (change.tools) handler.notify.toolsChanged();
         if (change.prompts) handler.notify.promptsChanged();
       },
       closed: () => {
-        if (this.handlers.get(endpoint.key) === handler) this.handlers.delete(endpoint.key);
+        this.handlers.delete(endpoint);
         void handler.close();
       },
     });
@@ -63,7 +64,7 @@ export class ModernEndpoints {
     const instr = instructions(endpoint);
     const server = new Server(serverInfo(endpoint, deps.version), {
       capabilities: { tools: { listChanged: live }, prompts: { listChanged: live } },
-      cacheHints: { "tools/list": hint, "prompts/list": hint },
+      cacheHints: { "tools/list": hint, "prompts/list": hint, "server/discover": hint },
       ...(instr !== undefined ? { instructions: instr } : {}),
     });
     server.setRequestHandler("tools/list", () => {

@@ -357,13 +357,15 @@ describe("upstream guard", () => {
     const guard = new UpstreamGuard(parseUpstreamAllowList(""), fakeLookup({ "upstream.test": [address] }).lookup);
     const check = guard.check(new URL("http://upstream.test/"));
     await expect(check).rejects.toBeInstanceOf(UpstreamRefusedError);
-    await expect(check).rejects.toThrow(`resolves to ${kind} (${address}`);
+    await expect(check).rejects.toThrow(`resolves to ${kind}, which`);
+    // The resolved address is not told to the client (no internal-DNS oracle).
+    await expect(check).rejects.not.toThrow(address);
   });
 
   it("words a refusal as documented", async () => {
     const guard = new UpstreamGuard(parseUpstreamAllowList(""), fakeLookup({ x: ["127.0.0.1"] }).lookup);
     await expect(guard.check(new URL("https://x/"))).rejects.toThrow(
-      'upstream host "x" resolves to a loopback address (127.0.0.1), which GATEWAY_UPSTREAM_ALLOW does not allow',
+      'upstream host "x" resolves to a loopback address, which GATEWAY_UPSTREAM_ALLOW does not allow',
     );
   });
 
@@ -377,7 +379,7 @@ describe("upstream guard", () => {
 
   it("refuses a host name when any one of its addresses is refused", async () => {
     const guard = new UpstreamGuard(parseUpstreamAllowList(""), fakeLookup({ "upstream.test": ["8.8.8.8", "10.0.0.1"] }).lookup);
-    await expect(guard.check(new URL("http://upstream.test/"))).rejects.toThrow(/private address \(10\.0\.0\.1\)/);
+    await expect(guard.check(new URL("http://upstream.test/"))).rejects.toThrow(/private address, which/);
   });
 
   it.each([
@@ -449,7 +451,7 @@ describe("upstream guard", () => {
 
     const rebound = new UpstreamGuard(allow, fakeLookup({ "api.example.com": ["10.0.0.5"] }).lookup);
     await expect(rebound.check(new URL("https://api.example.com/"))).rejects.toThrow(
-      'upstream host "api.example.com" resolves to a private address (10.0.0.5), which GATEWAY_UPSTREAM_ALLOW does not allow',
+      'upstream host "api.example.com" resolves to a private address, which GATEWAY_UPSTREAM_ALLOW does not allow',
     );
   });
 
@@ -466,7 +468,7 @@ describe("upstream guard", () => {
     expect(await guard.check(new URL("http://svc.internal/"))).toEqual([{ address: "fd00::1:2", family: 6 }]);
     expect(await guard.check(new URL("http://10.200.0.1:8080/"))).toEqual([{ address: "10.200.0.1", family: 4 }]);
     await expect(guard.check(new URL("http://svc.public/"))).rejects.toThrow(/not in GATEWAY_UPSTREAM_ALLOW/);
-    await expect(guard.check(new URL("http://mixed/"))).rejects.toThrow(/private address \(192\.168\.0\.1\)/);
+    await expect(guard.check(new URL("http://mixed/"))).rejects.toThrow(/private address, which/);
     await expect(guard.check(new URL("http://127.0.0.1/"))).rejects.toThrow(/loopback/);
   });
 
@@ -476,7 +478,7 @@ describe("upstream guard", () => {
     expect(await guard.check(new URL("http://svc.public/"))).toEqual([{ address: "8.8.8.8", family: 4 }]);
     expect(await guard.check(new URL("http://93.184.215.14/"))).toHaveLength(1);
     expect(await guard.check(new URL("http://local/"))).toEqual([{ address: "127.0.0.1", family: 4 }]);
-    await expect(guard.check(new URL("http://svc.internal/"))).rejects.toThrow(/private address \(10\.0\.0\.5\)/);
+    await expect(guard.check(new URL("http://svc.internal/"))).rejects.toThrow(/private address, which/);
     expect(parseUpstreamAllowList("PUBLIC").anyPublic).toBe(true);
     expect(parseUpstreamAllowList("api.example.com").anyPublic).toBe(false);
   });
@@ -487,7 +489,7 @@ describe("upstream guard", () => {
       fakeLookup({ local: ["::ffff:127.0.0.1"], other: ["::ffff:127.0.0.2"] }).lookup,
     );
     expect(await guard.check(new URL("http://local/"))).toHaveLength(1);
-    await expect(guard.check(new URL("http://other/"))).rejects.toThrow(/loopback address \(::ffff:127\.0\.0\.2, carrying 127\.0\.0\.2\)/);
+    await expect(guard.check(new URL("http://other/"))).rejects.toThrow(/resolves to a loopback address, which/);
   });
 });
 

@@ -211,8 +211,10 @@ export class UpstreamGuard {
       const carried = embedded !== undefined && judge(embedded).kind !== undefined ? formatV4(embedded) : undefined;
       const what = `${kind === "unspecified" ? "an" : "a"} ${kind} address`;
       throw new UpstreamRefusedError(
+        // The address a name resolved to stays out of the message: it goes to MCP
+        // clients, and would make the gateway an oracle for internal DNS.
         literal === undefined
-          ? `${subject} resolves to ${what} (${address}${carried === undefined ? "" : `, carrying ${carried}`}), which GATEWAY_UPSTREAM_ALLOW does not allow`
+          ? `${subject} resolves to ${what}, which GATEWAY_UPSTREAM_ALLOW does not allow`
           : `${subject} is ${what}${carried === undefined ? "" : ` (carrying ${carried})`}, which GATEWAY_UPSTREAM_ALLOW does not allow`,
       );
     }
