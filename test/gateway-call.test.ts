@@ -173,3 +173,78 @@ describe.each(ERAS)("on %s", (era) => {
     });
   });
 });
+
+describe("2025-11-25 confirmation without a GET stream", () => {
+  /** Reads JSON-RPC messages off an SSE response as they arrive. */
+  function sseMessages(res: Response): () => Promise<Record<string, unknown>> {
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    const queue: Record<string, unknown>[] = [];
+    return async () => {
+      for (;;) {
+        const next = queue.shift();
+        if (next !== undefined) return next;
+        const { done, value } = await reader.read();
+        if (done) throw new Error("stream ended");
+        buffer += decoder.decode(value, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf("\n\n")) !== -1) {
+          const event = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = event
+            .split("\n")
+            .filter((l) => l.startsWith("data:"))
+            .map((l) => l.slice(5).trim())
+            .join("\n");
+          if (data !== "") queue.push(JSON.parse(data) as Record<string, unknown>);
+        }
+      }
+    };
+  }
+
+  it("asks on the tools/call's own stream, and runs the tool once accepted", async () => {
+    const url = gw.mcpUrl(base);
+    const headers = {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      authorization: `Bearer ${tenant.consumerKey}`,
+    };
+    const init = await fetch(url, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: "2025-11-25", capabilities: { elicitation: {} }, clientInfo: { name: "raw", version: "1" } },
+      }),
+    });
+    await init.text();
+    const session = { ...headers, "mcp-session-id": init.headers.get("mcp-session-id") ?? "", "mcp-protocol-version": "2025-11-25" };
+    await (
+      await fetch(url, { method: "POST", headers: session, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) })
+    ).text();
+    // No GET stream is ever opened by this client.
+    const call = await fetch(url, {
+      method: "POST",
+      headers: session,
+      body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "delete_item", arguments: { id: "7" } } }),
+    });
+    const next = sseMessages(call);
+    const ask = await next();
+    expect(ask).toMatchObject({ method: "elicitation/create", params: { message: "Delete this item for good?" } });
+    expect(seen).toEqual([]);
+    const answered = await fetch(url, {
+      method: "POST",
+      headers: session,
+      body: JSON.stringify({ jsonrpc: "2.0", id: ask["id"], result: { action: "accept", content: { confirm: true } } }),
+    });
+    expect(answered.status).toBe(202);
+    const result = await next();
+    expect(result).toMatchObject({ id: 2, result: { content: [{ type: "text" }] } });
+    expect((result["result"] as { isError?: boolean }).isError).toBeFalsy();
+    expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual(["DELETE /items/7"]);
+    await fetch(url, { method: "DELETE", headers: session });
+  });
+});
