@@ -63,3 +63,70 @@ describe("a cut link to the release service", () => {
     for (const s of sessions) expect((await s.listTools()).tools.map((t) => t.name)).toEqual(["a", "b"]);
   });
 });
+
+describe("what changes while the link is cut", () => {
+  it("an endpoint disabled meanwhile is dropped when the link is back: its sessions end, new ones get 404", async () => {
+    const s2 = uniqueSlug("ts");
+    const mcpSlug = uniqueSlug("mcp");
+    await api.createToolset(s2, ["a"]);
+    await api.editLive(s2, { mcpSlug, mcpEnabled: true, mcpIsPublic: false });
+    const path = `${tenant.org}/${tenant.project}/${mcpSlug}`;
+    const client = await connectClient("2026-07-28", gw.mcpUrl(path), { key: tenant.consumerKey });
+    clients.push(client);
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["a"]);
+
+    await proxy.cut();
+    await api.editLive(s2, { mcpEnabled: false });
+    await proxy.restore();
+    const ended = await Promise.race([client.streamEnded.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5_000))]);
+    expect(ended).toBe(true);
+    const res = await fetch(gw.mcpUrl(path), {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `Bearer ${tenant.consumerKey}` },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "t", version: "1" } },
+      }),
+    });
+    expect(res.status).toBe(404);
+  });
+});
+
+describe("a client that leaves while its endpoint opens", () => {
+  it("leaves no hold behind: the endpoint's watch closes once idle", async () => {
+    const slow = await startTcpProxy("127.0.0.1", server.port, { delayMs: 400 });
+    const slowGw = await startTestGateway(`http://127.0.0.1:${slow.port}`, { endpointIdleMs: 100 });
+    try {
+      const abort = new AbortController();
+      const pending = fetch(slowGw.mcpUrl(base), {
+        method: "POST",
+        signal: abort.signal,
+        headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28" },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "initialize",
+          params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "t", version: "1" } },
+        }),
+      }).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 100));
+      abort.abort();
+      await pending;
+      // The endpoint opens after the client left, then must close once idle.
+      const deadline = Date.now() + 5_000;
+      let seenOpen = false;
+      while (Date.now() < deadline) {
+        if (slowGw.gateway.endpoints.size > 0) seenOpen = true;
+        if (seenOpen && slowGw.gateway.endpoints.size === 0) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(seenOpen).toBe(true);
+      expect(slowGw.gateway.endpoints.size).toBe(0);
+    } finally {
+      await slowGw.close();
+      await slow.close();
+    }
+  });
+});
