@@ -101,6 +101,20 @@ describe("the auth matrix", () => {
     expect((await initialize(`${endpoints.private}${suffix}`, bearer(tenant.producerKey))).status).toBe(200);
   });
 
+  it("2026-07-28 clients get the same answers: 401 without a key, one 404 for foreign and missing", async () => {
+    const attempt = async (path: string, key?: string) => {
+      const before = gw.logs.length;
+      await expect(connectClient("2026-07-28", gw.mcpUrl(path), key !== undefined ? { key } : {})).rejects.toThrow();
+      return gw.logs
+        .slice(before)
+        .filter((l) => l["msg"] === "mcp request" && l["era"] === "2026")
+        .map((l) => l["status"]);
+    };
+    expect(await attempt(endpoints.private)).toContain(401);
+    expect(await attempt(endpoints.private, other.producerKey)).toContain(404);
+    expect(await attempt(`${tenant.org}/${tenant.project}/nothing-here/releases/1`, tenant.producerKey)).toContain(404);
+  });
+
   it("a malformed or unknown key is 401", async () => {
     const malformed = await initialize(endpoints.private, { authorization: "Basic abc" });
     expect(malformed.status).toBe(401);

@@ -113,6 +113,32 @@ describe.each(ERAS)("on %s", (era) => {
     expect(await release.listTools()).toEqual(releaseBefore);
   });
 
+  it("a change that leaves the lists as they were (the toolset's name) announces nothing", async () => {
+    const slug = uniqueSlug("ts");
+    const mcpSlug = uniqueSlug("mcp");
+    await api.createToolset(slug, ["a"]);
+    await api.editLive(slug, { mcpSlug, mcpEnabled: true, mcpIsPublic: true });
+    const live = await connect(era, `${tenant.org}/${tenant.project}/${mcpSlug}`);
+    const before = await live.listTools();
+    await api.editLive(slug, { name: "Renamed toolset" });
+    // The etag changed (it covers the name), the lists did not.
+    expect((await api.resolve(slug)).etag).not.toBe(before._meta?.["toolset-release/etag"]);
+    await quiet(700);
+    expect(live.toolsChanged).toBe(0);
+    expect(live.promptsChanged).toBe(0);
+    await api.editLive(slug, { toolUrns: ["tools:http:api:a", "tools:http:api:b"] });
+    await live.waitForToolsChanged(0, 1_000);
+  });
+
+  it("a release is served at the endpoint's current mcp_slug, whatever slug it was cut with", async () => {
+    const e = await stagedEndpoint();
+    const renamed = uniqueSlug("mcp");
+    await api.editStaging(e.slug, { mcpSlug: renamed });
+    await api.publish(e.slug);
+    const release1 = await connect(era, `${tenant.org}/${tenant.project}/${renamed}/releases/1`, tenant.consumerKey);
+    expect(pick((await release1.listTools()).tools)).toEqual(expectedTools(await api.resolve(e.slug, Target.UNSPECIFIED, 1n)));
+  });
+
   it("a no-op edit announces nothing", async () => {
     const e = await stagedEndpoint();
     const staging = await connect(era, `${e.base}/staging`, tenant.producerKey);
