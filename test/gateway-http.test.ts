@@ -72,11 +72,44 @@ async function settle(n: number): Promise<void> {
   while (gw.gateway.endpoints.size > n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
 }
 
+describe("browser clients", () => {
+  it("an allowed Origin gets CORS answers: a preflight, and exposed session headers", async () => {
+    const origin = "http://localhost:6274";
+    const preflight = await fetch(gw.mcpUrl(base), {
+      method: "OPTIONS",
+      headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "content-type, mcp-session-id" },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe(origin);
+    expect(preflight.headers.get("access-control-allow-headers")).toBe("content-type, mcp-session-id");
+    const init = await post(
+      base,
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "b", version: "1" } },
+      }),
+      { origin },
+    );
+    expect(init.status).toBe(200);
+    expect(init.headers.get("access-control-allow-origin")).toBe(origin);
+    expect(init.headers.get("access-control-expose-headers")).toContain("Mcp-Session-Id");
+    await init.text();
+    await fetch(gw.mcpUrl(base), { method: "DELETE", headers: { origin, "mcp-session-id": init.headers.get("mcp-session-id") ?? "" } });
+    // A foreign origin gets no CORS answer at all.
+    const foreign = await fetch(gw.mcpUrl(base), { method: "OPTIONS", headers: { origin: "https://evil.example.com" } });
+    expect(foreign.status).toBe(403);
+    expect(foreign.headers.get("access-control-allow-origin")).toBeNull();
+  });
+});
+
 describe("one watch per endpoint and credential", () => {
   it("is shared by the clients of both eras and closed after the last leaves", async () => {
     // Endpoints earlier tests opened close once idle (200 ms here).
     await settle(0);
     const before = 0;
+    expect(gw.gateway.endpoints.size).toBe(before);
     const clients = await Promise.all([...ERAS, ...ERAS].map((era) => connectClient(era, gw.mcpUrl(base))));
     await Promise.all(clients.map((c) => c.listTools()));
     expect(gw.gateway.endpoints.size).toBe(before + 1);
