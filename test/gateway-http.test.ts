@@ -135,3 +135,19 @@ describe("bounded listen streams", () => {
     }
   });
 });
+
+describe("shutdown", () => {
+  it("ends every session and stream and closes every watch", async () => {
+    const own = await startTestGateway(server.baseUrl);
+    const clients = await Promise.all(ERAS.map((era) => connectClient(era, own.mcpUrl(base))));
+    await Promise.all(clients.map((c) => c.listTools()));
+    expect(own.gateway.endpoints.size).toBe(1);
+    await own.close();
+    expect(own.gateway.endpoints.size).toBe(0);
+    expect(own.gateway.legacy.size).toBe(0);
+    const ended = await Promise.race([clients[1]!.streamEnded.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 2_000))]);
+    expect(ended).toBe(true);
+    await expect(fetch(own.mcpUrl(base), { method: "POST", body: "{}" })).rejects.toThrow();
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+  });
+});
