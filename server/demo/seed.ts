@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
-import { create, type JsonObject, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import type { Kysely } from "kysely";
 import { CreateDeploymentRequestSchema, UpsertPromptTemplateRequestSchema, type HttpToolDefinitionSchema } from "../../gen/sources/v1/sources_pb.js";
 import type { Database, Db, HttpToolDefinitionRow } from "../db/database.js";
@@ -20,6 +20,7 @@ import { httpToolUrn } from "../platform/validate.js";
 // The rules of CreateDeployment and UpsertPromptTemplate, so the demo's sources
 // are exactly what those RPCs would have stored.
 import { validateCreateDeployment } from "../sources/deployment-input.js";
+import { toHttpToolDefinition } from "../sources/mapping.js";
 import { validateUpsertPromptTemplate } from "../sources/prompt-template-input.js";
 
 // The demo of `make run` (DESIGN §10): the pet store's four operations deployed
@@ -139,26 +140,6 @@ export interface DemoEndpoint {
   mcpIsPublic: boolean;
 }
 
-/** A stored tool definition as a CreateDeployment request would carry it again. */
-function asRequestTool(row: HttpToolDefinitionRow): ToolInit {
-  return {
-    source: row.source,
-    name: row.name,
-    summary: row.summary,
-    description: row.description,
-    httpMethod: row.http_method,
-    path: row.path,
-    serverUrl: row.server_url,
-    inputSchema: row.input_schema as JsonObject,
-    tags: row.tags,
-    title: row.title,
-    ...(row.read_only_hint !== null ? { readOnlyHint: row.read_only_hint } : {}),
-    ...(row.destructive_hint !== null ? { destructiveHint: row.destructive_hint } : {}),
-    ...(row.idempotent_hint !== null ? { idempotentHint: row.idempotent_hint } : {}),
-    ...(row.open_world_hint !== null ? { openWorldHint: row.open_world_hint } : {}),
-  };
-}
-
 /** Whether the stored definitions already hold each of `wanted`, field for field. */
 function alreadyDeployed(rows: readonly HttpToolDefinitionRow[], wanted: readonly NewToolDefinition[]): boolean {
   const byUrn = new Map(rows.map((r) => [r.tool_urn, r]));
@@ -216,7 +197,7 @@ export async function seedDemo(db: Kysely<Database>, petStoreUrl: string): Promi
       const wanted = validateCreateDeployment(create(CreateDeploymentRequestSchema, { project: DEMO.project, tools: ours })).tools;
       if (!alreadyDeployed(current, wanted)) {
         // A deployment is a project's complete tool list: keep the tools of other sources.
-        const kept = current.filter((r) => r.source !== DEMO.source).map(asRequestTool);
+        const kept = current.filter((r) => r.source !== DEMO.source).map(toHttpToolDefinition);
         const { tools } = validateCreateDeployment(create(CreateDeploymentRequestSchema, { project: DEMO.project, tools: [...kept, ...ours] }));
         const deployment = await insertDeployment(trx, project.id, undefined);
         if (!deployment) throw new Error("a deployment without an idempotency key was not inserted");
