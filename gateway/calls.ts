@@ -1,6 +1,7 @@
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import type { ResolvedTool } from "../gen/releases/v1/releases_pb.js";
 import type { ServedState } from "./content.js";
+import { noteRequest } from "./request-log.js";
 import { callHttpTool, type UpstreamGuard, type UpstreamOutcome } from "./upstream/index.js";
 
 /** The answer of a confirmation asked through elicitation. */
@@ -38,7 +39,7 @@ const validators = new WeakMap<ResolvedTool, ValidateFunction | null>();
  * confirmation is asked: an error result the model can correct itself from,
  * or undefined when they are valid.
  */
-export function invalidArguments(tool: ResolvedTool, args: Record<string, unknown>): { result: ToolResult; outcome: CallOutcome } | undefined {
+function invalidArguments(tool: ResolvedTool, args: Record<string, unknown>): { result: ToolResult; outcome: CallOutcome } | undefined {
   let validate = validators.get(tool);
   if (validate === undefined) {
     try {
@@ -62,7 +63,7 @@ export function invalidArguments(tool: ResolvedTool, args: Record<string, unknow
 export class UnknownToolError extends Error {}
 
 /** The tool a tools/call names; throws UnknownToolError. */
-export function findTool(state: ServedState, name: string): ResolvedTool {
+function findTool(state: ServedState, name: string): ResolvedTool {
   const tool = state.toolsByName.get(name);
   if (tool === undefined) throw new UnknownToolError(`unknown tool: ${name}`);
   return tool;
@@ -81,7 +82,7 @@ export const CONFIRM_SCHEMA = {
 } as const;
 
 /** The error result of a tool that needed a confirmation it did not get. */
-export function notConfirmed(tool: ResolvedTool, answer: Exclude<Confirmation, "accepted">): { result: ToolResult; outcome: CallOutcome } {
+function notConfirmed(tool: ResolvedTool, answer: Exclude<Confirmation, "accepted">): { result: ToolResult; outcome: CallOutcome } {
   if (answer === "unsupported") {
     return {
       result: errorResult(
@@ -94,7 +95,7 @@ export function notConfirmed(tool: ResolvedTool, answer: Exclude<Confirmation, "
 }
 
 /** Runs the HTTP tool (the confirmation, if any, was already given). */
-export async function runTool(
+async function runTool(
   tool: ResolvedTool,
   args: Record<string, unknown>,
   options: ToolCallOptions,
@@ -115,4 +116,49 @@ export async function runTool(
 
 function errorResult(text: string): ToolResult {
   return { content: [{ type: "text", text }], isError: true };
+}
+
+/**
+ * How an era asks for a tool's confirmation: the answer, or what to return
+ * instead while the answer is pending (2026-07-28's input_required result).
+ */
+export type AskConfirmation<Pending> = (tool: ResolvedTool) => Promise<Confirmation | { pending: Pending }>;
+
+/**
+ * A tools/call, the same in both eras but for how a confirmation is asked:
+ * find the tool (UnknownToolError otherwise), validate the arguments, confirm
+ * when the tool asks for it, call the upstream. Notes the request's tool and
+ * outcome for its log line.
+ */
+export async function callTool<Pending>(
+  state: ServedState,
+  name: string,
+  args: Record<string, unknown>,
+  options: ToolCallOptions,
+  ask: AskConfirmation<Pending>,
+): Promise<ToolResult | Pending> {
+  noteRequest({ release: Number(state.resolved.releaseNumber) });
+  let tool: ResolvedTool;
+  try {
+    tool = findTool(state, name);
+  } catch (err) {
+    if (err instanceof UnknownToolError) noteRequest({ outcome: "unknown_tool" });
+    throw err;
+  }
+  noteRequest({ tool: tool.name });
+  const done = ({ result, outcome }: { result: ToolResult; outcome: CallOutcome }) => {
+    noteRequest({ outcome });
+    return result;
+  };
+  const invalid = invalidArguments(tool, args);
+  if (invalid !== undefined) return done(invalid);
+  if (tool.confirm) {
+    const answer = await ask(tool);
+    if (typeof answer === "object") {
+      noteRequest({ outcome: "input_required" });
+      return answer.pending;
+    }
+    if (answer !== "accepted") return done(notConfirmed(tool, answer));
+  }
+  return done(await runTool(tool, args, options));
 }

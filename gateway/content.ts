@@ -122,7 +122,7 @@ function isObject(v: JsonValue | undefined): v is JsonObject {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** A prompts/get that cannot be answered; the message is for the client. */
+/** A prompts/get that cannot be answered (unknown prompt, bad argument); the message is for the client. */
 export class PromptArgumentError extends Error {}
 
 const PLACEHOLDER = /\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/g;
@@ -132,7 +132,7 @@ const PLACEHOLDER = /\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/g;
  * argument that is missing, or a placeholder with no value, is an error naming
  * it; arguments the prompt does not declare are refused too.
  */
-export function renderPrompt(prompt: ResolvedPrompt, declared: McpPrompt, args: Record<string, string> | undefined): string {
+function renderPrompt(prompt: ResolvedPrompt, declared: McpPrompt, args: Record<string, string> | undefined): string {
   const given = args ?? {};
   const known = new Set(declared.arguments.map((a) => a.name));
   const unknown = Object.keys(given).filter((k) => !known.has(k));
@@ -148,4 +148,25 @@ export function renderPrompt(prompt: ResolvedPrompt, declared: McpPrompt, args: 
     // does not declare stays as written (it is text, not a parameter).
     return known.has(name) ? "" : whole;
   });
+}
+
+/** A prompts/get result (the same in both eras). */
+export interface PromptResult {
+  description?: string;
+  messages: { role: "user"; content: { type: "text"; text: string } }[];
+  _meta: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/** prompts/get: the rendered prompt; PromptArgumentError (each era's invalid params) for an unknown prompt or a bad argument. */
+export function getPrompt(state: ServedState, name: string, args: Record<string, string> | undefined): PromptResult {
+  const prompt = state.promptsByName.get(name);
+  const declared = state.prompts.find((p) => p.name === name);
+  if (prompt === undefined || declared === undefined) throw new PromptArgumentError(`unknown prompt: ${name}`);
+  const text = renderPrompt(prompt, declared, args);
+  return {
+    ...(prompt.description !== "" ? { description: prompt.description } : {}),
+    messages: [{ role: "user", content: { type: "text", text } }],
+    _meta: state.listMeta,
+  };
 }

@@ -10,8 +10,8 @@ import {
   ListToolsRequestSchema,
   McpError,
 } from "@modelcontextprotocol/sdk/types.js";
-import { CONFIRM_SCHEMA, confirmMessage, findTool, invalidArguments, notConfirmed, runTool, UnknownToolError, type Confirmation } from "./calls.js";
-import { PromptArgumentError, renderPrompt } from "./content.js";
+import { callTool, CONFIRM_SCHEMA, confirmMessage, UnknownToolError, type Confirmation } from "./calls.js";
+import { getPrompt, PromptArgumentError } from "./content.js";
 import type { Endpoint, EndpointListener } from "./endpoints.js";
 import { instructions, serverInfo, type McpDeps } from "./mcp-shared.js";
 import { noteRequest } from "./request-log.js";
@@ -149,56 +149,30 @@ export class LegacySessions {
     });
     server.setRequestHandler(GetPromptRequestSchema, (request) => {
       const state = endpoint.state;
-      const prompt = state.promptsByName.get(request.params.name);
-      const declared = state.prompts.find((p) => p.name === request.params.name);
-      if (prompt === undefined || declared === undefined) throw invalidParams(`unknown prompt: ${request.params.name}`);
+      noteRequest({ release: Number(state.resolved.releaseNumber) });
       try {
-        const text = renderPrompt(prompt, declared, request.params.arguments);
-        return {
-          ...(prompt.description !== "" ? { description: prompt.description } : {}),
-          messages: [{ role: "user" as const, content: { type: "text" as const, text } }],
-          _meta: state.listMeta,
-        };
+        return getPrompt(state, request.params.name, request.params.arguments);
       } catch (err) {
         if (err instanceof PromptArgumentError) throw invalidParams(err.message);
         throw err;
       }
     });
     server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-      const state = endpoint.state;
-      let tool;
-      try {
-        tool = findTool(state, request.params.name);
-      } catch (err) {
-        if (err instanceof UnknownToolError) {
-          noteRequest({ outcome: "unknown_tool" });
-          throw invalidParams(err.message);
-        }
-        throw err;
-      }
-      noteRequest({ tool: tool.name });
-      const invalid = invalidArguments(tool, request.params.arguments ?? {});
-      if (invalid !== undefined) {
-        noteRequest({ outcome: invalid.outcome });
-        return invalid.result;
-      }
-      if (tool.confirm) {
-        const answer = await this.confirm(server, confirmMessage(tool), extra.signal, extra.requestId);
-        if (answer !== "accepted") {
-          const r = notConfirmed(tool, answer);
-          noteRequest({ outcome: r.outcome });
-          return r.result;
-        }
-      }
-      const r = await runTool(tool, request.params.arguments ?? {}, {
+      const options = {
         guard: deps.guard,
         timeoutMs: deps.upstreamTimeoutMs,
         maxResponseBytes: deps.upstreamMaxResponseBytes,
         clientHeaders: extra.requestInfo?.headers ?? {},
         signal: extra.signal,
-      });
-      noteRequest({ outcome: r.outcome });
-      return r.result;
+      };
+      try {
+        return await callTool(endpoint.state, request.params.name, request.params.arguments ?? {}, options, (tool) =>
+          this.confirm(server, confirmMessage(tool), extra.signal, extra.requestId),
+        );
+      } catch (err) {
+        if (err instanceof UnknownToolError) throw invalidParams(err.message);
+        throw err;
+      }
     });
     return server;
   }

@@ -8,8 +8,9 @@ import {
   Server,
   type McpHttpHandler,
 } from "@modelcontextprotocol/server";
-import { CONFIRM_SCHEMA, confirmMessage, findTool, invalidArguments, notConfirmed, runTool, UnknownToolError } from "./calls.js";
-import { PromptArgumentError, renderPrompt } from "./content.js";
+import type { ResolvedTool } from "../gen/releases/v1/releases_pb.js";
+import { callTool, CONFIRM_SCHEMA, confirmMessage, UnknownToolError } from "./calls.js";
+import { getPrompt, PromptArgumentError } from "./content.js";
 import type { Endpoint } from "./endpoints.js";
 import { cacheHint, instructions, serverInfo, type McpDeps } from "./mcp-shared.js";
 import { noteRequest } from "./request-log.js";
@@ -80,75 +81,48 @@ export class ModernEndpoints {
     server.setRequestHandler("prompts/get", (request) => {
       const state = endpoint.state;
       noteRequest({ release: Number(state.resolved.releaseNumber) });
-      const prompt = state.promptsByName.get(request.params.name);
-      const declared = state.prompts.find((p) => p.name === request.params.name);
-      if (prompt === undefined || declared === undefined)
-        throw new ProtocolError(ProtocolErrorCode.InvalidParams, `unknown prompt: ${request.params.name}`);
       try {
-        const text = renderPrompt(prompt, declared, request.params.arguments);
-        return {
-          ...(prompt.description !== "" ? { description: prompt.description } : {}),
-          messages: [{ role: "user" as const, content: { type: "text" as const, text } }],
-          _meta: state.listMeta,
-        };
+        return getPrompt(state, request.params.name, request.params.arguments);
       } catch (err) {
         if (err instanceof PromptArgumentError) throw new ProtocolError(ProtocolErrorCode.InvalidParams, err.message);
         throw err;
       }
     });
     server.setRequestHandler("tools/call", async (request, ctx) => {
-      const state = endpoint.state;
-      noteRequest({ release: Number(state.resolved.releaseNumber) });
-      let tool;
-      try {
-        tool = findTool(state, request.params.name);
-      } catch (err) {
-        if (err instanceof UnknownToolError) {
-          noteRequest({ outcome: "unknown_tool" });
-          throw new ProtocolError(ProtocolErrorCode.InvalidParams, err.message);
-        }
-        throw err;
-      }
-      noteRequest({ tool: tool.name });
-      const invalid = invalidArguments(tool, request.params.arguments ?? {});
-      if (invalid !== undefined) {
-        noteRequest({ outcome: invalid.outcome });
-        return invalid.result;
-      }
-      if (tool.confirm) {
-        const view = inputResponse(ctx.mcpReq.inputResponses, "confirm");
-        if (view.kind === "missing") {
-          const caps = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[CLIENT_CAPABILITIES_META_KEY] as
-            { elicitation?: unknown } | undefined;
-          if (caps?.elicitation === undefined) {
-            const r = notConfirmed(tool, "unsupported");
-            noteRequest({ outcome: r.outcome });
-            return r.result;
-          }
-          noteRequest({ outcome: "input_required" });
-          return inputRequired({
-            inputRequests: { confirm: inputRequired.elicit({ message: confirmMessage(tool), requestedSchema: CONFIRM_SCHEMA as never }) },
-          });
-        }
-        if (!(view.kind === "elicit" && view.action === "accept" && view.content?.["confirm"] === true)) {
-          const r = notConfirmed(tool, "declined");
-          noteRequest({ outcome: r.outcome });
-          return r.result;
-        }
-      }
       const headers: Record<string, string> = {};
       ctx.http?.req?.headers.forEach((value, name) => {
         headers[name] = value;
       });
-      const r = await runTool(tool, request.params.arguments ?? {}, {
+      const options = {
         guard: deps.guard,
         timeoutMs: deps.upstreamTimeoutMs,
         maxResponseBytes: deps.upstreamMaxResponseBytes,
         clientHeaders: headers,
         signal: ctx.mcpReq.signal,
-      });
-      noteRequest({ outcome: r.outcome });
-      return r.result;
+      };
+      // A confirmation is a round trip of its own: an input_required result, then
+      // the client's retry carrying the user's answer (the gateway keeps no state between).
+      const ask = async (tool: ResolvedTool) => {
+        const view = inputResponse(ctx.mcpReq.inputResponses, "confirm");
+        if (view.kind === "missing") {
+          const caps = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[CLIENT_CAPABILITIES_META_KEY] as
+            { elicitation?: unknown } | undefined;
+          if (caps?.elicitation === undefined) return "unsupported" as const;
+          const pending = inputRequired({
+            inputRequests: { confirm: inputRequired.elicit({ message: confirmMessage(tool), requestedSchema: CONFIRM_SCHEMA as never }) },
+          });
+          return { pending };
+        }
+        return view.kind === "elicit" && view.action === "accept" && view.content?.["confirm"] === true
+          ? ("accepted" as const)
+          : ("declined" as const);
+      };
+      try {
+        return await callTool(endpoint.state, request.params.name, request.params.arguments ?? {}, options, ask);
+      } catch (err) {
+        if (err instanceof UnknownToolError) throw new ProtocolError(ProtocolErrorCode.InvalidParams, err.message);
+        throw err;
+      }
     });
     return server;
   }
