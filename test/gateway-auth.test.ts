@@ -3,7 +3,7 @@ import { EditingMode } from "../gen/toolsets/v1/toolsets_pb.js";
 import { createApiKey, revokeApiKey } from "../server/auth/keys.js";
 import { httpTool as tool, uniqueSlug } from "../server/testing/fixtures.js";
 import { useTestServer } from "../server/testing/use-test-server.js";
-import { connectClient, startTestGateway, type McpTestClient, type TestGateway } from "./support/gateway.js";
+import { connectClient, postInitialize, startTestGateway, type McpTestClient, type TestGateway } from "./support/gateway.js";
 
 // Who may use which endpoint (issue 10, DESIGN §10): a public live endpoint
 // needs no key; staging, releases and private endpoints answer 401 with
@@ -45,16 +45,7 @@ const KINDS = [
 
 /** A raw 2025-era initialize: the status, headers and body the gateway answers. */
 async function initialize(path: string, headers: Record<string, string> = {}) {
-  const res = await fetch(gw.mcpUrl(path), {
-    method: "POST",
-    headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } },
-    }),
-  });
+  const res = await postInitialize(gw.mcpUrl(path), headers);
   const body = await res.text();
   if (res.headers.get("mcp-session-id") !== null) {
     await fetch(gw.mcpUrl(path), { method: "DELETE", headers: { "mcp-session-id": res.headers.get("mcp-session-id") ?? "", ...headers } });
@@ -144,16 +135,7 @@ describe("the auth matrix", () => {
     const path = `${endpoints.private}${suffix}`;
     const { key, revoke } = await revocable();
     const headers = { "content-type": "application/json", accept: "application/json, text/event-stream", ...bearer(key) };
-    const init = await fetch(gw.mcpUrl(path), {
-      method: "POST",
-      headers,
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 1,
-        method: "initialize",
-        params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } },
-      }),
-    });
+    const init = await postInitialize(gw.mcpUrl(path), headers);
     await init.text();
     const session = init.headers.get("mcp-session-id") ?? "";
     expect(session).not.toBe("");

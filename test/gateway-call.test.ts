@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseUpstreamAllowList } from "../gateway/upstream/index.js";
 import { httpTool as tool, uniqueSlug, urn } from "../server/testing/fixtures.js";
 import { useTestServer } from "../server/testing/use-test-server.js";
-import { connectClient, ERAS, startTestGateway, type ElicitAnswer, type McpTestClient, type TestGateway } from "./support/gateway.js";
+import { connectClient, ERAS, postInitialize, startTestGateway, type ElicitAnswer, type McpTestClient, type TestGateway } from "./support/gateway.js";
 
 // tools/call through the gateway (issue 10, DESIGN §10), end to end on both
 // eras: the HTTP tool runs against a real upstream server started here; the
@@ -210,16 +210,7 @@ describe("2025-11-25 confirmation without a GET stream", () => {
       accept: "application/json, text/event-stream",
       authorization: `Bearer ${tenant.consumerKey}`,
     };
-    const init = await fetch(url, {
-      method: "POST",
-      headers,
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 1,
-        method: "initialize",
-        params: { protocolVersion: "2025-11-25", capabilities: { elicitation: {} }, clientInfo: { name: "raw", version: "1" } },
-      }),
-    });
+    const init = await postInitialize(url, headers, { capabilities: { elicitation: {} } });
     await init.text();
     const session = { ...headers, "mcp-session-id": init.headers.get("mcp-session-id") ?? "", "mcp-protocol-version": "2025-11-25" };
     await (

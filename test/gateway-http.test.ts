@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { httpTool as tool, uniqueSlug } from "../server/testing/fixtures.js";
 import { useTestServer } from "../server/testing/use-test-server.js";
-import { connectClient, ERAS, startTestGateway, type TestGateway } from "./support/gateway.js";
+import { connectClient, ERAS, postInitialize, startTestGateway, type TestGateway } from "./support/gateway.js";
 
 // The gateway's HTTP edge (issue 10): bounded request bodies, clear answers to
 // malformed requests, and one WatchToolset per endpoint and credential shared
@@ -82,16 +82,7 @@ describe("browser clients", () => {
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get("access-control-allow-origin")).toBe(origin);
     expect(preflight.headers.get("access-control-allow-headers")).toBe("content-type, mcp-session-id");
-    const init = await post(
-      base,
-      JSON.stringify({
-        jsonrpc: "2.0",
-        id: 1,
-        method: "initialize",
-        params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "b", version: "1" } },
-      }),
-      { origin },
-    );
+    const init = await postInitialize(gw.mcpUrl(base), { origin });
     expect(init.status).toBe(200);
     expect(init.headers.get("access-control-allow-origin")).toBe(origin);
     expect(init.headers.get("access-control-expose-headers")).toContain("Mcp-Session-Id");

@@ -3,7 +3,7 @@ import { EditingMode } from "../gen/toolsets/v1/toolsets_pb.js";
 import { httpTool as tool, uniqueSlug } from "../server/testing/fixtures.js";
 import { startTcpProxy, type TcpProxy } from "../server/testing/tcp-proxy.js";
 import { useTestServer } from "../server/testing/use-test-server.js";
-import { connectClient, ERAS, startTestGateway, type McpTestClient, type TestGateway } from "./support/gateway.js";
+import { connectClient, ERAS, postInitialize, startTestGateway, type McpTestClient, type TestGateway } from "./support/gateway.js";
 
 // The link from the gateway to the release service breaks (a restart, a
 // network cut): open sessions keep serving what they had, the shared watch is
@@ -43,16 +43,7 @@ describe("a cut link to the release service", () => {
     await proxy.cut();
     for (const s of sessions) expect((await s.listTools()).tools.map((t) => t.name)).toEqual(["a"]);
     // An endpoint not open yet cannot be served while the service is unreachable.
-    const fresh = await fetch(gw.mcpUrl(`${tenant.org}/${tenant.project}/other-endpoint`), {
-      method: "POST",
-      headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 1,
-        method: "initialize",
-        params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "t", version: "1" } },
-      }),
-    });
+    const fresh = await postInitialize(gw.mcpUrl(`${tenant.org}/${tenant.project}/other-endpoint`));
     expect(fresh.status).toBe(503);
 
     // A publish while the link is down is caught up on when it comes back.
@@ -80,16 +71,7 @@ describe("what changes while the link is cut", () => {
     await proxy.restore();
     const ended = await Promise.race([client.streamEnded.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5_000))]);
     expect(ended).toBe(true);
-    const res = await fetch(gw.mcpUrl(path), {
-      method: "POST",
-      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `Bearer ${tenant.consumerKey}` },
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 1,
-        method: "initialize",
-        params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "t", version: "1" } },
-      }),
-    });
+    const res = await postInitialize(gw.mcpUrl(path), { authorization: `Bearer ${tenant.consumerKey}` });
     expect(res.status).toBe(404);
   });
 });
@@ -100,17 +82,7 @@ describe("a client that leaves while its endpoint opens", () => {
     const slowGw = await startTestGateway(`http://127.0.0.1:${slow.port}`, { endpointIdleMs: 100 });
     try {
       const abort = new AbortController();
-      const pending = fetch(slowGw.mcpUrl(base), {
-        method: "POST",
-        signal: abort.signal,
-        headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28" },
-        body: JSON.stringify({
-          jsonrpc: "2.0",
-          id: 1,
-          method: "initialize",
-          params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "t", version: "1" } },
-        }),
-      }).catch(() => undefined);
+      const pending = postInitialize(slowGw.mcpUrl(base), {}, { signal: abort.signal }).catch(() => undefined);
       await new Promise((r) => setTimeout(r, 100));
       abort.abort();
       await pending;

@@ -167,3 +167,28 @@ export async function connectClient(
     },
   };
 }
+
+/** The headers of a Streamable HTTP POST. */
+export const MCP_POST_HEADERS = { "content-type": "application/json", accept: "application/json, text/event-stream" } as const;
+
+/**
+ * A raw 2025-11-25 `initialize` POST, for tests of what the gateway's HTTP layer
+ * answers (statuses, headers). `headers` come on top of MCP_POST_HEADERS.
+ */
+export function postInitialize(
+  url: string,
+  headers: Record<string, string> = {},
+  options: { capabilities?: Record<string, unknown>; signal?: AbortSignal } = {},
+): Promise<Response> {
+  return fetch(url, {
+    method: "POST",
+    headers: { ...MCP_POST_HEADERS, ...headers },
+    ...(options.signal ? { signal: options.signal } : {}),
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-11-25", capabilities: options.capabilities ?? {}, clientInfo: { name: "raw", version: "1" } },
+    }),
+  });
+}
