@@ -24,7 +24,7 @@ import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
 import { urn } from "../server/testing/fixtures.js";
 import type { BenchContext } from "./lib/context.js";
-import { connect, encodeCall, merge, rate, StreamSessions, type Call, type Connection, type LoadResult } from "./lib/load.js";
+import { closedLoop, connect, encodeCall, merge, rate, StreamSessions, type Call, type Connection, type LoadResult } from "./lib/load.js";
 import {
   closeLegacySession,
   ERAS,
@@ -330,38 +330,12 @@ async function deliveryPart(ctx: BenchContext, gw: ChildServer, path: string): P
 }
 
 /** `total` requests on the connections, one in flight on each, connection i always sending calls[i]. */
-async function runFixed(conns: Connection[], calls: Call[], total: number): Promise<LoadResult> {
-  const latencies: number[] = [];
-  let errors = 0;
-  let bytesRead = 0;
-  let made = 0;
-  let firstError: string | undefined;
-  const started = performance.now();
-  await Promise.all(
-    conns.map(async (conn, i) => {
-      while (made < total) {
-        made++;
-        const t0 = performance.now();
-        const r = await conn.send(calls[i]!);
-        if (r.ok) {
-          latencies.push(performance.now() - t0);
-          bytesRead += r.bytes;
-        } else {
-          errors++;
-          firstError ??= r.error;
-        }
-      }
-    }),
+function runFixed(conns: Connection[], calls: Call[], total: number): Promise<LoadResult> {
+  return closedLoop(
+    conns,
+    (i) => calls[i]!,
+    (made) => made < total,
   );
-  const result: LoadResult = {
-    calls: latencies.length + errors,
-    errors,
-    seconds: (performance.now() - started) / 1000,
-    latencies: sorted(latencies),
-    bytes: bytesRead,
-  };
-  if (firstError !== undefined) result.firstError = firstError;
-  return result;
 }
 
 function errorsOf(r: LoadResult): string {

@@ -35,6 +35,18 @@ export type CallOutcome = UpstreamOutcome | "unknown_tool" | "declined" | "no_el
 const validators = new WeakMap<ResolvedTool, ValidateFunction | null>();
 
 /**
+ * A validator of an input schema. `pattern` and `patternProperties` are not
+ * checked: their regular expressions are a tenant's, and a catastrophic one
+ * would stall every endpoint of this gateway (the upstream still sees the value).
+ */
+function compileSchema(schema: Record<string, unknown>): ValidateFunction {
+  const ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: true });
+  ajv.removeKeyword("pattern");
+  ajv.removeKeyword("patternProperties");
+  return ajv.compile(schema);
+}
+
+/**
  * Checks tools/call arguments against the tool's inputSchema, before any
  * confirmation is asked: an error result the model can correct itself from,
  * or undefined when they are valid.
@@ -43,10 +55,7 @@ function invalidArguments(tool: ResolvedTool, args: Record<string, unknown>): { 
   let validate = validators.get(tool);
   if (validate === undefined) {
     try {
-      validate =
-        tool.inputSchema === undefined
-          ? null
-          : new Ajv2020({ strict: false, validateFormats: false, allErrors: true }).compile({ ...tool.inputSchema, type: "object" });
+      validate = tool.inputSchema === undefined ? null : compileSchema({ ...tool.inputSchema, type: "object" });
     } catch {
       validate = null;
     }

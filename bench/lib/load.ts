@@ -224,6 +224,48 @@ export class StreamSessions {
   }
 }
 
+/**
+ * Drives `connections` in closed loop (one call in flight on each): connection
+ * i sends `pick(i, n)` as its n-th call while `more(callsStartedSoFar)` holds.
+ */
+export async function closedLoop(
+  connections: readonly Connection[],
+  pick: (connection: number, n: number) => Call,
+  more: (made: number) => boolean,
+): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let bytes = 0;
+  let made = 0;
+  let firstError: string | undefined;
+  const started = performance.now();
+  await Promise.all(
+    connections.map(async (conn, i) => {
+      for (let n = 0; more(made); n++) {
+        made++;
+        const t0 = performance.now();
+        const r = await conn.send(pick(i, n));
+        if (r.ok) {
+          latencies.push(performance.now() - t0);
+          bytes += r.bytes;
+        } else {
+          errors++;
+          firstError ??= r.error;
+        }
+      }
+    }),
+  );
+  const result: LoadResult = {
+    calls: latencies.length + errors,
+    errors,
+    seconds: (performance.now() - started) / 1000,
+    latencies: sorted(latencies),
+    bytes,
+  };
+  if (firstError !== undefined) result.firstError = firstError;
+  return result;
+}
+
 /** N open connections to one server, driven in closed loop. */
 export class LoadClient {
   private readonly connections: Connection[];
@@ -237,38 +279,12 @@ export class LoadClient {
    * at its own offset) until `seconds` have passed or `maxCalls` were made.
    */
   async run(calls: readonly Call[], seconds: number, maxCalls = Infinity): Promise<LoadResult> {
-    const latencies: number[] = [];
-    let errors = 0;
-    let bytes = 0;
-    let made = 0;
-    let firstError: string | undefined;
-    const started = performance.now();
-    const deadline = started + seconds * 1000;
-    await Promise.all(
-      this.connections.map(async (conn, i) => {
-        for (let n = i; performance.now() < deadline && made < maxCalls; n++) {
-          made++;
-          const t0 = performance.now();
-          const r = await conn.send(calls[n % calls.length]!);
-          if (r.ok) {
-            latencies.push(performance.now() - t0);
-            bytes += r.bytes;
-          } else {
-            errors++;
-            firstError ??= r.error;
-          }
-        }
-      }),
+    const deadline = performance.now() + seconds * 1000;
+    return closedLoop(
+      this.connections,
+      (i, n) => calls[(i + n) % calls.length]!,
+      (made) => performance.now() < deadline && made < maxCalls,
     );
-    const result: LoadResult = {
-      calls: latencies.length + errors,
-      errors,
-      seconds: (performance.now() - started) / 1000,
-      latencies: sorted(latencies),
-      bytes,
-    };
-    if (firstError !== undefined) result.firstError = firstError;
-    return result;
   }
 
   close(): void {
