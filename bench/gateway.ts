@@ -20,11 +20,10 @@
 // The section makes the P1 toolset's endpoint public and publishes it
 // GW_PUBLISHES + 1 times, so it runs last.
 import { Agent } from "node:http";
-import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
 import { urn } from "../server/testing/fixtures.js";
 import type { BenchContext } from "./lib/context.js";
-import { closedLoop, connect, encodeCall, merge, rate, StreamSessions, type Call, type Connection, type LoadResult } from "./lib/load.js";
+import { closedLoop, connect, encodeCall, etagField, merge, rate, StreamSessions, type Call, type Connection, type LoadResult } from "./lib/load.js";
 import {
   closeLegacySession,
   ERAS,
@@ -86,18 +85,6 @@ async function until(done: () => boolean, timeoutMs: number): Promise<boolean> {
     await settle(1);
   }
   return true;
-}
-
-/** WatchToolsetResponse.etag (field 3), the resolved toolset skipped unread (as P4 does). */
-function etagField(message: Uint8Array): string {
-  const reader = new BinaryReader(message);
-  let etag = "";
-  while (reader.pos < reader.len) {
-    const [no, wireType] = reader.tag();
-    if (no === 3) etag = reader.string();
-    else reader.skip(wireType);
-  }
-  return etag;
 }
 
 /** `fn` for 0 … n-1, OPENING at a time. */

@@ -4,10 +4,9 @@
 // processes on one database; TRIALS publishes, one at a time. Times run from
 // A's answer to the publish to the arrival of the last byte of B's response
 // (or stream message), before the bench decodes it.
-import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
 import type { BenchContext } from "./lib/context.js";
-import { connect, encodeCall, StreamSessions } from "./lib/load.js";
+import { connect, encodeCall, etagField, StreamSessions } from "./lib/load.js";
 import { options, VARIATIONS } from "./lib/options.js";
 import { startServer } from "./lib/processes.js";
 import { add, ms, progress } from "./lib/report.js";
@@ -20,22 +19,6 @@ const UNIMPLEMENTED = "12";
 
 /** When each etag was first seen, by performance.now(). */
 type Seen = Map<string, number>;
-
-/**
- * WatchToolsetResponse.etag (field 3) of an encoded message, skipping the
- * resolved toolset unread: decoding 200 tools' Struct schemas would hold the
- * bench's event loop for milliseconds and delay the poller's timestamps.
- */
-function etagField(bytes: Uint8Array): string {
-  const reader = new BinaryReader(bytes);
-  let etag = "";
-  while (reader.pos < reader.len) {
-    const [no, wireType] = reader.tag();
-    if (no === 3) etag = reader.string();
-    else reader.skip(wireType);
-  }
-  return etag;
-}
 
 async function until(done: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = performance.now() + timeoutMs;

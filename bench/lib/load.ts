@@ -7,6 +7,7 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import { create, toBinary, toJsonString, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
+import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { sorted } from "../scratch.js";
 
 export type Wire = "json-h1" | "grpc-h2c";
@@ -309,4 +310,20 @@ export function merge(results: readonly LoadResult[]): LoadResult {
 /** Successful calls per second. */
 export function rate(r: LoadResult): number {
   return r.latencies.length / r.seconds;
+}
+
+/**
+ * WatchToolsetResponse.etag (field 3) of an encoded message, skipping the
+ * resolved toolset unread: decoding 200 tools' Struct schemas would hold the
+ * bench's event loop for milliseconds and delay the poller's timestamps.
+ */
+export function etagField(bytes: Uint8Array): string {
+  const reader = new BinaryReader(bytes);
+  let etag = "";
+  while (reader.pos < reader.len) {
+    const [no, wireType] = reader.tag();
+    if (no === 3) etag = reader.string();
+    else reader.skip(wireType);
+  }
+  return etag;
 }
