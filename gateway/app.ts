@@ -179,7 +179,7 @@ export function createGateway(config: GatewayConfig, logger: GatewayLogger, over
       note.method = Array.isArray(parsed)
         ? "batch"
         : typeof (parsed as { method?: unknown })?.method === "string"
-          ? (parsed as { method: string }).method
+          ? (parsed as { method: string }).method.slice(0, 64) // the client's string: bounded in the log
           : "response";
     } else {
       note.method = req.method === "GET" ? "stream" : "session/delete";
