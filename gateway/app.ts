@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createClient, type Client } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { isLegacyRequest } from "@modelcontextprotocol/server";
 import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
@@ -21,12 +21,8 @@ type RequestLine = RequestNote & { method?: string; endpoint?: string; era?: str
 /** The gateway's version, shown to MCP clients in serverInfo. */
 export const GATEWAY_VERSION = "0.1.0";
 
-/** What a test or the entry point may supply instead of the defaults. */
+/** What a test may change from the defaults. */
 export interface GatewayOverrides {
-  /** The release service client (default: gRPC over HTTP/2 to config.tsrUrl). */
-  client?: Client<typeof ReleaseService>;
-  /** The upstream guard (default: from config.upstreamAllow with real DNS). */
-  guard?: UpstreamGuard;
   /** Watch reopen backoff (tests shorten it). */
   backoffMs?: { min: number; max: number };
 }
@@ -51,14 +47,12 @@ export function createGateway(config: GatewayConfig, logger: GatewayLogger, over
   // protobuf-es decodes a Struct-heavy toolset from JSON about 4× faster than
   // from binary (18 vs 4 ms for 200 tools). HTTP/2 pings find a half-open
   // connection (a NAT that forgot it, a host gone without a reset).
-  const client =
-    overrides.client ??
-    createClient(
-      ReleaseService,
-      createConnectTransport({ baseUrl: config.tsrUrl, httpVersion: "2", useBinaryFormat: false, pingIntervalMs: 15_000, pingTimeoutMs: 5_000 }),
-    );
+  const client = createClient(
+    ReleaseService,
+    createConnectTransport({ baseUrl: config.tsrUrl, httpVersion: "2", useBinaryFormat: false, pingIntervalMs: 15_000, pingTimeoutMs: 5_000 }),
+  );
   let closing = false;
-  const guard = overrides.guard ?? new UpstreamGuard(config.upstreamAllow);
+  const guard = new UpstreamGuard(config.upstreamAllow);
   const endpoints = new EndpointRegistry({
     client,
     logger,

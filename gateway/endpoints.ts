@@ -42,8 +42,6 @@ export interface EndpointRegistryOptions {
   watchSilenceMs?: number;
   /** Reopen backoff after a watch broke. */
   backoffMs?: { min: number; max: number };
-  /** Called for every delivered list change (metrics and tests). */
-  onChange?: (endpoint: Endpoint, change: { tools: boolean; prompts: boolean }) => void;
 }
 
 /**
@@ -236,7 +234,6 @@ export class Endpoint {
     if (previous === undefined || this.address.kind === "release" || previous.resolved.etag === resolved.etag) return;
     const change = { tools: previous.toolsKey !== next.toolsKey, prompts: previous.promptsKey !== next.promptsKey };
     if (!change.tools && !change.prompts) return;
-    this.options.onChange?.(this, change);
     for (const l of [...this.listeners]) {
       try {
         l.changed(change);

@@ -32,7 +32,6 @@ interface LegacySession {
   endpoint: Endpoint;
   server: Server;
   transport: StreamableHTTPServerTransport;
-  listener: EndpointListener;
   lastUsed: number;
   /** Open GET streams (a session waiting for notifications is not idle). */
   streams: number;
@@ -89,7 +88,7 @@ export class LegacySessions {
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        session = { id, endpoint, server, transport, listener, lastUsed: Date.now(), streams: 0, closed: false };
+        session = { id, endpoint, server, transport, lastUsed: Date.now(), streams: 0, closed: false };
         this.sessions.set(id, session);
       },
     });

@@ -89,6 +89,20 @@ export async function connectClient(
       check();
     });
 
+  /** The era's calls, with what both eras observe the same way. */
+  const observed = (calls: Pick<McpTestClient, "listTools" | "callTool" | "listPrompts" | "getPrompt" | "close">): McpTestClient => ({
+    era,
+    ...calls,
+    get toolsChanged() {
+      return toolsChanged;
+    },
+    get promptsChanged() {
+      return promptsChanged;
+    },
+    waitForToolsChanged,
+    streamEnded,
+  });
+
   if (era === "2025-11-25") {
     const client = new LegacyClient({ name: "test-legacy", version: "1.0.0" }, { capabilities: options.elicit ? { elicitation: {} } : {} });
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
@@ -105,25 +119,16 @@ export async function connectClient(
     const transport = new LegacyTransport(new URL(url), { requestInit: { headers } });
     transport.onclose = () => endStream();
     await client.connect(transport);
-    return {
-      era,
+    return observed({
       listTools: () => client.listTools(),
       callTool: (name, args = {}) => client.callTool({ name, arguments: args }) as never,
       listPrompts: () => client.listPrompts(),
       getPrompt: (name, args) => client.getPrompt({ name, ...(args ? { arguments: args } : {}) }),
-      get toolsChanged() {
-        return toolsChanged;
-      },
-      get promptsChanged() {
-        return promptsChanged;
-      },
-      waitForToolsChanged,
-      streamEnded,
       close: async () => {
         await transport.terminateSession().catch(() => undefined);
         await client.close();
       },
-    };
+    });
   }
 
   const client = new ModernClient(
@@ -147,25 +152,16 @@ export async function connectClient(
     subscription = await client.listen({ toolsListChanged: true, promptsListChanged: true });
     void subscription.closed.then(() => endStream());
   }
-  return {
-    era,
+  return observed({
     listTools: () => client.listTools(undefined, { cacheMode: "bypass" }) as never,
     callTool: (name, args = {}) => client.callTool({ name, arguments: args }) as never,
     listPrompts: () => client.listPrompts(undefined, { cacheMode: "bypass" }) as never,
     getPrompt: (name, args) => client.getPrompt({ name, ...(args ? { arguments: args } : {}) }) as never,
-    get toolsChanged() {
-      return toolsChanged;
-    },
-    get promptsChanged() {
-      return promptsChanged;
-    },
-    waitForToolsChanged,
-    streamEnded,
     close: async () => {
       await subscription?.close().catch(() => undefined);
       await client.close();
     },
-  };
+  });
 }
 
 /** The headers of a Streamable HTTP POST. */
