@@ -38,7 +38,13 @@ export const SERVICES = [SourceService, ToolsetService, ReleaseService, Health] 
 const READY_TIMEOUT_MS = 2_000;
 
 /** Builds the application around a database handle. */
-export function createApp(options: ContextOptions, config: Pick<Config, "corsAllowedOrigins" | "maxRequestBytes" | "shutdownTimeoutMs">): App {
+/** The configuration the app itself reads (not the database's, which the caller opens). */
+export type AppConfig = Omit<
+  Config,
+  "databaseUrl" | "host" | "port" | "logLevel" | "migrateOnStart" | "dataDir" | "embeddedPgPort" | "listenDatabaseUrl"
+>;
+
+export function createApp(options: ContextOptions, config: AppConfig): App {
   const context = createServiceContext(options);
   const health = new HealthState();
   const routes = (router: ConnectRouter) => {
@@ -58,6 +64,7 @@ export function createApp(options: ContextOptions, config: Pick<Config, "corsAll
     readMaxBytes: config.maxRequestBytes,
     logger: context.logger,
     streamShutdownSignal: health.shutdownSignal,
+    trustedProxyHops: config.trustedProxyHops,
   });
   const cors = corsFor(config.corsAllowedOrigins, context.logger);
 

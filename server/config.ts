@@ -21,6 +21,46 @@ export interface Config {
   servedStateMaxMb: number;
   /** Longest silence on a WatchToolset stream before a keepalive message. */
   watchKeepaliveMs: number;
+  /** Per-replica token buckets (in memory): reads and writes per API key, anonymous resolves per client address. */
+  rateLimits: RateLimits;
+  /** Longest wait for a row lock before the write fails ABORTED (PostgreSQL `lock_timeout`). */
+  dbLockTimeoutMs: number;
+  /** Client-side bound on any one query, for a database that stops answering (a silent network path). */
+  dbQueryTimeoutMs: number;
+  /** Longest wait for a pool connection (and for a new connection to open). */
+  dbConnectTimeoutMs: number;
+  /** Pool connections write transactions may hold at once; the rest stay for reads. */
+  dbWriteConnections: number;
+  /** Checkouts that may wait for a pool connection; more are refused at once (RESOURCE_EXHAUSTED). */
+  dbPoolQueueMax: number;
+  /** Unary RPCs this process works on at once; more are refused at once (RESOURCE_EXHAUSTED). */
+  maxInFlight: number;
+  /** Streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  http2MaxConcurrentStreams: number;
+  /** An HTTP/2 connection with no open stream for this long is closed (GOAWAY). */
+  idleConnectionTimeoutMs: number;
+  /** Open server streams (WatchToolset, health Watch) one client address may hold. */
+  maxStreamsPerClient: number;
+  /** Open grpc.health.v1.Health/Watch streams in all (they need no key). */
+  maxHealthWatches: number;
+  /** Proxies in front of the service whose X-Forwarded-For entries are trusted (0 = use the socket address). */
+  trustedProxyHops: number;
+}
+
+/** One token bucket's shape; `perSecond` 0 turns the limit off. */
+export interface RateLimit {
+  perSecond: number;
+  burst: number;
+}
+
+/** The rate limits of RATE_LIMIT_*. */
+export interface RateLimits {
+  /** Per API key, for reads (NO_SIDE_EFFECTS RPCs). */
+  read: RateLimit;
+  /** Per API key, for writes. */
+  write: RateLimit;
+  /** Per client address, for calls without a key (public resolves and watches). */
+  anonymous: RateLimit;
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -124,6 +164,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError("LOG_LEVEL", `must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(env["LOG_LEVEL"])}`);
   }
   const host = str(env, "HOST", "127.0.0.1");
+  const poolMax = int(env, "DB_POOL_MAX", 10, 1, 1000);
   if (/\s/.test(host)) throw new ConfigError("HOST", "must be a host name or address");
   return {
     databaseUrl: databaseUrl(env),
@@ -132,7 +173,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: logLevel as LogLevel,
     corsAllowedOrigins: origins(env),
     migrateOnStart: bool(env, "MIGRATE_ON_START", true),
-    dbPoolMax: int(env, "DB_POOL_MAX", 10, 1, 1000),
+    dbPoolMax: poolMax,
     dbStatementTimeoutMs: int(env, "DB_STATEMENT_TIMEOUT_MS", 15_000, 0, 3_600_000),
     maxRequestBytes: int(env, "MAX_REQUEST_BYTES", 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 20_000, 0, 600_000),
@@ -142,5 +183,28 @@ export function loadConfig(env: Env = process.env): Config {
       env["LISTEN_DATABASE_URL"] === undefined || env["LISTEN_DATABASE_URL"] === "" ? undefined : postgresUrl(env, "LISTEN_DATABASE_URL"),
     servedStateMaxMb: int(env, "SERVED_STATE_MAX_MB", 256, 0, 1024 * 1024),
     watchKeepaliveMs: int(env, "WATCH_KEEPALIVE_MS", 15_000, 100, 30_000),
+    rateLimits: {
+      read: rateLimit(env, "READ", 100, 200),
+      write: rateLimit(env, "WRITE", 20, 40),
+      anonymous: rateLimit(env, "ANONYMOUS", 50, 100),
+    },
+    dbLockTimeoutMs: int(env, "DB_LOCK_TIMEOUT_MS", 2_000, 1, 600_000),
+    dbQueryTimeoutMs: int(env, "DB_QUERY_TIMEOUT_MS", 20_000, 100, 3_600_000),
+    dbConnectTimeoutMs: int(env, "DB_CONNECT_TIMEOUT_MS", 5_000, 100, 600_000),
+    dbWriteConnections: int(env, "DB_WRITE_CONNECTIONS", Math.max(1, Math.ceil(poolMax / 2)), 1, poolMax),
+    dbPoolQueueMax: int(env, "DB_POOL_QUEUE_MAX", 200, 0, 1_000_000),
+    maxInFlight: int(env, "MAX_IN_FLIGHT", 512, 1, 1_000_000),
+    http2MaxConcurrentStreams: int(env, "HTTP2_MAX_CONCURRENT_STREAMS", 100, 1, 100_000),
+    idleConnectionTimeoutMs: int(env, "IDLE_CONNECTION_TIMEOUT_MS", 120_000, 1_000, 86_400_000),
+    maxStreamsPerClient: int(env, "MAX_STREAMS_PER_CLIENT", 1_000, 1, 1_000_000),
+    maxHealthWatches: int(env, "MAX_HEALTH_WATCHES", 100, 1, 1_000_000),
+    trustedProxyHops: int(env, "TRUSTED_PROXY_HOPS", 0, 0, 10),
   };
+}
+
+/** RATE_LIMIT_<kind>_PER_SECOND and RATE_LIMIT_<kind>_BURST (default twice the rate, at least 1). */
+function rateLimit(env: Env, kind: string, perSecond: number, burst: number): RateLimit {
+  const rate = int(env, `RATE_LIMIT_${kind}_PER_SECOND`, perSecond, 0, 1_000_000);
+  const defaultBurst = env[`RATE_LIMIT_${kind}_PER_SECOND`] ? Math.max(1, rate * 2) : burst;
+  return { perSecond: rate, burst: int(env, `RATE_LIMIT_${kind}_BURST`, defaultBurst, 1, 10_000_000) };
 }

@@ -2,6 +2,7 @@ import { Code, ConnectError, createConnectRouter, type ConnectRouter, type Conne
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { Logger } from "./logging.js";
+import { clampTimeoutHeaders, clientAddressOf, REQUEST_ID_HEADER, requestIdFrom, runInRequest, timeoutMsFrom } from "./request-context.js";
 import type { RequestHandler } from "./server.js";
 
 /**
@@ -25,6 +26,8 @@ export function createRpcHandler(
      * handler must not hand ctx.signal to work it wants to finish in the drain.
      */
     streamShutdownSignal?: AbortSignal;
+    /** Proxies whose X-Forwarded-For entries are trusted for the client address. */
+    trustedProxyHops?: number;
   },
 ): RequestHandler {
   const router = createConnectRouter({
@@ -42,8 +45,18 @@ export function createRpcHandler(
       res.end();
       return;
     }
+    const requestId = requestIdFrom(req.headers);
+    res.setHeader(REQUEST_ID_HEADER, requestId);
+    const timeoutMs = timeoutMsFrom(req.headers);
+    clampTimeoutHeaders(req.headers);
     const uReq = universalRequestFromNodeRequest(req, res, undefined, undefined);
-    uHandler(uReq)
+    const context = {
+      requestId,
+      clientAddress: clientAddressOf(req.socket.remoteAddress, req.headers, options.trustedProxyHops ?? 0),
+      deadline: timeoutMs === undefined ? undefined : performance.now() + timeoutMs,
+      signal: timeoutMs === undefined ? uReq.signal : AbortSignal.any([uReq.signal, deadlineSignal(timeoutMs)]),
+    };
+    runInRequest(context, () => uHandler(uReq))
       .then(reclassifyParseErrors)
       .then((uRes) => universalResponseToNodeResponse(uRes, res))
       .catch((reason: unknown) => {
@@ -51,6 +64,13 @@ export function createRpcHandler(
         options.logger.error("rpc response failed", { procedure: uHandler.requestPath, cause: reason });
       });
   };
+}
+
+/** Aborted with DEADLINE_EXCEEDED once `ms` have passed (the timer does not hold the process open). */
+function deadlineSignal(ms: number): AbortSignal {
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(new ConnectError("the deadline passed", Code.DeadlineExceeded)), ms).unref();
+  return controller.signal;
 }
 
 const PARSE_ERROR = /^parse binary: /;

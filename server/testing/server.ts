@@ -4,8 +4,8 @@ import { ConnectError, createClient, type Client, type Code, type Transport } fr
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import type { Kysely } from "kysely";
 import type pg from "pg";
-import { createApp, type App } from "../app.js";
-import type { Config } from "../config.js";
+import { createApp, type App, type AppConfig } from "../app.js";
+import { loadConfig, type Config } from "../config.js";
 import type { ContextOptions } from "../context.js";
 import type { Database } from "../db/database.js";
 import { createDb, createPool } from "../db/pool.js";
@@ -31,7 +31,9 @@ export interface TestServer {
 }
 
 /** The settings a test may change from the defaults of `startTestServer`. */
-export type ServerOverrides = Partial<Pick<Config, "corsAllowedOrigins" | "maxRequestBytes" | "shutdownTimeoutMs" | "dbStatementTimeoutMs">> &
+export type ServerOverrides = Partial<
+  Omit<Config, "databaseUrl" | "host" | "port" | "logLevel" | "migrateOnStart" | "dataDir" | "embeddedPgPort" | "listenDatabaseUrl">
+> &
   Partial<
     Pick<
       ContextOptions,
@@ -42,6 +44,16 @@ export type ServerOverrides = Partial<Pick<Config, "corsAllowedOrigins" | "maxRe
     /** Return before the change feed is up (default: wait for it, so reads are served from memory from the first call). */
     feedUp?: false;
   };
+
+/**
+ * The production defaults, but for what would make tests slow or flaky: a
+ * shorter drain, and rate limits off (the suites make many calls with one key;
+ * the rate-limit tests turn them on).
+ */
+export function testConfig(): AppConfig {
+  const off = { perSecond: 0, burst: 1 };
+  return { ...loadConfig({}), shutdownTimeoutMs: 5_000, rateLimits: { read: off, write: off, anonymous: off } };
+}
 
 /** Starts the app on 127.0.0.1:0 against `databaseUrl`. */
 export async function startTestServer(databaseUrl: string, overrides: ServerOverrides = {}): Promise<TestServer> {
@@ -60,11 +72,7 @@ export async function startTestServer(databaseUrl: string, overrides: ServerOver
       ...(overrides.listenerPingMs !== undefined ? { listenerPingMs: overrides.listenerPingMs } : {}),
       ...(overrides.beforeStore !== undefined ? { beforeStore: overrides.beforeStore } : {}),
     },
-    {
-      corsAllowedOrigins: overrides.corsAllowedOrigins ?? [],
-      maxRequestBytes: overrides.maxRequestBytes ?? 4 * 1024 * 1024,
-      shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? 5_000,
-    },
+    { ...testConfig(), ...overrides },
   );
   const addr = await app.listen(0, "127.0.0.1");
   // Bounded: a test whose database is unreachable on purpose starts anyway.
