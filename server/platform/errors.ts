@@ -1,6 +1,7 @@
 import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 
 /** The kinds of failure a query or domain function may report. */
 export type DomainErrorKind =
@@ -29,6 +30,12 @@ export const ERROR_REASONS = {
   VERSION_CONFLICT: "VERSION_CONFLICT",
   /** A concurrent transaction won; the same request may simply be retried. */
   CONCURRENT_UPDATE: "CONCURRENT_UPDATE",
+  /** A per-key or per-address rate limit refused the call: retry after the RetryInfo delay (metadata `limit`: read, write, anonymous). */
+  RATE_LIMITED: "RATE_LIMITED",
+  /** The replica is at a bound of concurrent work (metadata `resource`): retry after the RetryInfo delay, or on another replica. */
+  OVERLOADED: "OVERLOADED",
+  /** A row lock was not granted within DB_LOCK_TIMEOUT_MS: another write holds it; retry after the RetryInfo delay. */
+  LOCK_TIMEOUT: "LOCK_TIMEOUT",
   /** The entity already exists (metadata `entity`: toolset, staging_copy, mcp_slug, organization, project, …). */
   ALREADY_EXISTS: "ALREADY_EXISTS",
   /** The write references an entity that does not exist, or removes one still referenced. */
@@ -163,6 +170,24 @@ export function detailedError(message: string, code: Code, detail: DomainErrorDe
     details.push({ desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata: detail.metadata ?? {} }) });
   }
   return new ConnectError(message, code, undefined, details);
+}
+
+/**
+ * A refusal the client should retry later: RESOURCE_EXHAUSTED (rate limits,
+ * overload), ABORTED or UNAVAILABLE, with a `google.rpc.RetryInfo` whose
+ * `retry_delay` says when, and an ErrorInfo reason (with `metadata`) to branch on.
+ */
+export function retryLater(
+  message: string,
+  code: Code,
+  retryAfterMs: number,
+  reason: ErrorReason,
+  metadata: Record<string, string> = {},
+): ConnectError {
+  return new ConnectError(message, code, undefined, [
+    { desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata }) },
+    { desc: RetryInfoSchema, value: create(RetryInfoSchema, { retryDelay: durationFromMs(Math.max(0, Math.ceil(retryAfterMs))) }) },
+  ]);
 }
 
 /**
