@@ -22,6 +22,12 @@ export interface RequestContext {
    * finish in the drain; database work is cancelled on it.
    */
   readonly signal: AbortSignal;
+  /**
+   * Set by the observe interceptor once it has written the RPC's log line; a
+   * request refused before the interceptors ran (while decoding, say) is logged
+   * by the RPC handler instead, so every request logs exactly one line.
+   */
+  readonly marks: { observed: boolean };
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();

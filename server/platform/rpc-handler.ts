@@ -55,6 +55,7 @@ export function createRpcHandler(
       clientAddress: clientAddressOf(req.socket.remoteAddress, req.headers, options.trustedProxyHops ?? 0),
       deadline: timeoutMs === undefined ? undefined : performance.now() + timeoutMs,
       signal: timeoutMs === undefined ? uReq.signal : AbortSignal.any([uReq.signal, deadlineSignal(timeoutMs)]),
+      marks: { observed: false },
     };
     runInRequest(context, () => uHandler(uReq))
       .then(reclassifyParseErrors)
