@@ -8,6 +8,7 @@ import { projectScopeKey } from "./auth/scope.js";
 import { corsFor } from "./platform/cors.js";
 import { databaseReadiness, HealthState } from "./platform/health.js";
 import { healthService } from "./platform/health-service.js";
+import { createMetrics, serveMetrics, writeMetrics, type Metrics } from "./platform/metrics.js";
 import { observeInterceptor } from "./platform/observe.js";
 import { registerReflection } from "./platform/reflection.js";
 import { createRpcHandler } from "./platform/rpc-handler.js";
@@ -26,6 +27,10 @@ export interface App {
   health: HealthState;
   /** What the handlers share (served state, change feed, watches): for counters and tests. */
   context: ServiceContext;
+  /** What GET /metrics reports. */
+  metrics: Metrics;
+  /** Where /metrics listens when METRICS_PORT is set, once listening; else undefined (it is on the service port). */
+  readonly metricsAddress: AddressInfo | undefined;
   /** Starts the change feed and listens. */
   listen(port: number, host: string): Promise<AddressInfo>;
   /** Marks NOT_SERVING (open watches end), stops accepting, drains in-flight calls, stops the change feed. The caller closes the database. */
@@ -45,7 +50,17 @@ export type AppConfig = Omit<
 >;
 
 export function createApp(options: ContextOptions, config: AppConfig): App {
-  const context = createServiceContext(options);
+  // Filled as the routes are registered: the procedures /metrics may name.
+  const procedures = new Set<string>();
+  const metrics = createMetrics(procedures, () => ({
+    served: context.served,
+    servedStateMaxBytes: options.servedStateMaxBytes,
+    watches: context.watches,
+    listener: context.listener,
+    pools: options.pools ?? {},
+    inFlight: () => server.inFlight(),
+  }));
+  const context = createServiceContext({ ...options, onNotice: (change) => metrics.noticeLag(Date.now() - change.at) });
   const health = new HealthState();
   const routes = (router: ConnectRouter) => {
     router.service(SourceService, sourceService(context));
@@ -53,11 +68,12 @@ export function createApp(options: ContextOptions, config: AppConfig): App {
     router.service(ReleaseService, releaseService(context));
     router.service(Health, healthService(health));
     registerReflection(router, SERVICES);
+    for (const h of router.handlers) procedures.add(h.requestPath);
   };
   const rpc = createRpcHandler({
     routes,
     interceptors: [
-      observeInterceptor(context.logger, (values) => values.get(callerKey)?.keyId ?? null),
+      observeInterceptor(context.logger, (values) => values.get(callerKey)?.keyId ?? null, metrics),
       authInterceptor(context.tenancy),
       readYourWrites(context),
     ],
@@ -73,6 +89,11 @@ export function createApp(options: ContextOptions, config: AppConfig): App {
 
   const handler: RequestHandler = (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
+    // No tenant data in it (see platform/metrics.ts); METRICS_PORT moves it off the service port.
+    if (req.method === "GET" && path === "/metrics" && config.metricsPort === undefined) {
+      void writeMetrics(metrics, res);
+      return;
+    }
     if (req.method === "GET" && (path === "/healthz" || path === "/readyz")) {
       const reply = (status: number, body: object) => {
         res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
@@ -95,13 +116,20 @@ export function createApp(options: ContextOptions, config: AppConfig): App {
   };
 
   const server = createDualServer(handler);
+  let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   return {
     server,
     health,
     context,
-    listen(port, host) {
+    metrics,
+    get metricsAddress() {
+      return metricsServer?.address;
+    },
+    async listen(port, host) {
       context.listener?.start();
-      return server.listen(port, host);
+      const address = await server.listen(port, host);
+      if (config.metricsPort !== undefined) metricsServer = await serveMetrics(metrics, config.metricsPort, host);
+      return address;
     },
     async shutdown() {
       // Watches first, so their streams end with UNAVAILABLE (not as a cancel) when stopServing aborts them.
@@ -109,6 +137,7 @@ export function createApp(options: ContextOptions, config: AppConfig): App {
       health.stopServing();
       await server.shutdown(config.shutdownTimeoutMs);
       await context.listener?.stop();
+      await metricsServer?.close();
     },
   };
 }

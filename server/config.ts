@@ -45,6 +45,8 @@ export interface Config {
   maxHealthWatches: number;
   /** Proxies in front of the service whose X-Forwarded-For entries are trusted (0 = use the socket address). */
   trustedProxyHops: number;
+  /** Where GET /metrics is served: undefined = on the service port; a port = there only (on HOST), not on the service port. */
+  metricsPort: number | undefined;
 }
 
 /** One token bucket's shape; `perSecond` 0 turns the limit off. */
@@ -199,6 +201,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxStreamsPerClient: int(env, "MAX_STREAMS_PER_CLIENT", 1_000, 1, 1_000_000),
     maxHealthWatches: int(env, "MAX_HEALTH_WATCHES", 100, 1, 1_000_000),
     trustedProxyHops: int(env, "TRUSTED_PROXY_HOPS", 0, 0, 10),
+    metricsPort: env["METRICS_PORT"] === undefined || env["METRICS_PORT"] === "" ? undefined : int(env, "METRICS_PORT", 0, 0, 65535),
   };
 }
 

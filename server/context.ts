@@ -6,6 +6,8 @@ import { Tenancy } from "./auth/tenancy.js";
 import type { Database } from "./db/database.js";
 import { toConnectError } from "./platform/errors.js";
 import type { Logger } from "./platform/logging.js";
+import type { PoolCounts } from "./platform/metrics.js";
+import type { Change } from "./serving/change.js";
 import { ChangeListener } from "./serving/listener.js";
 import { ServedState } from "./serving/served-state.js";
 import { WatchHub } from "./serving/watch-hub.js";
@@ -57,6 +59,10 @@ export interface ContextOptions {
   listenerBackoffMs?: { min: number; max: number };
   /** Test hook between a fill's read and its store (see ServedState). */
   beforeStore?: (key: string) => Promise<void>;
+  /** Database pools by name (a pg.Pool fits), for /metrics: connections in use, idle, checkouts waiting. */
+  pools?: Readonly<Record<string, PoolCounts>>;
+  /** Each change notice as it arrives (the app measures the feed's lag with it). */
+  onNotice?: (change: Change) => void;
 }
 
 /** Errors that end a watch rather than being retried. */
@@ -77,6 +83,7 @@ export function createServiceContext(opts: ContextOptions): ServiceContext {
           connectionString: opts.listenUrl,
           logger: opts.logger,
           onChange(change) {
+            opts.onNotice?.(change);
             served.apply(change);
             watches.apply(change);
           },

@@ -79,6 +79,7 @@ async function main(): Promise<void> {
         servedStateMaxBytes: config.servedStateMaxMb * 1024 * 1024,
         listenUrl: config.listenDatabaseUrl ?? database.url,
         watchKeepaliveMs: config.watchKeepaliveMs,
+        pools: { main: pool },
       },
       config,
     );

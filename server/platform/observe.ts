@@ -1,32 +1,46 @@
-import { Code, type ConnectError, type ContextValues, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import { toConnectError } from "./errors.js";
 import type { Logger } from "./logging.js";
+import { codeName, type Metrics } from "./metrics.js";
+import { currentRequest, runInRequest, type RequestContext } from "./request-context.js";
 
 /**
  * Outermost interceptor: maps every failure to a client-safe ConnectError (see
  * errors.ts) and writes one log line per RPC with procedure, code, duration and
  * caller id (`callerIdOf` reads it from what the interceptors inside this one
- * stored). Keys and request bodies are never logged.
+ * stored); the logger adds the request id. Keys and request bodies are never
+ * logged. It reports each RPC to `metrics` and marks the request observed, so
+ * the RPC handler does not log it again.
  */
-export function observeInterceptor(logger: Logger, callerIdOf: (values: ContextValues) => string | null): Interceptor {
+export function observeInterceptor(
+  logger: Logger,
+  callerIdOf: (values: ContextValues) => string | null,
+  metrics?: Pick<Metrics, "rpcEnded">,
+): Interceptor {
   return (next) => async (req) => {
     const started = performance.now();
+    const request = currentRequest();
+    const procedure = `/${req.service.typeName}/${req.method.name}`;
+    const unary = req.method.methodKind === "unary";
     const log = (err: ConnectError | undefined, cause?: unknown) => {
-      const code = err ? Code[err.code] : "OK";
+      const seconds = (performance.now() - started) / 1000;
       const fields = {
-        procedure: `/${req.service.typeName}/${req.method.name}`,
+        procedure,
         protocol: req.requestMethod === "GET" ? "connect-get" : protocolOf(req.header.get("content-type")),
-        code,
-        duration_ms: Math.round((performance.now() - started) * 10) / 10,
+        code: codeName(err),
+        duration_ms: Math.round(seconds * 10_000) / 10,
         caller_id: callerIdOf(req.contextValues),
       };
       if (cause !== undefined) logger.error("rpc", { ...fields, cause });
       else logger.info("rpc", fields);
+      if (request) request.marks.observed = true;
+      metrics?.rpcEnded(procedure, err, unary ? seconds : undefined);
     };
     const fail = (err: unknown): never => {
       const { error, cause } = toConnectError(err);
-      log(error, cause);
-      throw error;
+      const sent = withRequestId(error, request);
+      log(sent, cause);
+      throw sent;
     };
     try {
       const res = await next(req);
@@ -37,19 +51,51 @@ export function observeInterceptor(logger: Logger, callerIdOf: (values: ContextV
       const messages = res.message;
       return {
         ...res,
-        message: (async function* () {
-          try {
-            yield* messages;
-            log(undefined);
-          } catch (err) {
-            fail(err);
-          }
-        })(),
+        message: inRequest(
+          request,
+          (async function* () {
+            try {
+              yield* messages;
+              log(undefined);
+            } catch (err) {
+              fail(err);
+            }
+          })(),
+        ),
       };
     } catch (err) {
       return fail(err);
     }
   };
+}
+
+/**
+ * A stream's messages are pulled by the protocol layer after the RPC handler's
+ * promise has resolved, outside the request's async context: each step runs in
+ * it again, so what the handler logs while streaming, and the final line, carry
+ * the request id.
+ */
+function inRequest<T>(request: RequestContext | undefined, messages: AsyncGenerator<T>): AsyncIterable<T> {
+  if (!request) return messages;
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: () => runInRequest(request, () => messages.next()),
+      return: (value?: unknown) => runInRequest(request, () => messages.return(value as T)),
+      throw: (err?: unknown) => runInRequest(request, () => messages.throw(err)),
+    }),
+  };
+}
+
+/** Codes that mean the fault is the server's: their message names the request id, for the user to quote. */
+const SERVER_FAULTS = new Set([Code.Internal, Code.Unknown, Code.DataLoss]);
+
+/** `internal error` becomes `internal error (request id …)`; details, metadata and cause are kept. */
+function withRequestId(error: ConnectError, request: RequestContext | undefined): ConnectError {
+  const id = request?.requestId;
+  if (id === undefined || !SERVER_FAULTS.has(error.code) || error.rawMessage.includes(id)) return error;
+  const quoted = new ConnectError(`${error.rawMessage} (request id ${id})`, error.code, error.metadata, undefined, error.cause);
+  quoted.details = error.details;
+  return quoted;
 }
 
 function protocolOf(contentType: string | null): string {

@@ -71,6 +71,7 @@ export async function startTestServer(databaseUrl: string, overrides: ServerOver
       ...(overrides.watchPollMs !== undefined ? { watchPollMs: overrides.watchPollMs } : {}),
       ...(overrides.listenerPingMs !== undefined ? { listenerPingMs: overrides.listenerPingMs } : {}),
       ...(overrides.beforeStore !== undefined ? { beforeStore: overrides.beforeStore } : {}),
+      pools: { main: pool },
     },
     { ...testConfig(), ...overrides },
   );
