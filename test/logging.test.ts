@@ -1,7 +1,10 @@
+import { Code, ConnectError, createContextValues, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
 import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { createLogger } from "../server/platform/logging.js";
+import { observeInterceptor } from "../server/platform/observe.js";
+import { runInRequest, type RequestContext } from "../server/platform/request-context.js";
 import { bearer, rawGrpcStatus } from "../server/testing/server.js";
 import { useTestServer } from "../server/testing/use-test-server.js";
 
@@ -25,6 +28,7 @@ describe("logs", () => {
     expect(typeof line["duration_ms"]).toBe("number");
     expect(line["caller_id"]).toMatch(/^[0-9a-f-]{36}$/);
     expect(line["protocol"]).toBe("grpc");
+    expect(line["request_id"]).toMatch(/^[0-9a-f-]{36}$/);
     const all = lines.join("");
     expect(all).not.toContain(tenant.producerKey);
     expect(all).not.toContain(secretName);
@@ -57,5 +61,52 @@ describe("malformed binary over gRPC", () => {
       authorization: `Bearer ${tenant.producerKey}`,
     });
     expect(status).toBe("3");
+  });
+});
+
+describe("the observe interceptor", () => {
+  const request = (id: string): RequestContext => ({
+    requestId: id,
+    clientAddress: "192.0.2.1",
+    deadline: undefined,
+    signal: new AbortController().signal,
+    marks: { observed: false },
+  });
+  const unary = {
+    service: ToolsetService,
+    method: ToolsetService.method.getToolset,
+    requestMethod: "POST",
+    header: new Headers({ "content-type": "application/proto" }),
+    contextValues: createContextValues(),
+  } as unknown as UnaryRequest;
+
+  it("marks the request observed once it has logged it, and reports it to the metrics", async () => {
+    const out: string[] = [];
+    const ended: [string, string | undefined, number | undefined][] = [];
+    const interceptor = observeInterceptor(createLogger("info", { write: (s: string) => out.push(s) }), () => null, {
+      rpcEnded: (procedure, error, seconds) => ended.push([procedure, error && Code[error.code], seconds]),
+    });
+    const ok = request("req-ok");
+    await runInRequest(ok, () => interceptor(async () => ({ stream: false }) as UnaryResponse)(unary));
+    expect(ok.marks.observed).toBe(true);
+    const bad = request("req-bad");
+    const thrown = await runInRequest(bad, () =>
+      interceptor(() => Promise.reject(new Error("secret detail")))(unary).then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      ),
+    );
+    expect(bad.marks.observed).toBe(true);
+    expect(thrown?.rawMessage).toBe("internal error (request id req-bad)");
+    expect(ended.map(([p, c, s]) => [p, c, typeof s])).toEqual([
+      ["/toolsets.v1.ToolsetService/GetToolset", undefined, "number"],
+      ["/toolsets.v1.ToolsetService/GetToolset", "Internal", "number"],
+    ]);
+    const logged = out.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logged.map((l) => [l["request_id"], l["code"], l["level"]])).toEqual([
+      ["req-ok", "OK", "info"],
+      ["req-bad", "Internal", "error"],
+    ]);
+    expect(out.join("")).not.toContain("192.0.2.1");
   });
 });

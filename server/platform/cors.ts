@@ -10,9 +10,11 @@ export interface CorsDecision {
   preflight: boolean;
 }
 
-const ALLOWED_HEADERS = [...cors.allowedHeaders, "Authorization"].join(", ");
+// A browser may send its own request id or trace context, and read the id the
+// service answers with (so a user can quote it).
+const ALLOWED_HEADERS = [...cors.allowedHeaders, "Authorization", "X-Request-Id", "Traceparent"].join(", ");
 const ALLOWED_METHODS = cors.allowedMethods.join(", ");
-const EXPOSED_HEADERS = cors.exposedHeaders.join(", ");
+const EXPOSED_HEADERS = [...cors.exposedHeaders, "X-Request-Id"].join(", ");
 
 /**
  * CORS for browsers calling Connect and gRPC-Web, with Connect's own header lists.

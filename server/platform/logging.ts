@@ -1,4 +1,5 @@
 import type { LogLevel } from "../config.js";
+import { currentRequest } from "./request-context.js";
 
 /** Structured fields of a log line; never put keys or request bodies here. */
 export type LogFields = Record<string, unknown>;
@@ -13,12 +14,18 @@ export interface Logger {
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-/** Creates a logger writing lines at `level` and above to `out` (stdout by default). */
+/**
+ * Creates a logger writing lines at `level` and above to `out` (stdout by
+ * default). A line written while serving a request (see request-context.ts)
+ * carries its `request_id`, whichever layer writes it.
+ */
 export function createLogger(level: LogLevel, out: { write(s: string): unknown } = process.stdout): Logger {
   const min = ORDER[level];
   const emit = (lvl: LogLevel, msg: string, fields?: LogFields) => {
     if (ORDER[lvl] < min) return;
-    out.write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields }, jsonSafe)}\n`);
+    const requestId = currentRequest()?.requestId;
+    const line = { time: new Date().toISOString(), level: lvl, msg, ...(requestId !== undefined && { request_id: requestId }), ...fields };
+    out.write(`${JSON.stringify(line, jsonSafe)}\n`);
   };
   return {
     debug: (m, f) => emit("debug", m, f),
