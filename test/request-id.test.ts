@@ -4,7 +4,7 @@ import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
 import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { createLogger } from "../server/platform/logging.js";
 import { currentRequest } from "../server/platform/request-context.js";
-import { httpTool, uniqueSlug } from "../server/testing/fixtures.js";
+import { uniqueSlug } from "../server/testing/fixtures.js";
 import { bearer, PROTOCOLS, startTestServer } from "../server/testing/server.js";
 import { useTestServer } from "../server/testing/use-test-server.js";
 
@@ -15,7 +15,7 @@ import { useTestServer } from "../server/testing/use-test-server.js";
 
 const lines: string[] = [];
 const logger = createLogger("debug", { write: (s: string) => lines.push(s) });
-/** Set by a test: the next served-state fill fails (an unexpected error deep in a handler) after logging a line. */
+/** Set by a test: the next served-state fill fails (an unexpected error deep in a handler). */
 let failFill = false;
 const { database, server, tenant, api } = useTestServer({
   tenants: 1,
@@ -24,7 +24,6 @@ const { database, server, tenant, api } = useTestServer({
     async beforeStore() {
       if (!failFill) return;
       failFill = false;
-      logger.warn("fill probe");
       throw new Error("a bug in a fill");
     },
   },
@@ -126,25 +125,41 @@ describe("x-request-id", () => {
 
 describe("log lines", () => {
   it("carry the request id: the RPC's line, and every line written while serving it", async () => {
-    const slug = uniqueSlug("logged");
-    await api.deploy([httpTool("logged_tool")]);
-    await api.createToolset(slug, ["logged_tool"]);
-    lines.length = 0;
-    failFill = true;
-    const err = await api
-      .with({ protocol: "grpc" })
-      .releases()
-      .resolveToolset({ project: tenant.project, slug }, { headers: { ...bearer(tenant.producerKey).headers, "x-request-id": "quote-me-1" } })
-      .then(
-        () => undefined,
-        (e: unknown) => ConnectError.from(e),
-      );
-    expect(err?.code).toBe(Code.Internal);
-    await expect.poll(() => parsed().filter((l) => l["msg"] === "rpc").length).toBe(1);
-    const mine = parsed();
-    expect(mine.map((l) => l["msg"])).toEqual(["fill probe", "rpc"]);
-    for (const line of mine) expect(line["request_id"], String(line["msg"])).toBe("quote-me-1");
-    expect(mine[1]?.["code"]).toBe("Internal");
+    // With the served state off, a fill is the request's own work (a shared fill works for no one request).
+    const own: string[] = [];
+    const ownLogger = createLogger("debug", { write: (s: string) => own.push(s) });
+    let fail = false;
+    const unshared = await startTestServer(database.url, {
+      servedStateMaxBytes: 0,
+      logger: ownLogger,
+      async beforeStore() {
+        if (!fail) return;
+        fail = false;
+        ownLogger.warn("fill probe");
+        throw new Error("a bug in a fill");
+      },
+    });
+    try {
+      const slug = uniqueSlug("logged");
+      await api.createToolset(slug);
+      own.length = 0;
+      fail = true;
+      const err = await unshared
+        .client(ReleaseService, "grpc")
+        .resolveToolset({ project: tenant.project, slug }, { headers: { ...bearer(tenant.producerKey).headers, "x-request-id": "quote-me-1" } })
+        .then(
+          () => undefined,
+          (e: unknown) => ConnectError.from(e),
+        );
+      expect(err?.code).toBe(Code.Internal);
+      const logged = () => own.map((l) => JSON.parse(l) as Line);
+      await expect.poll(() => logged().filter((l) => l["msg"] === "rpc").length).toBe(1);
+      expect(logged().map((l) => l["msg"])).toEqual(["fill probe", "rpc"]);
+      for (const line of logged()) expect(line["request_id"], String(line["msg"])).toBe("quote-me-1");
+      expect(logged()[1]?.["code"]).toBe("Internal");
+    } finally {
+      await unshared.close();
+    }
   });
 
   it("of a watch carry its id, written when the stream ends", async () => {
