@@ -3,13 +3,14 @@ import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import type { Config } from "./config.js";
 import { createServiceContext, type ContextOptions, type ServiceContext } from "./context.js";
 import { callerKey } from "./auth/caller.js";
-import { authInterceptor, isRead } from "./auth/interceptor.js";
+import { authInterceptor, isRead, PUBLIC_SERVICES } from "./auth/interceptor.js";
 import { projectScopeKey } from "./auth/scope.js";
 import { corsFor } from "./platform/cors.js";
 import { databaseReadiness, HealthState } from "./platform/health.js";
 import { healthService } from "./platform/health-service.js";
 import { createMetrics, serveMetrics, writeMetrics, type Metrics } from "./platform/metrics.js";
 import { observeInterceptor } from "./platform/observe.js";
+import { rateLimitInterceptor } from "./platform/rate-limit.js";
 import { registerReflection } from "./platform/reflection.js";
 import { createRpcHandler } from "./platform/rpc-handler.js";
 import { createDualServer, type DualServer, type RequestHandler } from "./platform/server.js";
@@ -75,6 +76,7 @@ export function createApp(options: ContextOptions, config: AppConfig): App {
     interceptors: [
       observeInterceptor(context.logger, (values) => values.get(callerKey)?.keyId ?? null, metrics),
       authInterceptor(context.tenancy),
+      rateLimitInterceptor(config.rateLimits, { exempt: PUBLIC_SERVICES, keyOf: (values) => values.get(callerKey)?.keyId, isRead }),
       readYourWrites(context),
     ],
     readMaxBytes: config.maxRequestBytes,

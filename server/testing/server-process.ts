@@ -3,6 +3,13 @@ import type { DescService } from "@bufbuild/protobuf";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 
+/** The environment that turns every RATE_LIMIT_* off. */
+export const RATE_LIMITS_OFF: Readonly<Record<string, string>> = {
+  RATE_LIMIT_READ_PER_SECOND: "0",
+  RATE_LIMIT_WRITE_PER_SECOND: "0",
+  RATE_LIMIT_ANONYMOUS_PER_SECOND: "0",
+};
+
 /** How long `stop()` waits after SIGTERM before it sends SIGKILL. */
 const STOP_TIMEOUT_MS = 15_000;
 
@@ -27,13 +34,14 @@ export interface ServerProcess {
 /**
  * Spawns `node_modules/.bin/tsx server/main.ts` detached (a process group of
  * its own, so that `stop()` reaches tsx's node child too) on 127.0.0.1, port 0,
- * without migrations, logging at info; `env` adds to and overrides that (and
- * the test process's own environment). Resolves once the server logs
- * "listening", with the port it logged; rejects when it exits before.
+ * without migrations, logging at info, rate limits off (as `testConfig()`: the
+ * tests and suites call with one key from one address); `env` adds to and
+ * overrides that (and the test process's own environment). Resolves once the
+ * server logs "listening", with the port it logged; rejects when it exits before.
  */
 export function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
   const child = spawn("node_modules/.bin/tsx", ["server/main.ts"], {
-    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", MIGRATE_ON_START: "false", LOG_LEVEL: "info", ...env },
+    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", MIGRATE_ON_START: "false", LOG_LEVEL: "info", ...RATE_LIMITS_OFF, ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
