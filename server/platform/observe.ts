@@ -89,8 +89,13 @@ function inRequest<T>(request: RequestContext | undefined, messages: AsyncGenera
 /** Codes that mean the fault is the server's: their message names the request id, for the user to quote. */
 const SERVER_FAULTS = new Set([Code.Internal, Code.Unknown, Code.DataLoss]);
 
-/** `internal error` becomes `internal error (request id …)`; details, metadata and cause are kept. */
-function withRequestId(error: ConnectError, request: RequestContext | undefined): ConnectError {
+/**
+ * `internal error` becomes `internal error (request id …)`, for the codes that
+ * mean a fault of the server (INTERNAL, UNKNOWN, DATA_LOSS), so a user can quote
+ * it; details, metadata and cause are kept. For any error sent to a client:
+ * the RPC handler applies it to what it answers before the interceptors.
+ */
+export function withRequestId(error: ConnectError, request: RequestContext | undefined): ConnectError {
   const id = request?.requestId;
   if (id === undefined || !SERVER_FAULTS.has(error.code) || error.rawMessage.includes(id)) return error;
   const quoted = new ConnectError(`${error.rawMessage} (request id ${id})`, error.code, error.metadata, undefined, error.cause);
