@@ -14,6 +14,7 @@ import { rateLimitInterceptor } from "./platform/rate-limit.js";
 import { registerReflection } from "./platform/reflection.js";
 import { createRpcHandler } from "./platform/rpc-handler.js";
 import { createDualServer, type DualServer, type RequestHandler } from "./platform/server.js";
+import { streamLimitInterceptor } from "./platform/stream-limits.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { SourceService } from "../gen/sources/v1/sources_pb.js";
 import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
@@ -77,6 +78,7 @@ export function createApp(options: ContextOptions, config: AppConfig): App {
       observeInterceptor(context.logger, (values) => values.get(callerKey)?.keyId ?? null, metrics),
       authInterceptor(context.tenancy),
       rateLimitInterceptor(config.rateLimits, { exempt: PUBLIC_SERVICES, keyOf: (values) => values.get(callerKey)?.keyId, isRead }),
+      streamLimitInterceptor({ maxPerClient: config.maxStreamsPerClient, maxHealthWatches: config.maxHealthWatches }),
       readYourWrites(context),
     ],
     readMaxBytes: config.maxRequestBytes,
@@ -117,7 +119,10 @@ export function createApp(options: ContextOptions, config: AppConfig): App {
     rpc(req, res);
   };
 
-  const server = createDualServer(handler);
+  const server = createDualServer(handler, {
+    http2MaxConcurrentStreams: config.http2MaxConcurrentStreams,
+    idleConnectionTimeoutMs: config.idleConnectionTimeoutMs,
+  });
   let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   return {
     server,

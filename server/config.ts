@@ -35,7 +35,12 @@ export interface Config {
   dbPoolQueueMax: number;
   /** Unary RPCs this process works on at once; more are refused at once (RESOURCE_EXHAUSTED). */
   maxInFlight: number;
-  /** Streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  /**
+   * Streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+   * Above maxStreamsPerClient: a client multiplexing its watches on one connection
+   * (the gateway) hits that cap's refusal first, and keeps room for unary calls;
+   * Node's client queues streams past this setting without a word.
+   */
   http2MaxConcurrentStreams: number;
   /** An HTTP/2 connection with no open stream for this long is closed (GOAWAY). */
   idleConnectionTimeoutMs: number;
@@ -196,7 +201,7 @@ export function loadConfig(env: Env = process.env): Config {
     dbWriteConnections: int(env, "DB_WRITE_CONNECTIONS", Math.max(1, Math.ceil(poolMax / 2)), 1, poolMax),
     dbPoolQueueMax: int(env, "DB_POOL_QUEUE_MAX", 200, 0, 1_000_000),
     maxInFlight: int(env, "MAX_IN_FLIGHT", 512, 1, 1_000_000),
-    http2MaxConcurrentStreams: int(env, "HTTP2_MAX_CONCURRENT_STREAMS", 100, 1, 100_000),
+    http2MaxConcurrentStreams: int(env, "HTTP2_MAX_CONCURRENT_STREAMS", 2_000, 1, 100_000),
     idleConnectionTimeoutMs: int(env, "IDLE_CONNECTION_TIMEOUT_MS", 120_000, 1_000, 86_400_000),
     maxStreamsPerClient: int(env, "MAX_STREAMS_PER_CLIENT", 1_000, 1, 1_000_000),
     maxHealthWatches: int(env, "MAX_HEALTH_WATCHES", 100, 1, 1_000_000),
