@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../../server/platform/ports.js";
+import { RATE_LIMITS_OFF } from "../../server/testing/server-process.js";
 import { options } from "./options.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -106,7 +107,19 @@ async function startChild(
   };
 }
 
-/** `node --import tsx server/main.ts` on `databaseUrl` (already migrated), ready once /readyz answers 200. */
+/**
+ * What the benchmarks turn off: they load one server from one address with a
+ * few keys, to measure the service, not its abuse limits (rate limits, the cap
+ * on streams per client address) nor the idle timeout that would close a load
+ * connection left waiting between rounds (the load generator does not reconnect).
+ */
+const UNLIMITED: Record<string, string> = {
+  ...RATE_LIMITS_OFF,
+  MAX_STREAMS_PER_CLIENT: "1000000",
+  IDLE_CONNECTION_TIMEOUT_MS: "86400000",
+};
+
+/** `node --import tsx server/main.ts` on `databaseUrl` (already migrated) without abuse limits (UNLIMITED), ready once /readyz answers 200. */
 export async function startServer(name: string, databaseUrl: string, env: Record<string, string> = {}): Promise<ChildServer> {
   const port = await freePort();
   return startChild(
@@ -119,6 +132,7 @@ export async function startServer(name: string, databaseUrl: string, env: Record
       LOG_LEVEL: "warn",
       MIGRATE_ON_START: "false",
       SHUTDOWN_TIMEOUT_MS: "2000",
+      ...UNLIMITED,
       ...env,
     },
     port,
