@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { beforeAll, describe, expect, it } from "vitest";
-import { BadRequestSchema, ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
+import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { EditingMode } from "../gen/toolsets/v1/toolsets_pb.js";
 import { ERROR_DOMAIN, toConnectError } from "../server/platform/errors.js";
 import { createTenant, httpTool, uniqueSlug } from "../server/testing/fixtures.js";
@@ -143,12 +143,19 @@ describe("errors mapped from SQLSTATEs carry a generic reason", () => {
     ["40P01", Code.Aborted, "CONCURRENT_UPDATE"],
     ["23503", Code.FailedPrecondition, "REFERENCE_CONFLICT"],
     ["23505", Code.AlreadyExists, "ALREADY_EXISTS"],
+    ["55P03", Code.Aborted, "LOCK_TIMEOUT"],
   ])("SQLSTATE %s → %s with %s, and no SQL in the message", (state, code, reason) => {
     const { error, cause } = toConnectError(pgError(state));
     expect(error.code).toBe(code);
     expect(error.findDetails(ErrorInfoSchema).map((i) => [i.reason, i.domain])).toEqual([[reason, ERROR_DOMAIN]]);
     expect(error.rawMessage).not.toMatch(/constraint|table/);
     expect(cause).toBeDefined();
+  });
+
+  it("a lock timeout (55P03) says when to retry: RetryInfo with a positive delay", () => {
+    const { error } = toConnectError(pgError("55P03"));
+    const [retry] = error.findDetails(RetryInfoSchema);
+    expect(Number(retry?.retryDelay?.seconds ?? 0n) * 1000 + (retry?.retryDelay?.nanos ?? 0) / 1e6).toBeGreaterThan(0);
   });
 
   it("an internal error carries no details", () => {

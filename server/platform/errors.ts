@@ -190,6 +190,9 @@ export function retryLater(
   ]);
 }
 
+/** The RetryInfo delay of a LOCK_TIMEOUT refusal. */
+const LOCK_RETRY_MS = 1_000;
+
 /**
  * The one place that turns any thrown value into what a client may see: domain
  * errors keep their message and details; SQLSTATEs map to codes with generic
@@ -208,6 +211,13 @@ export function toConnectError(err: unknown): { error: ConnectError; cause?: unk
       return { error: new ConnectError("a value is out of the allowed range", Code.InvalidArgument), cause: err };
     }
     if (isRetryableSqlState(state)) return { error: detailedError("concurrent update, try again", Code.Aborted), cause: err };
+    if (state === "55P03") {
+      // lock_timeout (DB_LOCK_TIMEOUT_MS): another transaction holds the row; by the RetryInfo delay it has likely let go.
+      return {
+        error: retryLater("another transaction holds a lock this call needs; try again", Code.Aborted, LOCK_RETRY_MS, ERROR_REASONS.LOCK_TIMEOUT),
+        cause: err,
+      };
+    }
     if (state === "57014") return { error: new ConnectError("the operation timed out", Code.DeadlineExceeded), cause: err };
     if (state.startsWith("08") || state === "57P01" || state === "57P02" || state === "57P03" || state === "53300") {
       return { error: new ConnectError("database unavailable", Code.Unavailable), cause: err };
