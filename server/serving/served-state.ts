@@ -1,4 +1,5 @@
 import type { Change } from "./change.js";
+import { sharedWork } from "../platform/shared-work.js";
 
 /**
  * What an entry depends on: a change to any of these drops it. Every entry
@@ -181,7 +182,8 @@ export class ServedState {
     const flight = this.flights.get(key);
     if (flight && flight.startedAt === this.seq) return flight.promise as Promise<V>;
     const startedAt = this.seq;
-    const promise = this.fillAndStore(key, startedAt, fill);
+    // A shared fill works for no one request: the deadline or departure of the one that started it must not fail the others.
+    const promise = this.enabled ? sharedWork(() => this.fillAndStore(key, startedAt, fill)) : this.fillAndStore(key, startedAt, fill);
     if (this.enabled) {
       this.flights.set(key, { startedAt, promise });
       const forget = () => {

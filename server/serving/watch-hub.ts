@@ -1,4 +1,5 @@
 import type { Logger } from "../platform/logging.js";
+import { sharedWork } from "../platform/shared-work.js";
 import type { Change } from "./change.js";
 import type { Tags } from "./served-state.js";
 
@@ -164,8 +165,8 @@ export class WatchHub<V> {
     clearTimeout(topic.retry);
     topic.retry = undefined;
     this.stats.refreshes++;
-    topic
-      .load()
+    // The load serves every watcher of the topic, not the request that happened to open or wake it.
+    sharedWork(() => topic.load())
       .then(({ value, tags }) => {
         topic.current = value;
         topic.tags = tags;
