@@ -10,6 +10,7 @@ import pg from "pg";
 import { afterAll, beforeAll, expect, inject, it } from "vitest";
 import { Target, type Release, type ReleaseEvent, type ResolvedToolset } from "../gen/releases/v1/releases_pb.js";
 import { EditingMode, type Toolset } from "../gen/toolsets/v1/toolsets_pb.js";
+import { verifyRestore } from "../server/cli/restore-verification.js";
 import { startEmbeddedPostgres } from "../server/db/embedded.js";
 import { migrate } from "../server/db/migrator.js";
 import { freePort } from "../server/platform/ports.js";
@@ -244,7 +245,7 @@ async function script(name: string, args: string[]): Promise<string> {
 }
 
 /** Runs `node --import tsx server/cli/verify-restore.ts` as docs/operations.md gives it; its exit code and output. */
-async function verifyRestore(databaseUrl: string, serviceUrl: string): Promise<{ code: number; stdout: string }> {
+async function verifyRestoreCommand(databaseUrl: string, serviceUrl: string): Promise<{ code: number; stdout: string }> {
   return execFileAsync(process.execPath, ["--import", "tsx", "server/cli/verify-restore.ts", databaseUrl, serviceUrl], { cwd: ROOT }).then(
     ({ stdout }) => ({ code: 0, stdout }),
     (e: { code?: number; stdout?: string }) => ({ code: e.code ?? -1, stdout: e.stdout ?? "" }),
@@ -323,7 +324,7 @@ it(
     // A service on the copy: ready (every migration recorded), the same keys, the same content.
     const restored = await serve(restoredUrl);
     expect((await fetch(`${restored.baseUrl}/readyz`)).status).toBe(200);
-    const verified = await verifyRestore(restoredUrl, restored.baseUrl);
+    const verified = await verifyRestoreCommand(restoredUrl, restored.baseUrl);
     expect(verified).toMatchObject({ code: 0 });
     expect(verified.stdout).toContain(
       "checked 4 live toolsets: 3 serve their current release at its recorded etag, 1 in iteration mode resolved, 0 failed",
@@ -347,11 +348,11 @@ it(
     await until("the second replica to serve release 4", async () => (await secondApi.resolve("alpha")).etag === r4.etag);
     expect((await secondApi.resolve("alpha")).releaseNumber).toBe(4n);
 
-    // verify-restore.ts tells a release that no longer serves its recorded etag.
+    // The verification tells a release that no longer serves its recorded etag (in process: the command ran above).
     await adminQuery(restoredUrl, "UPDATE toolset_releases SET etag = 'tampered' WHERE notes = 'on MCP'");
-    const tampered = await verifyRestore(restoredUrl, restored.baseUrl);
-    expect(tampered.code).toBe(1);
-    expect(tampered.stdout).toContain(
+    const lines: string[] = [];
+    expect(await verifyRestore(restoredUrl, restored.baseUrl, (line) => lines.push(line))).toBe(1);
+    expect(lines).toContain(
       `${tenant.org}/${tenant.project}/beta: serves release 2 etag ${before["beta"]!.releases[0]!.etag}; recorded: release 2 etag tampered`,
     );
   },
