@@ -181,6 +181,22 @@ describe("GET /metrics", () => {
     for (const p of procedures) expect(served.has(p), p).toBe(true);
   });
 
+  it("counts a rate-limited call as refused, by its reason", async () => {
+    const off = { perSecond: 0, burst: 1 };
+    const own = await startTestServer(database.url, { rateLimits: { read: { perSecond: 1, burst: 1 }, write: off, anonymous: off } });
+    try {
+      const client = own.client(ToolsetService);
+      await client.listToolsets({ project: tenant.project }, api.auth());
+      expect((await failure(client.listToolsets({ project: tenant.project }, api.auth()))).code).toBe(Code.ResourceExhausted);
+      const { samples } = await scrape(`${own.baseUrl}/metrics`);
+      expect(value(samples, `${P}requests_refused_total`, { reason: "RATE_LIMITED" })).toBe(1);
+      expect(value(samples, `${P}requests_refused_total`, { reason: "OVERLOADED" })).toBe(0);
+      expect(value(samples, `${P}rpc_requests_total`, { procedure: LIST_TOOLSETS, code: "ResourceExhausted" })).toBe(1);
+    } finally {
+      await own.close();
+    }
+  });
+
   it("is served on METRICS_PORT alone when set, not on the service port", async () => {
     const own = await startTestServer(database.url, { metricsPort: 0 });
     try {
