@@ -1,4 +1,5 @@
 import { isIPv6 } from "node:net";
+import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import type { RateLimit, RateLimits } from "../config.js";
 import { ERROR_REASONS, retryLater } from "./errors.js";
@@ -87,32 +88,46 @@ export interface RateLimitClassifier {
  * address (an IPv6 client per /64, which one host usually holds whole). Runs
  * after authentication, so only real keys get a bucket. Limits are per replica:
  * N replicas let a key through N times as fast. A streaming call counts once,
- * when it opens. A refused call is RESOURCE_EXHAUSTED, reason RATE_LIMITED
- * (metadata `limit`), with a RetryInfo delay until the bucket holds a token.
+ * when it opens. Returns the check of one call: it throws RESOURCE_EXHAUSTED,
+ * reason RATE_LIMITED (metadata `limit`), with a RetryInfo delay until the
+ * bucket holds a token. It reads the client address from the request context,
+ * so it may run wherever the caller is known: before the body is read (the RPC
+ * handler's admission) or in an interceptor ({@link rateLimitInterceptor}).
  */
-export function rateLimitInterceptor(limits: RateLimits, classify: RateLimitClassifier, options: { now?: () => number } = {}): Interceptor {
+export function createRateLimiter(
+  limits: RateLimits,
+  classify: RateLimitClassifier,
+  options: { now?: () => number } = {},
+): (method: DescMethod, values: ContextValues) => void {
   const make = (limit: RateLimit) => (limit.perSecond > 0 ? new TokenBuckets(limit, options) : undefined);
   const buckets: Record<LimitKind, TokenBuckets | undefined> = {
     read: make(limits.read),
     write: make(limits.write),
     anonymous: make(limits.anonymous),
   };
-  return (next) => async (req) => {
-    if (classify.exempt.has(req.service.typeName)) return next(req);
-    const keyId = classify.keyOf(req.contextValues);
-    const kind: LimitKind = keyId === undefined ? "anonymous" : classify.isRead(req.method) ? "read" : "write";
+  return (method, values) => {
+    if (classify.exempt.has(method.parent.typeName)) return;
+    const keyId = classify.keyOf(values);
+    const kind: LimitKind = keyId === undefined ? "anonymous" : classify.isRead(method) ? "read" : "write";
     const key = keyId ?? addressKey(currentRequest()?.clientAddress ?? "unknown");
     const waitMs = buckets[kind]?.take(key) ?? 0;
-    if (waitMs > 0) {
-      const seconds = Math.max(0.001, waitMs / 1000).toFixed(3);
-      throw retryLater(
-        `rate limit exceeded (${kind}: ${limits[kind].perSecond}/s, burst ${limits[kind].burst}); retry in ${seconds} s`,
-        Code.ResourceExhausted,
-        waitMs,
-        ERROR_REASONS.RATE_LIMITED,
-        { limit: kind },
-      );
-    }
+    if (waitMs === 0) return;
+    const seconds = Math.max(0.001, waitMs / 1000).toFixed(3);
+    throw retryLater(
+      `rate limit exceeded (${kind}: ${limits[kind].perSecond}/s, burst ${limits[kind].burst}); retry in ${seconds} s`,
+      Code.ResourceExhausted,
+      waitMs,
+      ERROR_REASONS.RATE_LIMITED,
+      { limit: kind },
+    );
+  };
+}
+
+/** {@link createRateLimiter} as an interceptor, placed after authentication. */
+export function rateLimitInterceptor(limits: RateLimits, classify: RateLimitClassifier, options: { now?: () => number } = {}): Interceptor {
+  const check = createRateLimiter(limits, classify, options);
+  return (next) => async (req) => {
+    check(req.method, req.contextValues);
     return next(req);
   };
 }
