@@ -33,6 +33,24 @@ export interface GatewayConfig {
   listenStreamsPerEndpoint: number;
   /** ttlMs on 2026-07-28 list results (cacheScope is public for anonymous endpoints, private otherwise). */
   listTtlMs: number;
+  /** MCP requests per second one client address may make (token bucket, in memory per process); 0 = no limit. */
+  rateLimitPerSecond: number;
+  /** Requests a client address may make at once before the rate applies (the bucket's size). */
+  rateLimitBurst: number;
+  /** How long an endpoint the service answered "not found" or "unauthenticated" for is answered so without asking again (per credential); 0 = never cached. */
+  notFoundTtlMs: number;
+  /** tools/call requests worked on at once in this process; more are answered "overloaded" at once. */
+  maxConcurrentCalls: number;
+  /** 2025-era sessions plus 2026-07-28 listen streams one client address may hold open. */
+  maxSessionsPerClient: number;
+  /** Proxies in front of the gateway whose X-Forwarded-For entries are trusted (0 = the socket's address is the client's). */
+  trustedProxyHops: number;
+  /** Longest wait for a request's headers (slow clients are cut off with 408). */
+  headersTimeoutMs: number;
+  /** Longest wait for a whole request (headers and body); a response streaming afterwards is not bound by it. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection (between requests) is closed after this long. */
+  keepAliveTimeoutMs: number;
   shutdownTimeoutMs: number;
 }
 
@@ -149,6 +167,32 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
     confirmTimeoutMs: int(env, "GATEWAY_CONFIRM_TIMEOUT_MS", 10 * 60_000, 1_000, 24 * 3_600_000),
     maxSessions: int(env, "GATEWAY_MAX_SESSIONS", 10_000, 1, 10_000_000),
     listenStreamsPerEndpoint: int(env, "GATEWAY_LISTEN_STREAMS_PER_ENDPOINT", 10_000, 1, 1_000_000),
+    ...rateLimit(env),
+    notFoundTtlMs: int(env, "GATEWAY_NOT_FOUND_TTL_MS", 5_000, 0, 3_600_000),
+    maxConcurrentCalls: int(env, "GATEWAY_MAX_CONCURRENT_CALLS", 256, 1, 1_000_000),
+    maxSessionsPerClient: int(env, "GATEWAY_MAX_SESSIONS_PER_CLIENT", 1_000, 1, 10_000_000),
+    trustedProxyHops: int(env, "GATEWAY_TRUSTED_PROXY_HOPS", 0, 0, 10),
+    ...httpTimeouts(env),
     shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
   };
+}
+
+/** GATEWAY_RATE_LIMIT_PER_SECOND and GATEWAY_RATE_LIMIT_BURST (default twice the rate, at least 1). */
+function rateLimit(env: Env): Pick<GatewayConfig, "rateLimitPerSecond" | "rateLimitBurst"> {
+  const rate = int(env, "GATEWAY_RATE_LIMIT_PER_SECOND", 50, 0, 1_000_000);
+  const defaultBurst = env["GATEWAY_RATE_LIMIT_PER_SECOND"]?.trim() ? Math.max(1, rate * 2) : 100;
+  return { rateLimitPerSecond: rate, rateLimitBurst: int(env, "GATEWAY_RATE_LIMIT_BURST", defaultBurst, 1, 10_000_000) };
+}
+
+/** The HTTP server's timeouts; Node.js refuses a headers timeout longer than the request timeout, so this does first, naming the variable. */
+function httpTimeouts(env: Env): Pick<GatewayConfig, "headersTimeoutMs" | "requestTimeoutMs" | "keepAliveTimeoutMs"> {
+  const headersTimeoutMs = int(env, "GATEWAY_HEADERS_TIMEOUT_MS", 10_000, 100, 600_000);
+  const requestTimeoutMs = int(env, "GATEWAY_REQUEST_TIMEOUT_MS", 30_000, 100, 3_600_000);
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw new GatewayConfigError(
+      "GATEWAY_HEADERS_TIMEOUT_MS",
+      `must not be longer than GATEWAY_REQUEST_TIMEOUT_MS (${requestTimeoutMs}), got ${headersTimeoutMs}`,
+    );
+  }
+  return { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs: int(env, "GATEWAY_KEEP_ALIVE_TIMEOUT_MS", 65_000, 100, 3_600_000) };
 }

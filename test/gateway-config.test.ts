@@ -13,6 +13,18 @@ describe("gateway configuration", () => {
     expect(c.allowedHosts).toEqual(["localhost", "127.0.0.1", "::1"]);
     expect(c.upstreamAllow.entries).toEqual([]);
     expect(c.maxRequestBytes).toBe(1024 * 1024);
+    expect([c.rateLimitPerSecond, c.rateLimitBurst]).toEqual([50, 100]);
+    expect(c.notFoundTtlMs).toBe(5_000);
+    expect(c.maxConcurrentCalls).toBe(256);
+    expect(c.maxSessionsPerClient).toBe(1_000);
+    expect(c.trustedProxyHops).toBe(0);
+    expect([c.headersTimeoutMs, c.requestTimeoutMs, c.keepAliveTimeoutMs]).toEqual([10_000, 30_000, 65_000]);
+  });
+
+  it("a rate without a burst gets a burst of twice the rate; 0 turns the limit off", () => {
+    expect(loadGatewayConfig({ GATEWAY_RATE_LIMIT_PER_SECOND: "7" })).toMatchObject({ rateLimitPerSecond: 7, rateLimitBurst: 14 });
+    expect(loadGatewayConfig({ GATEWAY_RATE_LIMIT_PER_SECOND: "7", GATEWAY_RATE_LIMIT_BURST: "3" })).toMatchObject({ rateLimitBurst: 3 });
+    expect(loadGatewayConfig({ GATEWAY_RATE_LIMIT_PER_SECOND: "0" })).toMatchObject({ rateLimitPerSecond: 0, rateLimitBurst: 1 });
   });
 
   it("binding a name adds it to the allowed hosts; GATEWAY_ALLOWED_HOSTS replaces them", () => {
@@ -32,6 +44,15 @@ describe("gateway configuration", () => {
     ["GATEWAY_UPSTREAM_TIMEOUT_MS", "-1"],
     ["GATEWAY_MAX_REQUEST_BYTES", "12"],
     ["LOG_LEVEL", "loud"],
+    ["GATEWAY_RATE_LIMIT_PER_SECOND", "-1"],
+    ["GATEWAY_RATE_LIMIT_BURST", "0"],
+    ["GATEWAY_NOT_FOUND_TTL_MS", "soon"],
+    ["GATEWAY_MAX_CONCURRENT_CALLS", "0"],
+    ["GATEWAY_MAX_SESSIONS_PER_CLIENT", "0"],
+    ["GATEWAY_TRUSTED_PROXY_HOPS", "11"],
+    ["GATEWAY_HEADERS_TIMEOUT_MS", "50"],
+    ["GATEWAY_REQUEST_TIMEOUT_MS", "1.5"],
+    ["GATEWAY_KEEP_ALIVE_TIMEOUT_MS", "99"],
   ])("a bad %s (%s) is an error naming it", (name, value) => {
     let error: unknown;
     try {
@@ -42,5 +63,11 @@ describe("gateway configuration", () => {
     expect(error).toBeInstanceOf(GatewayConfigError);
     expect((error as GatewayConfigError).variable).toBe(name);
     expect((error as Error).message).toContain(name);
+  });
+
+  it("a headers timeout longer than the request timeout is an error naming it (Node.js would refuse it at start)", () => {
+    expect(() => loadGatewayConfig({ GATEWAY_HEADERS_TIMEOUT_MS: "20000", GATEWAY_REQUEST_TIMEOUT_MS: "10000" })).toThrow(
+      /GATEWAY_HEADERS_TIMEOUT_MS/,
+    );
   });
 });
