@@ -445,7 +445,8 @@ export async function gateway(ctx: BenchContext): Promise<void> {
   await main.publish(ctx.clients);
   const path = `/mcp/${main.tenant.org}/${main.project}/${MCP_SLUG}`;
   progress(`Gateway: starting the gateway in front of the real server (${path})`);
-  const gw = await startGateway("gateway", ctx.real.baseUrl);
+  // Every bench client is 127.0.0.1: the per-address limits would measure themselves.
+  const gw = await startGateway("gateway", ctx.real.baseUrl, { GATEWAY_RATE_LIMIT_PER_SECOND: "0", GATEWAY_MAX_SESSIONS_PER_CLIENT: "10000000" });
   try {
     for (const part of [rssPart, deliveryPart, listPart]) {
       await part(ctx, gw, path);

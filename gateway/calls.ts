@@ -1,6 +1,7 @@
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import type { ResolvedTool } from "../gen/releases/v1/releases_pb.js";
 import type { ServedState } from "./content.js";
+import type { GatewayMetrics } from "./metrics.js";
 import { noteRequest } from "./request-log.js";
 import { callHttpTool, type UpstreamGuard, type UpstreamOutcome } from "./upstream/index.js";
 
@@ -22,6 +23,8 @@ export interface ToolCallOptions {
   /** The MCP client's HTTP request headers (mcp-upstream-* are forwarded). */
   clientHeaders: Record<string, string | string[] | undefined>;
   signal?: AbortSignal;
+  /** Counts the upstream call by outcome. */
+  metrics: GatewayMetrics;
 }
 
 /** The outcome of a tools/call, for the request log. */
@@ -109,6 +112,7 @@ async function runTool(
   args: Record<string, unknown>,
   options: ToolCallOptions,
 ): Promise<{ result: ToolResult; outcome: CallOutcome }> {
+  const started = performance.now();
   const r = await callHttpTool(
     { name: tool.name, httpMethod: tool.httpMethod, path: tool.path, serverUrl: tool.serverUrl, inputSchema: tool.inputSchema },
     args,
@@ -120,6 +124,7 @@ async function runTool(
       ...(options.signal !== undefined ? { signal: options.signal } : {}),
     },
   );
+  options.metrics.upstreamCall(r.outcome, (performance.now() - started) / 1000);
   return { result: r.result, outcome: r.outcome };
 }
 

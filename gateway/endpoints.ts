@@ -4,6 +4,9 @@ import { Target, type ReleaseService, type ResolvedToolset, type WatchToolsetRes
 import type { EndpointAddress } from "./address.js";
 import { servedState, type ServedState } from "./content.js";
 import type { GatewayLogger } from "./log.js";
+import type { GatewayMetrics } from "./metrics.js";
+import { REQUEST_ID_HEADER } from "./request-id.js";
+import { currentRequestId } from "./request-log.js";
 
 /** Why an endpoint cannot be served; the HTTP layer turns it into 401, 404 or 503. */
 export type EndpointFailure = "unauthenticated" | "not_found" | "unavailable";
@@ -34,6 +37,7 @@ export interface EndpointListener {
 export interface EndpointRegistryOptions {
   client: Client<typeof ReleaseService>;
   logger: GatewayLogger;
+  metrics: GatewayMetrics;
   /** How long an endpoint without clients keeps its watch. */
   idleMs: number;
   /** Longest wait for the first answer of the release service. */
@@ -42,6 +46,12 @@ export interface EndpointRegistryOptions {
   watchSilenceMs?: number;
   /** Reopen backoff after a watch broke. */
   backoffMs?: { min: number; max: number };
+  /**
+   * How long a "not found" or "unauthenticated" first answer is remembered for
+   * its address and credential, so that repeated requests for an endpoint that
+   * does not exist do not each open a watch; 0 = not remembered.
+   */
+  notFoundTtlMs?: number;
 }
 
 /**
@@ -66,6 +76,8 @@ export class Endpoint {
     readonly address: EndpointAddress,
     /** The client's Authorization header, forwarded as is; undefined = anonymous. */
     readonly authorization: string | undefined,
+    /** The id of the request that opened the endpoint, sent with every (re)open of its watch. */
+    private readonly openedBy: string | undefined,
     private readonly options: EndpointRegistryOptions,
     private readonly onClosed: (endpoint: Endpoint) => void,
   ) {}
@@ -161,21 +173,31 @@ export class Endpoint {
       };
       try {
         armSilence();
-        const headers: Record<string, string> = this.authorization === undefined ? {} : { authorization: this.authorization };
+        const headers: Record<string, string> = {
+          ...(this.authorization === undefined ? {} : { authorization: this.authorization }),
+          ...(this.openedBy === undefined ? {} : { [REQUEST_ID_HEADER]: this.openedBy }),
+        };
         // Never `if_none_match` on a reopen: the etag leaves out mcp_enabled and
         // mcp_slug, so a "not modified" would hide an endpoint disabled meanwhile.
-        const stream = this.options.client.watchToolset(this.request(), { signal: abort.signal, headers });
+        const stream = this.options.client.watchToolset(this.request(), {
+          signal: abort.signal,
+          headers,
+          // The service's echo of the id says which of its log lines this watch wrote.
+          onHeader: (h) => this.options.logger.debug("watch opened", { endpoint: this.address.label, service_request_id: h.get(REQUEST_ID_HEADER) }),
+        });
         for await (const msg of stream) {
           armSilence();
           if (this.closed) return;
           if (!this.receive(msg)) {
             // Disabled, or moved to another mcp_slug: this URL serves nothing now.
+            if (!started) this.options.metrics.watchOpens.inc({ result: "not_found" });
             first(new EndpointError("not_found", "no MCP endpoint here"));
             this.close("gone");
             return;
           }
           if (!started && this.state !== undefined) {
             started = true;
+            this.options.metrics.watchOpens.inc({ result: "ok" });
             first();
           }
           delay = min;
@@ -184,17 +206,26 @@ export class Endpoint {
       } catch (err) {
         if (this.closed) return;
         const code = abort.signal.aborted ? Code.Unavailable : ConnectError.from(err).code;
-        if (code === Code.Unauthenticated) {
+        const failure: EndpointFailure | undefined =
+          code === Code.Unauthenticated
+            ? "unauthenticated"
+            : code === Code.NotFound || code === Code.PermissionDenied || code === Code.InvalidArgument || code === Code.FailedPrecondition
+              ? "not_found"
+              : started
+                ? undefined
+                : "unavailable";
+        if (!started && failure !== undefined) this.options.metrics.watchOpens.inc({ result: failure });
+        if (failure === "unauthenticated") {
           first(new EndpointError("unauthenticated", "the API key was not accepted"));
           this.close("revoked");
           return;
         }
-        if (code === Code.NotFound || code === Code.PermissionDenied || code === Code.InvalidArgument || code === Code.FailedPrecondition) {
+        if (failure === "not_found") {
           first(new EndpointError("not_found", "no MCP endpoint here"));
           this.close("gone");
           return;
         }
-        if (!started) {
+        if (failure === "unavailable") {
           first(new EndpointError("unavailable", "the release service is unavailable"));
           this.close("shutdown");
           return;
@@ -204,6 +235,7 @@ export class Endpoint {
         clearTimeout(this.silenceTimer);
       }
       if (this.closed) return;
+      if (started) this.options.metrics.watchReconnects.inc();
       await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random() / 2)).unref());
       delay = Math.min(max, delay * 2);
     }
@@ -244,12 +276,21 @@ export class Endpoint {
   }
 }
 
+/** Refusals remembered at most (each a key of ~100 bytes). */
+const MAX_REMEMBERED_REFUSALS = 10_000;
+
 /** The endpoints served now, one per address and credential. */
 export class EndpointRegistry {
   private readonly endpoints = new Map<string, Promise<Endpoint>>();
   /** Every endpoint not closed yet, opening ones included (shutdown closes them all). */
   private readonly open = new Set<Endpoint>();
   private closing = false;
+  /**
+   * First answers "not found" and "unauthenticated" by registry key (address and
+   * credential hash), with when they stop counting. Insertion order is expiry
+   * order (one TTL for all), so expired entries are always at the front.
+   */
+  private readonly refused = new Map<string, { failure: EndpointFailure; until: number }>();
 
   constructor(private readonly options: EndpointRegistryOptions) {}
 
@@ -262,22 +303,50 @@ export class EndpointRegistry {
     const key = endpointKey(address, authorization);
     let pending = this.endpoints.get(key);
     if (pending === undefined) {
-      const endpoint = new Endpoint(key, address, authorization, this.options, (e) => {
+      const known = this.knownRefusal(key);
+      if (known !== undefined) {
+        this.options.metrics.notFoundCacheHits.inc();
+        throw new EndpointError(known, "the release service refused this endpoint a moment ago");
+      }
+      const endpoint = new Endpoint(key, address, authorization, currentRequestId(), this.options, (e) => {
         if (this.endpoints.get(key) === pending) this.endpoints.delete(key);
         this.open.delete(e);
       });
       this.open.add(endpoint);
       pending = endpoint.start().then(() => endpoint);
       this.endpoints.set(key, pending);
-      // A failed start is forgotten at once, so the next request asks again.
-      pending.catch(() => {
+      // A failed start is forgotten at once; a refusal is remembered for a short while.
+      pending.catch((err: unknown) => {
         if (this.endpoints.get(key) === pending) this.endpoints.delete(key);
+        if (err instanceof EndpointError && err.failure !== "unavailable") this.rememberRefusal(key, err.failure);
       });
     }
     const endpoint = await pending;
     if (endpoint.closed) return this.acquire(address, authorization);
     endpoint.hold();
     return endpoint;
+  }
+
+  /**
+   * A refusal of this address and credential still remembered. Keyed by the
+   * credential's hash: one key's 401 never answers for another key, and a
+   * toolset created (or key issued) meanwhile is reachable once the TTL passed.
+   */
+  private knownRefusal(key: string, now = performance.now()): EndpointFailure | undefined {
+    for (const [k, entry] of this.refused) {
+      if (entry.until > now) break;
+      this.refused.delete(k);
+    }
+    return this.refused.get(key)?.failure;
+  }
+
+  private rememberRefusal(key: string, failure: EndpointFailure): void {
+    const ttl = this.options.notFoundTtlMs ?? 0;
+    if (ttl <= 0 || this.closing) return;
+    this.refused.delete(key);
+    this.refused.set(key, { failure, until: performance.now() + ttl });
+    // Bounded: a client naming endless missing endpoints evicts its own oldest entries.
+    if (this.refused.size > MAX_REMEMBERED_REFUSALS) this.refused.delete(this.refused.keys().next().value as string);
   }
 
   /** The number of endpoints open (each holds one watch). */
@@ -289,6 +358,7 @@ export class EndpointRegistry {
   close(): void {
     this.closing = true;
     this.endpoints.clear();
+    this.refused.clear();
     for (const e of [...this.open]) e.close("shutdown");
   }
 }

@@ -1,13 +1,26 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { GatewayConfig } from "./config.js";
 
-/** A JSON-RPC error answered at the HTTP level (before any MCP server sees the request). */
-export function sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}, code = -32600): void {
+/** A JSON-RPC request id as a client sent it (null when there was none, or it was not a valid one). */
+export type JsonRpcId = string | number | null;
+
+/**
+ * A JSON-RPC error answered at the HTTP level (before any MCP server sees the
+ * request); `id` is the request's when it is known (it was read and is one request).
+ */
+export function sendError(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  headers: Record<string, string> = {},
+  code = -32600,
+  id: JsonRpcId = null,
+): void {
   if (res.headersSent) {
     res.end();
     return;
   }
-  const body = JSON.stringify({ jsonrpc: "2.0", error: { code, message }, id: null });
+  const body = JSON.stringify({ jsonrpc: "2.0", error: { code, message }, id });
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...headers });
   res.end(body);
 }
@@ -37,6 +50,10 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     });
     req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
+    // Closed before the body was complete (the client left, or the request timeout cut it off).
+    req.on("close", () => {
+      if (!req.complete) reject(new Error("the request body was not complete"));
+    });
   });
 }
 

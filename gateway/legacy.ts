@@ -80,9 +80,10 @@ export class LegacySessions {
 
   /**
    * Opens a session with an `initialize` request. The session holds the
-   * endpoint (already held by the caller, who hands that hold over).
+   * endpoint (already held by the caller, who hands that hold over);
+   * `onClosed` runs once, when the session ends (at once when none opened).
    */
-  async open(endpoint: Endpoint, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+  async open(endpoint: Endpoint, req: IncomingMessage, res: ServerResponse, body: unknown, onClosed: () => void = () => undefined): Promise<void> {
     const server = this.buildServer(endpoint);
     let session: LegacySession | undefined;
     const transport = new StreamableHTTPServerTransport({
@@ -94,15 +95,23 @@ export class LegacySessions {
     });
     const listener: EndpointListener = {
       changed: (change) => {
-        if (change.tools) server.sendToolListChanged().catch(() => undefined);
-        if (change.prompts) server.sendPromptListChanged().catch(() => undefined);
+        // The transport drops a notification when no GET stream is open: only those with one are counted.
+        const sent = (list: "tools" | "prompts") => () => {
+          if ((session?.streams ?? 0) > 0) this.deps.metrics.listChanged.inc({ era: "2025", list });
+        };
+        if (change.tools) server.sendToolListChanged().then(sent("tools"), () => undefined);
+        if (change.prompts) server.sendPromptListChanged().then(sent("prompts"), () => undefined);
       },
       closed: () => {
         void transport.close();
       },
     };
     endpoint.listeners.add(listener);
+    let ended = false;
     transport.onclose = () => {
+      if (ended) return;
+      ended = true;
+      onClosed();
       endpoint.listeners.delete(listener);
       if (session !== undefined) {
         session.closed = true;
@@ -163,6 +172,7 @@ export class LegacySessions {
         maxResponseBytes: deps.upstreamMaxResponseBytes,
         clientHeaders: extra.requestInfo?.headers ?? {},
         signal: extra.signal,
+        metrics: deps.metrics,
       };
       try {
         return await callTool(endpoint.state, request.params.name, request.params.arguments ?? {}, options, (tool) =>

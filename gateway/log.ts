@@ -1,3 +1,5 @@
+import { currentRequestId } from "./request-log.js";
+
 /** Structured fields of a log line; never keys, argument values or bodies. */
 export type LogFields = Record<string, unknown>;
 
@@ -11,12 +13,14 @@ export interface GatewayLogger {
 
 const ORDER = { debug: 10, info: 20, warn: 30, error: 40 } as const;
 
-/** Writes lines at `level` and above to `out` (stdout by default). */
+/** Writes lines at `level` and above to `out` (stdout by default); a line written for a request carries its `request_id`. */
 export function createGatewayLogger(level: keyof typeof ORDER, out: { write(s: string): unknown } = process.stdout): GatewayLogger {
   const min = ORDER[level];
   const emit = (lvl: keyof typeof ORDER, msg: string, fields?: LogFields) => {
     if (ORDER[lvl] < min) return;
-    out.write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields }, jsonSafe)}\n`);
+    const requestId = currentRequestId();
+    const line = { time: new Date().toISOString(), level: lvl, msg, ...(requestId !== undefined ? { request_id: requestId } : {}), ...fields };
+    out.write(`${JSON.stringify(line, jsonSafe)}\n`);
   };
   return {
     debug: (m, f) => emit("debug", m, f),

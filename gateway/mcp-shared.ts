@@ -1,10 +1,12 @@
 import type { Endpoint } from "./endpoints.js";
 import type { GatewayLogger } from "./log.js";
+import type { GatewayMetrics } from "./metrics.js";
 import type { UpstreamGuard } from "./upstream/index.js";
 
 /** What both protocol eras' servers need. */
 export interface McpDeps {
   logger: GatewayLogger;
+  metrics: GatewayMetrics;
   guard: UpstreamGuard;
   upstreamTimeoutMs: number;
   upstreamMaxResponseBytes: number;

@@ -99,6 +99,7 @@ export class ModernEndpoints {
         maxResponseBytes: deps.upstreamMaxResponseBytes,
         clientHeaders: headers,
         signal: ctx.mcpReq.signal,
+        metrics: deps.metrics,
       };
       // A confirmation is a round trip of its own: an input_required result, then
       // the client's retry carrying the user's answer (the gateway keeps no state between).

@@ -10,15 +10,30 @@ export interface RequestNote {
   tool?: string;
 }
 
-const notes = new AsyncLocalStorage<RequestNote>();
+/** A request being handled: its id (on every log line written for it) and its note. */
+interface RequestScope {
+  requestId: string;
+  note: RequestNote;
+}
 
-/** Runs `fn` with a note that handlers of this request can fill in. */
-export function withRequestNote<T>(note: RequestNote, fn: () => T): T {
-  return notes.run(note, fn);
+const scopes = new AsyncLocalStorage<RequestScope>();
+
+/**
+ * Runs `fn` for the request `requestId`, with a note that handlers of this
+ * request can fill in. Whatever `fn` starts keeps the id: a shared
+ * WatchToolset opened here carries the id of the request that opened it.
+ */
+export function withRequestNote<T>(requestId: string, note: RequestNote, fn: () => T): T {
+  return scopes.run({ requestId, note }, fn);
 }
 
 /** Adds to the note of the request being handled (no-op outside one). */
 export function noteRequest(fields: RequestNote): void {
-  const note = notes.getStore();
-  if (note !== undefined) Object.assign(note, fields);
+  const scope = scopes.getStore();
+  if (scope !== undefined) Object.assign(scope.note, fields);
+}
+
+/** The id of the request being handled; undefined outside one (start-up, timers started by no request). */
+export function currentRequestId(): string | undefined {
+  return scopes.getStore()?.requestId;
 }

@@ -22,9 +22,12 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-/** Starts a gateway for `tsrUrl`; tests override what they exercise. */
+/**
+ * Starts a gateway for `tsrUrl`: production defaults but the per-address rate
+ * limit (every test client is 127.0.0.1); tests override what they exercise.
+ */
 export async function startTestGateway(tsrUrl: string, config: Partial<GatewayConfig> = {}, overrides: GatewayOverrides = {}): Promise<TestGateway> {
-  const full: GatewayConfig = { ...loadGatewayConfig({}), tsrUrl, endpointIdleMs: 500, ...config };
+  const full: GatewayConfig = { ...loadGatewayConfig({}), tsrUrl, endpointIdleMs: 500, rateLimitPerSecond: 0, ...config };
   const logs: Record<string, unknown>[] = [];
   const logger = createGatewayLogger("debug", { write: (s: string) => logs.push(JSON.parse(s) as Record<string, unknown>) });
   const gateway = createGateway(full, logger, { backoffMs: { min: 20, max: 200 }, ...overrides });
@@ -187,4 +190,37 @@ export function postInitialize(
       params: { protocolVersion: "2025-11-25", capabilities: options.capabilities ?? {}, clientInfo: { name: "raw", version: "1" } },
     }),
   });
+}
+
+/** A scrape of a gateway's /metrics: the text, and one sample's value by name and labels (0 when absent). */
+export interface MetricsScrape {
+  text: string;
+  value(name: string, labels?: Record<string, string>): number;
+}
+
+/** Scrapes `${gatewayUrl}/metrics`. */
+export async function scrapeMetrics(gatewayUrl: string): Promise<MetricsScrape> {
+  const res = await fetch(`${gatewayUrl}/metrics`);
+  if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`);
+  const text = await res.text();
+  const samples = text
+    .split("\n")
+    .filter((line) => line !== "" && !line.startsWith("#"))
+    .map((line) => {
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+      if (m === null) throw new Error(`unparsable metrics line: ${line}`);
+      const labels: Record<string, string> = {};
+      for (const [, k, v] of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[k!] = v!;
+      return { name: m[1]!, labels, value: Number(m[3]) };
+    });
+  return {
+    text,
+    value(name, labels = {}) {
+      const wanted = Object.entries(labels);
+      const found = samples.find(
+        (s) => s.name === name && Object.keys(s.labels).length === wanted.length && wanted.every(([k, v]) => s.labels[k] === v),
+      );
+      return found?.value ?? 0;
+    },
+  };
 }
