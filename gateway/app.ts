@@ -9,8 +9,18 @@ import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
 import { parseEndpointPath, type EndpointAddress } from "./address.js";
 import type { GatewayConfig } from "./config.js";
 import { EndpointError, endpointKey, EndpointRegistry, type Endpoint } from "./endpoints.js";
-import { BodyTooLargeError, checkHostAndOrigin, readBody, sendError, sendWebResponse, toWebRequest, type JsonRpcId } from "./http.js";
-import { LegacySessions } from "./legacy.js";
+import {
+  BodyTooLargeError,
+  checkHostAndOrigin,
+  MAX_JSON_DEPTH,
+  nestedDeeperThan,
+  readBody,
+  sendError,
+  sendWebResponse,
+  toWebRequest,
+  type JsonRpcId,
+} from "./http.js";
+import { invalidLegacyParams, LegacySessions } from "./legacy.js";
 import { CountsPerKey, TokenBuckets } from "./limits.js";
 import type { GatewayLogger } from "./log.js";
 import type { McpDeps } from "./mcp-shared.js";
@@ -299,6 +309,10 @@ export function createGateway(config: GatewayConfig, logger: GatewayLogger, over
         : typeof (parsed as { method?: unknown })?.method === "string"
           ? (parsed as { method: string }).method.slice(0, 64) // the client's string: bounded in the log
           : "response";
+      if (nestedDeeperThan(parsed, MAX_JSON_DEPTH)) {
+        sendError(res, 400, `invalid request: JSON nested deeper than ${MAX_JSON_DEPTH} levels`, {}, -32600);
+        return;
+      }
     } else {
       note.method = req.method === "GET" ? "stream" : "session/delete";
     }
@@ -330,6 +344,19 @@ export function createGateway(config: GatewayConfig, logger: GatewayLogger, over
     }
     if (isLegacy) await serveLegacy(req, res, note, client, address, authorization, parsed);
     else await serveModern(req, res, note, client, address, authorization, webRequest, parsed);
+  }
+
+  /**
+   * Answers a 2025-era body with invalid params -32602 (a batch: 400 for all of
+   * it, a message: for its id); false when the params are valid.
+   */
+  function refuseInvalidParams(res: ServerResponse, note: RequestLine, parsed: unknown): boolean {
+    const invalid = invalidLegacyParams(parsed);
+    if (invalid === undefined) return false;
+    note.outcome = "invalid_params";
+    if (Array.isArray(parsed)) sendError(res, 400, invalid.message, {}, -32602);
+    else sendError(res, 200, invalid.message, {}, -32602, invalid.id);
+    return true;
   }
 
   /**
@@ -401,7 +428,7 @@ export function createGateway(config: GatewayConfig, logger: GatewayLogger, over
     if (typeof sessionId === "string") {
       const session = legacy.find(sessionId, endpointKey(address, authorization));
       if (session !== undefined) {
-        await legacy.handle(session, req, res, parsed);
+        if (!refuseInvalidParams(res, note, parsed)) await legacy.handle(session, req, res, parsed);
         return;
       }
       // Unknown session: authenticate first, so a revoked key hears 401, not "re-initialize".
@@ -416,6 +443,7 @@ export function createGateway(config: GatewayConfig, logger: GatewayLogger, over
       sendError(res, 400, "bad request: send `initialize` first, then the Mcp-Session-Id it returns", {}, -32000);
       return;
     }
+    if (refuseInvalidParams(res, note, parsed)) return;
     if (legacy.size >= config.maxSessions) {
       refuse(res, note, "max_sessions", 503, "too many open sessions on this gateway; retry later", { "retry-after": "5" });
       return;

@@ -25,6 +25,21 @@ export function sendError(
   res.end(body);
 }
 
+/** How deeply a request body's JSON may nest: enough for any tool's arguments, far below what recursive validators survive. */
+export const MAX_JSON_DEPTH = 64;
+
+/** True when `value` nests arrays and objects deeper than `max` (walked without recursion). */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth >= max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /** A request body over the configured limit. */
 export class BodyTooLargeError extends Error {}
 

@@ -6,9 +6,11 @@ import {
   CallToolRequestSchema,
   ErrorCode,
   GetPromptRequestSchema,
+  InitializeRequestSchema,
   ListPromptsRequestSchema,
   ListToolsRequestSchema,
   McpError,
+  PingRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { callTool, CONFIRM_SCHEMA, confirmMessage, UnknownToolError, type Confirmation } from "./calls.js";
 import { getPrompt, PromptArgumentError } from "./content.js";
@@ -24,6 +26,42 @@ function invalidParams(message: string): McpError {
   const err = new McpError(ErrorCode.InvalidParams, message);
   err.message = message;
   return err;
+}
+
+/** The request schemas of the methods a 2025-era session answers. */
+const REQUEST_SCHEMAS = new Map<
+  string,
+  { safeParse(value: unknown): { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] } } }
+>([
+  ["initialize", InitializeRequestSchema],
+  ["ping", PingRequestSchema],
+  ["tools/list", ListToolsRequestSchema],
+  ["tools/call", CallToolRequestSchema],
+  ["prompts/list", ListPromptsRequestSchema],
+  ["prompts/get", GetPromptRequestSchema],
+]);
+
+/**
+ * The first request of a body (one message or a batch) whose params its
+ * method's schema refuses, with what is wrong. SDK 1.x checks params outside
+ * the handlers and answers a failure as an internal error (-32603); checked
+ * here first, bad params are the client's -32602.
+ */
+export function invalidLegacyParams(body: unknown): { id: string | number | null; message: string } | undefined {
+  for (const message of Array.isArray(body) ? body : [body]) {
+    if (typeof message !== "object" || message === null) continue;
+    const { method, id } = message as { method?: unknown; id?: unknown };
+    if (typeof method !== "string" || id === undefined) continue; // notifications and responses get no answer
+    const check = REQUEST_SCHEMAS.get(method)?.safeParse(message);
+    if (check === undefined || check.success) continue;
+    const issue = check.error?.issues[0];
+    const where = issue === undefined || issue.path.length === 0 ? "" : ` at ${issue.path.map(String).join(".")}`;
+    return {
+      id: typeof id === "string" || (typeof id === "number" && Number.isFinite(id)) ? id : null,
+      message: `invalid params for ${method}${where}: ${issue?.message ?? "does not match the method's schema"}`,
+    };
+  }
+  return undefined;
 }
 
 /** A 2025-era session: one SDK 1.x Server on one Streamable HTTP transport, bound to one endpoint and credential. */

@@ -6,7 +6,10 @@ import {
   ProtocolError,
   ProtocolErrorCode,
   Server,
+  type JSONRPCRequest,
   type McpHttpHandler,
+  type Result,
+  type ServerContext,
 } from "@modelcontextprotocol/server";
 import type { ResolvedTool } from "../gen/releases/v1/releases_pb.js";
 import { callTool, CONFIRM_SCHEMA, confirmMessage, UnknownToolError } from "./calls.js";
@@ -14,6 +17,34 @@ import { getPrompt, PromptArgumentError } from "./content.js";
 import type { Endpoint } from "./endpoints.js";
 import { cacheHint, instructions, serverInfo, type McpDeps } from "./mcp-shared.js";
 import { noteRequest } from "./request-log.js";
+
+/** Contexts of requests that reached one of the gateway's handlers (past the SDK's validation). */
+const entered = new WeakSet<ServerContext>();
+
+/**
+ * An SDK 2.x Server whose params validation answers what it is. The SDK checks
+ * a request's params before the handler runs and answers a failure as an
+ * internal error (-32603); a request that failed before reaching a handler
+ * here is answered invalid params (-32602). Errors of the handlers themselves
+ * (they mark their context as entered) stay as they are.
+ */
+class GatewayServer extends Server {
+  protected override _wrapHandler(
+    method: string,
+    handler: (request: JSONRPCRequest, ctx: ServerContext) => Promise<Result>,
+  ): (request: JSONRPCRequest, ctx: ServerContext) => Promise<Result> {
+    const inner = super._wrapHandler(method, handler);
+    return async (request, ctx) => {
+      try {
+        return await inner(request, ctx);
+      } catch (err) {
+        if (entered.has(ctx) || err instanceof ProtocolError) throw err;
+        const why = err instanceof Error ? err.message : String(err);
+        throw new ProtocolError(ProtocolErrorCode.InvalidParams, `invalid params for ${method}: ${why.slice(0, 500)}`);
+      }
+    };
+  }
+}
 
 /**
  * The 2026-07-28 (stateless) face of one endpoint and credential: an SDK 2.x
@@ -63,22 +94,25 @@ export class ModernEndpoints {
     const hint = cacheHint(endpoint, deps.listTtlMs);
     const live = endpoint.address.kind !== "release";
     const instr = instructions(endpoint);
-    const server = new Server(serverInfo(endpoint, deps.version), {
+    const server = new GatewayServer(serverInfo(endpoint, deps.version), {
       capabilities: { tools: { listChanged: live }, prompts: { listChanged: live } },
       cacheHints: { "tools/list": hint, "prompts/list": hint, "server/discover": hint },
       ...(instr !== undefined ? { instructions: instr } : {}),
     });
-    server.setRequestHandler("tools/list", () => {
+    server.setRequestHandler("tools/list", (_request, ctx) => {
+      entered.add(ctx);
       const state = endpoint.state;
       noteRequest({ release: Number(state.resolved.releaseNumber) });
       return { tools: state.tools, _meta: state.listMeta };
     });
-    server.setRequestHandler("prompts/list", () => {
+    server.setRequestHandler("prompts/list", (_request, ctx) => {
+      entered.add(ctx);
       const state = endpoint.state;
       noteRequest({ release: Number(state.resolved.releaseNumber) });
       return { prompts: state.prompts, _meta: state.listMeta };
     });
-    server.setRequestHandler("prompts/get", (request) => {
+    server.setRequestHandler("prompts/get", (request, ctx) => {
+      entered.add(ctx);
       const state = endpoint.state;
       noteRequest({ release: Number(state.resolved.releaseNumber) });
       try {
@@ -89,6 +123,7 @@ export class ModernEndpoints {
       }
     });
     server.setRequestHandler("tools/call", async (request, ctx) => {
+      entered.add(ctx);
       const headers: Record<string, string> = {};
       ctx.http?.req?.headers.forEach((value, name) => {
         headers[name] = value;
