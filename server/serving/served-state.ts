@@ -1,5 +1,5 @@
 import type { Change } from "./change.js";
-import { sharedWork } from "../platform/shared-work.js";
+import { sharedWork, untilRequestEnds } from "../platform/shared-work.js";
 
 /**
  * What an entry depends on: a change to any of these drops it. Every entry
@@ -171,6 +171,8 @@ export class ServedState {
    * The value for `key`: from memory, else from `fill` (stored unless a change
    * touched it meanwhile). Concurrent misses of one key share one fill, unless a
    * change arrived after that fill started (its result may predate the change).
+   * A shared fill runs outside any one request; each caller waits for it until
+   * its own request ends (deadline, client gone), and the fill goes on for the others.
    */
   async get<V>(key: string, fill: () => Promise<Filled<V>>): Promise<V> {
     const held = this.peek<V>(key);
@@ -180,7 +182,7 @@ export class ServedState {
     }
     this.stats.misses++;
     const flight = this.flights.get(key);
-    if (flight && flight.startedAt === this.seq) return flight.promise as Promise<V>;
+    if (flight && flight.startedAt === this.seq) return untilRequestEnds(flight.promise as Promise<V>);
     const startedAt = this.seq;
     // A shared fill works for no one request: the deadline or departure of the one that started it must not fail the others.
     const promise = this.enabled ? sharedWork(() => this.fillAndStore(key, startedAt, fill)) : this.fillAndStore(key, startedAt, fill);
@@ -190,6 +192,7 @@ export class ServedState {
         if (this.flights.get(key)?.promise === promise) this.flights.delete(key);
       };
       promise.then(forget, forget);
+      return untilRequestEnds(promise);
     }
     return promise;
   }
