@@ -4,7 +4,7 @@ import { createApp, type App } from "./app.js";
 import { openDatabase, type DatabaseHandle } from "./db/bootstrap.js";
 import type { Database } from "./db/database.js";
 import { migrate } from "./db/migrator.js";
-import { createDb, createPool } from "./db/pool.js";
+import { createDb, createPool, operationsPool } from "./db/pool.js";
 import { startDemo, demoSettings, type Demo, type DemoSettings } from "./demo/demo.js";
 import { devSeedBanner, seedDev } from "./dev-seed.js";
 import { createLogger } from "./platform/logging.js";
@@ -70,8 +70,19 @@ async function main(): Promise<void> {
       if (applied.length > 0) logger.info("migrations applied", { applied });
     }
     if (stopping) return;
-    const pool = createPool({ connectionString: database.url, max: config.dbPoolMax, statementTimeoutMs: config.dbStatementTimeoutMs });
-    db = createDb(pool);
+    const pool = createPool({
+      connectionString: database.url,
+      max: config.dbPoolMax,
+      statementTimeoutMs: config.dbStatementTimeoutMs,
+      lockTimeoutMs: config.dbLockTimeoutMs,
+      connectTimeoutMs: config.dbConnectTimeoutMs,
+    });
+    db = createDb(pool, {
+      queryTimeoutMs: config.dbQueryTimeoutMs,
+      writeConnections: config.dbWriteConnections,
+      poolQueueMax: config.dbPoolQueueMax,
+    });
+    const operations = operationsPool(db);
     app = createApp(
       {
         db,
@@ -79,7 +90,8 @@ async function main(): Promise<void> {
         servedStateMaxBytes: config.servedStateMaxMb * 1024 * 1024,
         listenUrl: config.listenDatabaseUrl ?? database.url,
         watchKeepaliveMs: config.watchKeepaliveMs,
-        pools: { main: pool },
+        // The operations connections (readiness, cancelling backends) are a pool of their own.
+        pools: { main: pool, ...(operations ? { operations } : {}) },
       },
       config,
     );

@@ -44,8 +44,16 @@ async function run(argv: string[]): Promise<void> {
   const config = loadConfig();
   const logger = createLogger("warn", process.stderr);
   const database = await openDatabase(config, logger);
-  const pool = createPool({ connectionString: database.url, max: 2, statementTimeoutMs: config.dbStatementTimeoutMs });
-  const db = createDb(pool);
+  const pool = createPool({
+    connectionString: database.url,
+    max: 2,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+    lockTimeoutMs: config.dbLockTimeoutMs,
+    connectTimeoutMs: config.dbConnectTimeoutMs,
+    applicationName: "toolset-release-service:admin",
+  });
+  // One command at a time: no reads to keep connections for, so no write partition.
+  const db = createDb(pool, { queryTimeoutMs: config.dbQueryTimeoutMs });
   try {
     if (config.migrateOnStart) await migrate(database.url);
     switch (command) {

@@ -2,6 +2,7 @@ import { EventEmitter, on, setMaxListeners } from "node:events";
 import { sql, type Kysely } from "kysely";
 import type { Database } from "../db/database.js";
 import { pendingMigrations } from "../db/migrator.js";
+import { operationsDb } from "../db/pool.js";
 import type { Logger } from "./logging.js";
 
 /** Serving status shared by gRPC health, /readyz and shutdown. */
@@ -49,16 +50,20 @@ export class HealthState {
  * migration file of this build is applied (see pendingMigrations). Once migrated
  * it stays so (migrations are never undone), and the check is a plain `SELECT 1`.
  * Why it is not ready is logged when that changes, so a 503 is never a mystery.
+ * It asks over `db`'s operations connections (see createDb), which the pool's
+ * load cannot take: every pool connection busy (writes queued on a locked row)
+ * is no reason to take the replica out of the load balancer while PostgreSQL answers.
  */
 export function databaseReadiness(db: Kysely<Database>, opts: { timeoutMs: number; logger: Logger; migrationsDir?: string }): () => Promise<boolean> {
+  const probe = operationsDb(db);
   let migrated = false;
   let lastReason = "";
   const check = async (): Promise<boolean> => {
     if (migrated) {
-      await sql`SELECT 1`.execute(db);
+      await sql`SELECT 1`.execute(probe);
       return true;
     }
-    const pending = await pendingMigrations(db, opts.migrationsDir);
+    const pending = await pendingMigrations(probe, opts.migrationsDir);
     migrated = pending.length === 0;
     if (!migrated) notReady(`migrations not applied: ${pending.join(", ")}`);
     return migrated;

@@ -57,9 +57,23 @@ export function testConfig(): AppConfig {
 
 /** Starts the app on 127.0.0.1:0 against `databaseUrl`. */
 export async function startTestServer(databaseUrl: string, overrides: ServerOverrides = {}): Promise<TestServer> {
-  const pool = createPool({ connectionString: databaseUrl, max: 5, statementTimeoutMs: overrides.dbStatementTimeoutMs ?? 10_000 });
+  const config = { ...testConfig(), ...overrides };
+  // A small pool (many test servers share one PostgreSQL); writes keep its production share unless a test says otherwise.
+  const max = overrides.dbPoolMax ?? 5;
+  const pool = createPool({
+    connectionString: databaseUrl,
+    max,
+    statementTimeoutMs: overrides.dbStatementTimeoutMs ?? 10_000,
+    lockTimeoutMs: config.dbLockTimeoutMs,
+    connectTimeoutMs: config.dbConnectTimeoutMs,
+  });
   const queries: string[] = [];
-  const db = createDb(pool, { onQuery: (q) => queries.push(q) });
+  const db = createDb(pool, {
+    onQuery: (q) => queries.push(q),
+    queryTimeoutMs: config.dbQueryTimeoutMs,
+    writeConnections: overrides.dbWriteConnections ?? Math.ceil(max / 2),
+    poolQueueMax: config.dbPoolQueueMax,
+  });
   const app = createApp(
     {
       db,
@@ -73,7 +87,7 @@ export async function startTestServer(databaseUrl: string, overrides: ServerOver
       ...(overrides.beforeStore !== undefined ? { beforeStore: overrides.beforeStore } : {}),
       pools: { main: pool },
     },
-    { ...testConfig(), ...overrides },
+    config,
   );
   const addr = await app.listen(0, "127.0.0.1");
   // Bounded: a test whose database is unreachable on purpose starts anyway.
