@@ -97,7 +97,9 @@ export class ChangeListener {
       application_name: "toolset-release-service:listen",
       connectionTimeoutMillis: 5_000,
       query_timeout: pingMs,
+      // Probes from 10 s of silence on (as the pool's), not the system's 2 h: a vanished peer is noticed between pings too.
       keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
     });
     let lost!: () => void;
     const closed = new Promise<void>((resolve) => (lost = resolve));
