@@ -3,7 +3,7 @@ import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import type { Config } from "./config.js";
 import { createServiceContext, type ContextOptions, type ServiceContext } from "./context.js";
 import { callerKey } from "./auth/caller.js";
-import { authInterceptor, isRead, PUBLIC_SERVICES } from "./auth/interceptor.js";
+import { admitCaller, authInterceptor, isRead, PUBLIC_SERVICES } from "./auth/interceptor.js";
 import { projectScopeKey } from "./auth/scope.js";
 import { corsFor } from "./platform/cors.js";
 import { databaseReadiness, HealthState } from "./platform/health.js";
@@ -82,6 +82,11 @@ export function createApp(options: ContextOptions, config: AppConfig): App {
       readYourWrites(context),
     ],
     readMaxBytes: config.maxRequestBytes,
+    maxInFlight: config.maxInFlight,
+    // The key is checked from the headers before the body is read (see platform/rpc-handler.ts).
+    admit: admitCaller(context.tenancy),
+    callerIdOf: (values) => values.get(callerKey)?.keyId ?? null,
+    onUnobserved: (procedure, error) => metrics.rpcEnded(procedure, error, undefined),
     logger: context.logger,
     streamShutdownSignal: health.shutdownSignal,
     trustedProxyHops: config.trustedProxyHops,

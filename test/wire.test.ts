@@ -213,9 +213,11 @@ describe("Connect unary responses pass through the parse-error fix untouched", (
       parse.mockRestore(); // also forgets the calls
     }
     expect(text.length).toBeGreaterThan(10_000);
-    // The only JSON.parse allowed is the server reading the small JSON request.
-    expect(parsed.filter((arg) => typeof arg === "string" && arg.length > 1_000)).toEqual([]);
-    expect(parsed.length).toBe(contentType === "application/json" ? 1 : 0);
+    // The only JSON.parse allowed is the server reading the small JSON request
+    // (twice for a message with enum fields: see platform/edge-codec.ts).
+    const request = new TextDecoder().decode(body);
+    expect(parsed.filter((arg) => arg !== request)).toEqual([]);
+    expect(parsed.length > 0).toBe(contentType === "application/json");
   });
 });
 
