@@ -134,8 +134,21 @@ describe("each RPC has its own request size limit", () => {
     expect(res.toolset?.resourceUrns).toHaveLength(1000);
   });
 
-  it.each(PROTOCOLS)("an UpsertPromptTemplate over its 1 MiB limit → RESOURCE_EXHAUSTED over %s", async (protocol) => {
-    const big = "x".repeat(1024 * 1024 + 1);
+  it.each(PROTOCOLS)("an UpsertPromptTemplate as large as its fields allow fits its limit over %s", async (protocol) => {
+    const line = `${"p".repeat(79)}\n`;
+    const prompt = line.repeat(Math.floor((64 * 1024) / line.length));
+    const properties = Object.fromEntries(Array.from({ length: 520 }, (_, i) => [`arg${i}`, { type: "string", description: `"${"d".repeat(70)}"` }]));
+    const res = await server
+      .client(SourceService, protocol)
+      .upsertPromptTemplate(
+        { project: tenant.project, name: `full-${protocol}`, description: "é".repeat(4096), prompt, arguments: { type: "object", properties } },
+        bearer(tenant.producerKey),
+      );
+    expect(res.promptTemplate?.prompt).toBe(prompt);
+  });
+
+  it.each(PROTOCOLS)("an UpsertPromptTemplate over its 256 KiB limit → RESOURCE_EXHAUSTED over %s", async (protocol) => {
+    const big = "x".repeat(256 * 1024 + 1);
     const err = await server
       .client(SourceService, protocol)
       .upsertPromptTemplate({ project: tenant.project, name: "big", prompt: big }, bearer(tenant.producerKey))

@@ -23,8 +23,11 @@ const LARGER_REQUESTS: ReadonlyMap<string, number> = new Map([
   // Up to 1,000 tool URNs, 1,000 resource URNs of 512 characters and 1,000 prompt names.
   ["toolsets.v1.ToolsetService/CreateToolset", Infinity],
   ["toolsets.v1.ToolsetService/UpdateToolset", Infinity],
-  // A 64 KiB prompt, a 64 KiB arguments schema and a 4,096-character description.
-  ["sources.v1.SourceService/UpsertPromptTemplate", 1024 * 1024],
+  // A 64 KiB prompt, a 64 KiB arguments schema and a 4,096-character description
+  // (a prompt escaped whole as \u00XX would need more; no real one is). Kept
+  // tight: a Struct of small entries costs up to ~0.7 ms per KiB to decode,
+  // and its arguments may only be 64 KiB.
+  ["sources.v1.SourceService/UpsertPromptTemplate", 256 * 1024],
   // Four 4,096-character texts and 64 tags of 128 characters.
   ["toolsets.v1.ToolsetService/UpsertToolVariation", 512 * 1024],
 ]);
