@@ -10,7 +10,7 @@ import { ReleaseService, ResolveToolsetResponseSchema } from "../gen/releases/v1
 import { SourceService } from "../gen/sources/v1/sources_pb.js";
 import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { SMALL_REQUEST_BYTES } from "../server/platform/edge-limits.js";
-import { silentLogger } from "../server/platform/logging.js";
+import { createLogger } from "../server/platform/logging.js";
 import { createRpcHandler } from "../server/platform/rpc-handler.js";
 import { createDualServer, type DualServer } from "../server/platform/server.js";
 import { bearer, PROTOCOLS, type Protocol } from "../server/testing/server.js";
@@ -204,6 +204,7 @@ describe("unary calls in progress are bounded (MAX_IN_FLIGHT)", () => {
   let baseUrl: string;
   let inFlight: () => number;
   const waiting: (() => void)[] = [];
+  const logged: Record<string, unknown>[] = [];
   const transports = new Map<Protocol, Transport>();
   const client = (protocol: Protocol) => {
     let t = transports.get(protocol);
@@ -225,7 +226,7 @@ describe("unary calls in progress are bounded (MAX_IN_FLIGHT)", () => {
 
   beforeAll(async () => {
     const handler = createRpcHandler({
-      logger: silentLogger,
+      logger: createLogger("info", { write: (l: string) => logged.push(JSON.parse(l) as Record<string, unknown>) }),
       maxInFlight: MAX,
       routes: (router) => {
         router.service(ReleaseService, {
@@ -289,8 +290,15 @@ describe("unary calls in progress are bounded (MAX_IN_FLIGHT)", () => {
       path: "/releases.v1.ReleaseService/ResolveToolset",
       declaredLength: 60_000,
       sent: 1_000,
+      headers: { "x-request-id": "overloaded-1" },
     });
     expect(answer.code).toBe(Code.ResourceExhausted);
+    // Logged once, by the handler (no interceptor saw it).
+    await expect
+      .poll(() => logged.filter((l) => l["request_id"] === "overloaded-1"))
+      .toEqual([
+        expect.objectContaining({ msg: "rpc", code: "ResourceExhausted", protocol: "grpc", procedure: "/releases.v1.ReleaseService/ResolveToolset" }),
+      ]);
     for (const release of waiting.splice(0)) release();
     await Promise.all(held);
   });
