@@ -3,7 +3,17 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
+import { loadGatewayConfig } from "../gateway/config.js";
+import { loadConfig } from "../server/config.js";
+import { demoSettings } from "../server/demo/demo.js";
 import { devSeedBanner } from "../server/dev-seed.js";
+
+/** The environment variables a configuration loader reads, found by handing it an environment that records each look-up. */
+function variablesRead(load: (env: Record<string, string | undefined>) => unknown): string[] {
+  const read = new Set<string>();
+  load(new Proxy({}, { get: (_, name) => (typeof name === "string" && read.add(name), undefined) }));
+  return [...read];
+}
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -55,6 +65,19 @@ describe("README", () => {
     },
     60_000,
   );
+});
+
+describe("README configuration", () => {
+  it.each([
+    ["the service", loadConfig],
+    ["the gateway", loadGatewayConfig],
+    ["make run's demo", demoSettings],
+  ] as const)("names every variable %s reads", (_, load) => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const names = variablesRead(load);
+    expect(names.length).toBeGreaterThan(2);
+    expect(names.filter((n) => !readme.includes(`\`${n}\``))).toEqual([]);
+  });
 });
 
 describe("first-start banner", () => {
