@@ -10,7 +10,7 @@ import { databaseReadiness, HealthState } from "./platform/health.js";
 import { healthService } from "./platform/health-service.js";
 import { createMetrics, serveMetrics, writeMetrics, type Metrics } from "./platform/metrics.js";
 import { observeInterceptor } from "./platform/observe.js";
-import { rateLimitInterceptor } from "./platform/rate-limit.js";
+import { createRateLimiter } from "./platform/rate-limit.js";
 import { registerReflection } from "./platform/reflection.js";
 import { createRpcHandler } from "./platform/rpc-handler.js";
 import { createDualServer, type DualServer, type RequestHandler } from "./platform/server.js";
@@ -44,13 +44,13 @@ export const SERVICES = [SourceService, ToolsetService, ReleaseService, Health] 
 
 const READY_TIMEOUT_MS = 2_000;
 
-/** Builds the application around a database handle. */
 /** The configuration the app itself reads (not the database's, which the caller opens). */
 export type AppConfig = Omit<
   Config,
   "databaseUrl" | "host" | "port" | "logLevel" | "migrateOnStart" | "dataDir" | "embeddedPgPort" | "listenDatabaseUrl"
 >;
 
+/** Builds the application around a database handle. */
 export function createApp(options: ContextOptions, config: AppConfig): App {
   // Filled as the routes are registered: the procedures /metrics may name.
   const procedures = new Set<string>();
@@ -72,19 +72,22 @@ export function createApp(options: ContextOptions, config: AppConfig): App {
     registerReflection(router, SERVICES);
     for (const h of router.handlers) procedures.add(h.requestPath);
   };
+  const rateLimit = createRateLimiter(config.rateLimits, { exempt: PUBLIC_SERVICES, keyOf: (values) => values.get(callerKey)?.keyId, isRead });
   const rpc = createRpcHandler({
     routes,
     interceptors: [
       observeInterceptor(context.logger, (values) => values.get(callerKey)?.keyId ?? null, metrics),
       authInterceptor(context.tenancy),
-      rateLimitInterceptor(config.rateLimits, { exempt: PUBLIC_SERVICES, keyOf: (values) => values.get(callerKey)?.keyId, isRead }),
       streamLimitInterceptor({ maxPerClient: config.maxStreamsPerClient, maxHealthWatches: config.maxHealthWatches }),
       readYourWrites(context),
     ],
     readMaxBytes: config.maxRequestBytes,
     maxInFlight: config.maxInFlight,
-    // The key is checked from the headers before the body is read (see platform/rpc-handler.ts).
-    admit: admitCaller(context.tenancy),
+    // The key and its rate limit are checked from the headers before the body is read (see platform/rpc-handler.ts).
+    admit: async (method, header, values) => {
+      await admitCaller(context.tenancy)(method, header, values);
+      rateLimit(method, values);
+    },
     callerIdOf: (values) => values.get(callerKey)?.keyId ?? null,
     onUnobserved: (procedure, error) => metrics.rpcEnded(procedure, error, undefined),
     logger: context.logger,

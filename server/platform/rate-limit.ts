@@ -1,6 +1,6 @@
 import { isIPv6 } from "node:net";
 import type { DescMethod } from "@bufbuild/protobuf";
-import { Code, type ContextValues, type Interceptor } from "@connectrpc/connect";
+import { Code, type ContextValues } from "@connectrpc/connect";
 import type { RateLimit, RateLimits } from "../config.js";
 import { ERROR_REASONS, retryLater } from "./errors.js";
 import { currentRequest } from "./request-context.js";
@@ -90,9 +90,9 @@ export interface RateLimitClassifier {
  * N replicas let a key through N times as fast. A streaming call counts once,
  * when it opens. Returns the check of one call: it throws RESOURCE_EXHAUSTED,
  * reason RATE_LIMITED (metadata `limit`), with a RetryInfo delay until the
- * bucket holds a token. It reads the client address from the request context,
- * so it may run wherever the caller is known: before the body is read (the RPC
- * handler's admission) or in an interceptor ({@link rateLimitInterceptor}).
+ * bucket holds a token. It reads the client address from the request context
+ * and runs in the RPC handler's admission, once the caller is known and before
+ * the body is read (server/app.ts), so a limited call costs no decoding.
  */
 export function createRateLimiter(
   limits: RateLimits,
@@ -120,15 +120,6 @@ export function createRateLimiter(
       ERROR_REASONS.RATE_LIMITED,
       { limit: kind },
     );
-  };
-}
-
-/** {@link createRateLimiter} as an interceptor, placed after authentication. */
-export function rateLimitInterceptor(limits: RateLimits, classify: RateLimitClassifier, options: { now?: () => number } = {}): Interceptor {
-  const check = createRateLimiter(limits, classify, options);
-  return (next) => async (req) => {
-    check(req.method, req.contextValues);
-    return next(req);
   };
 }
 
