@@ -1,3 +1,4 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { migrate, readMigrations } from "../server/db/migrator.js";
@@ -35,6 +36,16 @@ describe("health", () => {
     expect((await client.check({})).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
     expect((await client.check({ service: "toolsets.v1.ToolsetService" })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
     await expect(client.check({ service: "no.Such" })).rejects.toThrow(/unknown service/);
+  });
+
+  it("an unknown service name of 60,000 characters is NOT_FOUND on gRPC (the echo is cut to fit a header)", async () => {
+    const err = await server
+      .client(Health, "grpc")
+      .check({ service: "x".repeat(60_000) })
+      .catch((e: unknown) => ConnectError.from(e));
+    expect(err).toBeInstanceOf(ConnectError);
+    expect((err as ConnectError).code).toBe(Code.NotFound);
+    expect((err as ConnectError).rawMessage.length).toBeLessThan(300);
   });
 
   it("Watch streams the current status", async () => {

@@ -13,7 +13,7 @@ export function healthService(state: HealthState): ServiceImpl<typeof Health> {
   const status = (serving: boolean) => (serving ? Status.SERVING : Status.NOT_SERVING);
   return {
     check(req) {
-      if (!KNOWN.has(req.service)) throw new ConnectError(`unknown service "${req.service}"`, Code.NotFound);
+      if (!KNOWN.has(req.service)) throw new ConnectError(`unknown service ${quoted(req.service)}`, Code.NotFound);
       return { status: status(state.isServing()) };
     },
     async *watch(req, ctx) {
@@ -29,4 +29,13 @@ export function healthService(state: HealthState): ServiceImpl<typeof Health> {
       }
     },
   };
+}
+
+/**
+ * A client's string as an error message may echo it: JSON-quoted and cut to 200
+ * characters, since gRPC carries the message in a header (`grpc-message`) that
+ * HTTP/2 peers cap at a few KiB.
+ */
+function quoted(value: string): string {
+  return value.length <= 200 ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, 200))}… (${value.length} characters)`;
 }
