@@ -292,10 +292,27 @@ function boundaries(field: DescField): { value: JsonValue; reject: boolean; labe
   }
 }
 
+/**
+ * A value nested `depth` levels (`{"a":[{"a":[…"leaf"…]}]}`), as a placeholder
+ * that `renderJson` replaces by its text: JSON.stringify itself would overflow
+ * the test's stack on the deep ones.
+ */
 function deepObject(depth: number): JsonValue {
-  let value: JsonValue = "leaf";
-  for (let i = 0; i < depth; i++) value = i % 2 === 0 ? { a: value } : [value];
-  return value;
+  return `\u0001deep ${depth}\u0001`;
+}
+
+function deepText(depth: number): string {
+  const open: string[] = [];
+  for (let i = 0; i < depth; i++) open.push(i % 2 === 0 ? '{"a":' : "[");
+  return `${open.join("")}"leaf"${open
+    .reverse()
+    .map((o) => (o === "[" ? "]" : "}"))
+    .join("")}`;
+}
+
+/** JSON text of `value`, deep placeholders expanded. */
+function renderJson(value: JsonValue): string {
+  return JSON.stringify(value).replace(/"\\u0001deep (\d+)\\u0001"/g, (_, n: string) => deepText(Number(n)));
 }
 
 function wideObject(keys: number): JsonValue {
@@ -318,7 +335,7 @@ const INVALID_UTF8: readonly { label: string; bytes: number[] }[] = [
   { label: "truncated", bytes: [0xe2, 0x82] },
 ];
 
-/** Replaces the JSON string "\u0001" placeholder's occurrence by raw bytes. */
+/** Replaces `placeholder` in `jsonText` by the letters a and b around raw `bytes`. */
 function withRawBytes(jsonText: string, placeholder: string, bytes: number[]): Uint8Array {
   const [before, after] = jsonText.split(placeholder) as [string, string];
   return Buffer.concat([text(before), Uint8Array.from([0x61, ...bytes, 0x62]), text(after)]);
@@ -355,7 +372,7 @@ export function jsonCases(schema: DescMessage, base: Message, rng: Rng, perKind 
   const c = (name: string, json: JsonValue | Uint8Array, reject: boolean): JsonCase => ({
     name,
     reject,
-    json: json instanceof Uint8Array ? json : text(JSON.stringify(json)),
+    json: json instanceof Uint8Array ? json : text(renderJson(json)),
   });
   const paths = fieldPaths(schema);
   const cases: JsonCase[] = [c("valid", baseJson, false)];
