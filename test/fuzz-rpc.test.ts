@@ -1,5 +1,5 @@
 import { gzipSync } from "node:zlib";
-import type { DescMethod } from "@bufbuild/protobuf";
+import { toBinary, toJsonString, type DescMethod } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,6 +18,7 @@ import {
   framingCases,
   isRead,
   jsonCases,
+  randomRequest,
   Rng,
   WireClient,
   wiresOf,
@@ -160,6 +161,12 @@ function plan(method: DescMethod, rng: Rng): Planned[] {
   const base = fillRequest(method.input, fillValues());
   const json = jsonCases(method.input, base, rng, PER_KIND);
   const bin = binaryCases(method.input, base, rng, PER_KIND);
+  // Well-typed requests with random values in random fields, on every wire.
+  for (let i = 0; i < PER_KIND * 2; i++) {
+    const random = randomRequest(method.input, fillValues(), rng);
+    json.push({ name: `random request ${i}`, reject: false, json: new TextEncoder().encode(toJsonString(method.input, random)) });
+    bin.push({ name: `random request ${i}`, reject: false, bytes: toBinary(method.input, random) });
+  }
   const validJson = json.find((c) => c.name === "valid")!.json;
   const validBin = bin.find((c) => c.name === "valid")!.bytes;
   const unary = method.methodKind === "unary";

@@ -162,6 +162,113 @@ function messageSample(desc: DescMessage, values: FillValues, depth: number): Js
   return toJson(desc, fillRequest(desc, values, depth + 1));
 }
 
+/** Strings a random request draws from, besides the fixture's own values: odd, hostile and long ones. */
+const ODD_STRINGS: readonly string[] = [
+  "",
+  " ",
+  "UPPER",
+  "-leading-dash",
+  "a b",
+  "é🧨",
+  "' OR '1'='1",
+  "../../etc/passwd",
+  "%00",
+  "\\",
+  "a".repeat(64),
+  "a".repeat(4097),
+  "tools:http:api:a",
+  "tools:http:api:nope",
+];
+
+/**
+ * A request of `schema` with random, well-typed values in random fields: the
+ * fixture's values, odd strings, numbers at and past documented limits, enum
+ * numbers that do not exist, short lists, small Structs. Decodes on every wire,
+ * so it exercises the handlers' validation and queries in combinations the
+ * one-field mutations do not reach.
+ */
+export function randomRequest(schema: DescMessage, values: FillValues, rng: Rng, depth = 0): Message {
+  const json: JsonObject = {};
+  const oneofsDone = new Set<string>();
+  for (const field of schema.fields) {
+    if (rng.next() < 0.3) continue;
+    if (field.oneof) {
+      if (oneofsDone.has(field.oneof.name)) continue;
+      oneofsDone.add(field.oneof.name);
+    }
+    const value = randomValue(field, values, rng, depth);
+    if (value !== undefined) json[field.jsonName] = value;
+  }
+  return fromJson(schema, json);
+}
+
+function randomValue(field: DescField, values: FillValues, rng: Rng, depth: number): JsonValue | undefined {
+  const one = (): JsonValue | undefined => {
+    const named = values.byName[field.name];
+    if (named !== undefined && !Array.isArray(named) && rng.next() < 0.7) return named;
+    switch (field.fieldKind) {
+      case "scalar":
+      case "list":
+        if (field.fieldKind === "list" && field.listKind === "message")
+          return depth < 2 ? toJson(field.message, randomRequest(field.message, values, rng, depth + 1)) : undefined;
+        if (field.fieldKind === "list" && field.listKind === "enum") return rng.pick([...field.enum.values.map((v) => v.number), 999]);
+        switch (field.scalar) {
+          case ScalarType.STRING:
+            return rng.pick(ODD_STRINGS);
+          case ScalarType.BYTES:
+            return "AAEC";
+          case ScalarType.BOOL:
+            return rng.next() < 0.5;
+          case ScalarType.INT64:
+          case ScalarType.SINT64:
+          case ScalarType.SFIXED64:
+            return rng.pick(["-1", "0", "1", "2", "3", "100", "9223372036854775807", "-9223372036854775808"]);
+          case ScalarType.UINT64:
+          case ScalarType.FIXED64:
+            return rng.pick(["0", "1", "18446744073709551615"]);
+          case ScalarType.DOUBLE:
+          case ScalarType.FLOAT:
+            return rng.pick([0, -1.5, 1e30]);
+          default:
+            return rng.pick([-1, 0, 1, 2, 49, 50, 500, 501, 2147483647, -2147483648]);
+        }
+      case "enum":
+        return rng.pick([...field.enum.values.map((v) => v.number), 999]);
+      case "message":
+        switch (field.message.typeName) {
+          case "google.protobuf.Struct":
+            return rng.pick([
+              {},
+              { type: "object" },
+              { type: "object", properties: { q: { type: "string" } } },
+              { type: 5 },
+              { a: [1, "x", null, true] },
+            ]);
+          case "google.protobuf.Value":
+            return rng.pick([null, 1, "x", [], {}]);
+          case "google.protobuf.FieldMask":
+            // JSON spells the paths in lowerCamelCase (the server sees tool_urns, …).
+            return rng.pick(["", "description", "name,description", "toolUrns", "mcpSlug,mcpEnabled,mcpIsPublic", "nope", "description,description"]);
+          case "google.protobuf.Timestamp":
+            return rng.pick(["1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z"]);
+          default:
+            return depth < 2 ? toJson(field.message, randomRequest(field.message, values, rng, depth + 1)) : undefined;
+        }
+      case "map":
+        return {};
+    }
+  };
+  if (field.fieldKind !== "list") return one();
+  const named = values.byName[field.name];
+  if (named !== undefined && rng.next() < 0.4) return named;
+  const items: JsonValue[] = [];
+  for (let i = rng.int(4); i > 0; i--) {
+    const v = one();
+    if (v !== undefined) items.push(v);
+  }
+  return items;
+}
+
 /** One request the suite sends, before it is put on a wire. */
 export interface FuzzCase {
   /** What it is, for failure messages ("wrong type page_size=true"). */
