@@ -2,7 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { beforeAll, describe, expect, it } from "vitest";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { EditingMode } from "../gen/toolsets/v1/toolsets_pb.js";
-import { ERROR_DOMAIN, toConnectError } from "../server/platform/errors.js";
+import { DomainError, ERROR_DOMAIN, invalidArgument, toConnectError } from "../server/platform/errors.js";
 import { createTenant, httpTool, uniqueSlug } from "../server/testing/fixtures.js";
 import { PROTOCOLS, type Protocol } from "../server/testing/server.js";
 import { useTestServer } from "../server/testing/use-test-server.js";
@@ -132,6 +132,20 @@ describe.each(PROTOCOLS)("error details over %s", (protocol: Protocol) => {
       reasons: [{ reason: "ALREADY_EXISTS", domain: ERROR_DOMAIN, metadata: { entity: "toolset" } }],
       violations: [],
     });
+  });
+});
+
+describe("error messages are bounded (gRPC sends them as headers)", () => {
+  it.each([
+    ["a domain error", invalidArgument("update_mask.paths[0]", `unknown path ${"x".repeat(70_000)}`)],
+    ["a ConnectError", new ConnectError("y".repeat(70_000), Code.NotFound)],
+  ])("%s of 70,000 characters is cut to 1,024 with its code and details kept", (_, thrown: DomainError | ConnectError) => {
+    const { error } = toConnectError(thrown);
+    expect(error.rawMessage.length).toBeLessThanOrEqual(1024);
+    expect(error.rawMessage).toMatch(/… \(truncated\)$/);
+    expect(error.code).toBe(thrown instanceof ConnectError ? Code.NotFound : Code.InvalidArgument);
+    if (thrown instanceof DomainError)
+      expect(error.findDetails(BadRequestSchema)[0]?.fieldViolations[0]?.description.length).toBeLessThanOrEqual(1024);
   });
 });
 

@@ -160,6 +160,7 @@ type Detail = { desc: DescMessage; value: MessageInitShape<DescMessage> };
  * gRPC's `grpc-status-details-bin`, gRPC-Web).
  */
 export function detailedError(message: string, code: Code, detail: DomainErrorDetail = {}): ConnectError {
+  message = capped(message);
   const details: Detail[] = [];
   if (code === Code.InvalidArgument && detail.field !== undefined) {
     const description = message.startsWith(`${detail.field}: `) ? message.slice(detail.field.length + 2) : message;
@@ -170,6 +171,23 @@ export function detailedError(message: string, code: Code, detail: DomainErrorDe
     details.push({ desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata: detail.metadata ?? {} }) });
   }
   return new ConnectError(message, code, undefined, details);
+}
+
+/**
+ * The longest error message sent. gRPC carries it in a header (`grpc-message`,
+ * and again in `grpc-status-details-bin`): past 8 KiB grpc-java cannot read the
+ * answer, past 64 KiB neither can Node's client. A message names the field at
+ * fault; when it quotes the input, it quotes it with {@link quoteInput}.
+ */
+const MAX_MESSAGE_CHARS = 1024;
+
+function capped(message: string): string {
+  return message.length <= MAX_MESSAGE_CHARS ? message : `${message.slice(0, MAX_MESSAGE_CHARS - 14)}… (truncated)`;
+}
+
+/** A client's string as an error message may quote it: JSON-quoted, at most 200 characters of it. */
+export function quoteInput(value: string): string {
+  return value.length <= 200 ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, 200))}… (${value.length} characters)`;
 }
 
 /**
@@ -200,7 +218,12 @@ const LOCK_RETRY_MS = 1_000;
  * error. The second value is the cause worth logging, if any.
  */
 export function toConnectError(err: unknown): { error: ConnectError; cause?: unknown } {
-  if (err instanceof ConnectError) return { error: err };
+  if (err instanceof ConnectError) {
+    if (err.rawMessage.length <= MAX_MESSAGE_CHARS) return { error: err };
+    const copy = new ConnectError(capped(err.rawMessage), err.code, err.metadata, undefined, err.cause);
+    copy.details = err.details;
+    return { error: copy };
+  }
   if (err instanceof DomainError) return { error: detailedError(err.message, DOMAIN_CODES[err.kind], err.detail) };
   const state = sqlState(err);
   if (state !== undefined) {

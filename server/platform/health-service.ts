@@ -3,6 +3,7 @@ import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/g
 import { SourceService } from "../../gen/sources/v1/sources_pb.js";
 import { ToolsetService } from "../../gen/toolsets/v1/toolsets_pb.js";
 import { ReleaseService } from "../../gen/releases/v1/releases_pb.js";
+import { quoteInput } from "./errors.js";
 import type { HealthState } from "./health.js";
 
 // "" asks about the whole server; the named services share its status.
@@ -13,7 +14,7 @@ export function healthService(state: HealthState): ServiceImpl<typeof Health> {
   const status = (serving: boolean) => (serving ? Status.SERVING : Status.NOT_SERVING);
   return {
     check(req) {
-      if (!KNOWN.has(req.service)) throw new ConnectError(`unknown service ${quoted(req.service)}`, Code.NotFound);
+      if (!KNOWN.has(req.service)) throw new ConnectError(`unknown service ${quoteInput(req.service)}`, Code.NotFound);
       return { status: status(state.isServing()) };
     },
     async *watch(req, ctx) {
@@ -29,13 +30,4 @@ export function healthService(state: HealthState): ServiceImpl<typeof Health> {
       }
     },
   };
-}
-
-/**
- * A client's string as an error message may echo it: JSON-quoted and cut to 200
- * characters, since gRPC carries the message in a header (`grpc-message`) that
- * HTTP/2 peers cap at a few KiB.
- */
-function quoted(value: string): string {
-  return value.length <= 200 ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, 200))}… (${value.length} characters)`;
 }

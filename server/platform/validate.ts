@@ -1,4 +1,4 @@
-import { invalidArgument } from "./errors.js";
+import { invalidArgument, quoteInput } from "./errors.js";
 
 // Limits documented in the proto comments; keep the two in step.
 export const LIMITS = {
@@ -94,7 +94,7 @@ export function uniqueList(field: string, values: readonly string[], max: number
   const seen = new Set<string>();
   values.forEach((v, i) => {
     check(`${field}[${i}]`, v);
-    if (seen.has(v)) throw invalidArgument(`${field}[${i}]`, `duplicate value ${JSON.stringify(v)}`);
+    if (seen.has(v)) throw invalidArgument(`${field}[${i}]`, `duplicate value ${quoteInput(v)}`);
     seen.add(v);
   });
   return [...values];

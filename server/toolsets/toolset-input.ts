@@ -1,5 +1,5 @@
 import type { ToolsetFields } from "../../gen/toolsets/v1/toolsets_pb.js";
-import { invalidArgument } from "../platform/errors.js";
+import { invalidArgument, quoteInput } from "../platform/errors.js";
 import { LIMITS, promptName, slug, text, toolUrn, uniqueList } from "../platform/validate.js";
 import type { ToolsetState } from "../model/toolsets.js";
 
@@ -53,9 +53,9 @@ export function updateMaskPaths(paths: readonly string[]): UpdatablePath[] {
   const seen = new Set<UpdatablePath>();
   paths.forEach((p, i) => {
     if (!(UPDATABLE_PATHS as readonly string[]).includes(p)) {
-      throw invalidArgument(`update_mask.paths[${i}]`, `unknown path ${JSON.stringify(p)}; allowed: ${UPDATABLE_PATHS.join(", ")}`);
+      throw invalidArgument(`update_mask.paths[${i}]`, `unknown path ${quoteInput(p)}; allowed: ${UPDATABLE_PATHS.join(", ")}`);
     }
-    if (seen.has(p as UpdatablePath)) throw invalidArgument(`update_mask.paths[${i}]`, `duplicate path ${JSON.stringify(p)}`);
+    if (seen.has(p as UpdatablePath)) throw invalidArgument(`update_mask.paths[${i}]`, `duplicate path ${quoteInput(p)}`);
     seen.add(p as UpdatablePath);
   });
   return [...seen];
