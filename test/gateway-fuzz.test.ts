@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseUpstreamAllowList } from "../gateway/upstream/index.js";
 import { httpTool as tool, uniqueSlug } from "../server/testing/fixtures.js";
 import { useTestServer } from "../server/testing/use-test-server.js";
+import { Rng } from "./support/fuzz-rpc.js";
 import { connectClient, ERAS, scrapeMetrics, startTestGateway, type TestGateway } from "./support/gateway.js";
 
 // Every MCP method of the gateway, in both protocol eras, fed bad input
@@ -114,22 +115,6 @@ afterAll(async () => {
   upstream?.closeAllConnections();
   await new Promise((r) => upstream?.close(r));
 });
-
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
-  return { next, int, pick, chance: (p: number) => next() < p };
-}
-type Rng = ReturnType<typeof prng>;
 
 const METHODS = [
   "initialize",
@@ -392,7 +377,7 @@ async function errorCodes(res: Response): Promise<number[]> {
 
 describe(`the gateway under bad input (seed ${SEED}, ${COUNT} requests)`, () => {
   it("never answers 5xx or an internal error, logs every request once, and stays healthy with its content unchanged", async () => {
-    const rng = prng(SEED);
+    const rng = new Rng(SEED);
     const cases = Array.from({ length: COUNT }, (_, i) => makeCase(rng, i));
     const failures: string[] = [];
     /** "<era> <status>" and "<era> <JSON-RPC error code>" seen, so a generator that stopped reaching the handlers fails too. */

@@ -46,6 +46,11 @@ export class Rng {
     return Math.floor(this.next() * n);
   }
 
+  /** True with probability `p`. */
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+
   pick<T>(items: readonly T[]): T {
     if (items.length === 0) throw new Error("pick from an empty list");
     return items[this.int(items.length)]!;
