@@ -1,5 +1,6 @@
 import { Code, ConnectError, createContextValues, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
+import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
 import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { createLogger } from "../server/platform/logging.js";
@@ -46,14 +47,27 @@ describe("a watch the client ends", () => {
     expect((await iterator.next()).value?.resolved?.slug).toBe("watched");
     abort.abort();
     await iterator.next().catch(() => undefined);
-    const watchLine = () =>
-      lines
-        .map((l) => JSON.parse(l) as Record<string, unknown>)
-        .find((l) => l["msg"] === "rpc" && l["procedure"] === "/releases.v1.ReleaseService/WatchToolset");
-    await expect.poll(watchLine).toBeDefined();
-    expect(watchLine()?.["code"]).toBe("Canceled");
+    await expectOneLine("/releases.v1.ReleaseService/WatchToolset", "Canceled");
+  });
+
+  it.each(["connect-json", "grpc"] as const)("a health Watch the client ends over %s is logged once, as Canceled", async (protocol) => {
+    lines.length = 0;
+    const abort = new AbortController();
+    const iterator = server.client(Health, protocol).watch({}, { signal: abort.signal })[Symbol.asyncIterator]();
+    await iterator.next();
+    abort.abort();
+    await iterator.next().catch(() => undefined);
+    await expectOneLine("/grpc.health.v1.Health/Watch", "Canceled");
   });
 });
+
+/** Exactly one `rpc` line of `procedure`, with `code`, once the lines have settled. */
+async function expectOneLine(procedure: string, code: string): Promise<void> {
+  const found = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l["msg"] === "rpc" && l["procedure"] === procedure);
+  await expect.poll(() => found().length).toBeGreaterThan(0);
+  await new Promise((r) => setTimeout(r, 300)); // a second line would follow the first within this
+  expect(found().map((l) => l["code"])).toEqual([code]);
+}
 
 describe("malformed binary over gRPC", () => {
   it("answers grpc-status INVALID_ARGUMENT (3), not INTERNAL", async () => {

@@ -9,8 +9,10 @@ import { currentRequest, runInRequest, type RequestContext } from "./request-con
  * errors.ts) and writes one log line per RPC with procedure, code, duration and
  * caller id (`callerIdOf` reads it from what the interceptors inside this one
  * stored); the logger adds the request id. Keys and request bodies are never
- * logged. It reports each RPC to `metrics` and marks the request observed, so
- * the RPC handler does not log it again.
+ * logged. It reports each RPC to `metrics`. It marks the request observed as
+ * soon as it takes it, so the RPC handler does not log it too, even when the
+ * client leaves before the line is written (a stream the client abandons is
+ * logged here as CANCELED).
  */
 export function observeInterceptor(
   logger: Logger,
@@ -22,6 +24,7 @@ export function observeInterceptor(
     const request = currentRequest();
     const procedure = `/${req.service.typeName}/${req.method.name}`;
     const unary = req.method.methodKind === "unary";
+    if (request) request.marks.observed = true;
     const log = (err: ConnectError | undefined, cause?: unknown) => {
       const seconds = (performance.now() - started) / 1000;
       const fields = {
@@ -33,7 +36,6 @@ export function observeInterceptor(
       };
       if (cause !== undefined) logger.error("rpc", { ...fields, cause });
       else logger.info("rpc", fields);
-      if (request) request.marks.observed = true;
       metrics?.rpcEnded(procedure, err, unary ? seconds : undefined);
     };
     const fail = (err: unknown): never => {
@@ -54,11 +56,18 @@ export function observeInterceptor(
         message: inRequest(
           request,
           (async function* () {
+            let ended = false;
             try {
               yield* messages;
-              log(undefined);
+              ended = true;
+              // A handler that ends its stream because the client left (a health Watch does) did not succeed.
+              log(request?.signal.aborted ? clientGone(request.signal.reason) : undefined);
             } catch (err) {
+              ended = true;
               fail(err);
+            } finally {
+              // The protocol layer stopped pulling: the client went away mid-stream.
+              if (!ended) log(clientGone(undefined));
             }
           })(),
         ),
@@ -109,4 +118,9 @@ function protocolOf(contentType: string | null): string {
   if (contentType.startsWith("application/grpc")) return "grpc";
   if (contentType.startsWith("application/connect+")) return "connect-stream";
   return "connect";
+}
+
+/** How a stream the client abandoned ended: its deadline's DEADLINE_EXCEEDED, else CANCELED. */
+function clientGone(reason: unknown): ConnectError {
+  return reason instanceof ConnectError ? reason : new ConnectError("the client went away", Code.Canceled);
 }

@@ -23,9 +23,10 @@ export interface RequestContext {
    */
   readonly signal: AbortSignal;
   /**
-   * Set by the observe interceptor once it has written the RPC's log line; a
-   * request refused before the interceptors ran (while decoding, say) is logged
-   * by the RPC handler instead, so every request logs exactly one line.
+   * Set by the observe interceptor when it takes the RPC (it then writes the
+   * RPC's log line); a request refused before the interceptors ran (while
+   * decoding, say) is logged by the RPC handler instead, so every request logs
+   * exactly one line.
    */
   readonly marks: { observed: boolean };
 }

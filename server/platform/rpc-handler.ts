@@ -168,7 +168,12 @@ export function createRpcHandler(
       };
       if (cause !== undefined) options.logger.error("rpc", { ...fields, cause });
       else options.logger.info("rpc", fields);
-      options.onUnobserved?.(uHandler.requestPath, refused ?? (ended.code === undefined ? undefined : new ConnectError(ended.message, ended.code)));
+      const sent = !ended.known
+        ? new ConnectError("the client went away", Code.Canceled)
+        : ended.code === undefined
+          ? undefined
+          : new ConnectError(ended.message, ended.code);
+      options.onUnobserved?.(uHandler.requestPath, refused ?? sent);
     });
     void runInRequest(context, async () => {
       try {
