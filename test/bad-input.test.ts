@@ -260,3 +260,12 @@ describe("refusals before decoding are logged once, without the body or the key"
     );
   });
 });
+
+describe("a decode error quoting a long input is cut to 1 KiB (gRPC carries the message as a header)", () => {
+  it.each(UNARY)("an unknown field of 3,000 emoji over %s", async (wire) => {
+    const message = JSON.stringify({ project: tenant.project, slug: SLUG, ["😀".repeat(3_000)]: 1 });
+    const answer = await refused((h) => rawCall(server.baseUrl, { wire, path: pathOn(wire, RESOLVE), message, headers: h }), Code.InvalidArgument);
+    expect(answer.message.length).toBeLessThanOrEqual(1024);
+    expect(answer.message).toMatch(/… \(truncated\)$/);
+  });
+});

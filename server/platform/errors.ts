@@ -181,13 +181,19 @@ export function detailedError(message: string, code: Code, detail: DomainErrorDe
  */
 const MAX_MESSAGE_CHARS = 1024;
 
-function capped(message: string): string {
-  return message.length <= MAX_MESSAGE_CHARS ? message : `${message.slice(0, MAX_MESSAGE_CHARS - 14)}… (truncated)`;
+/** `message`, cut to {@link MAX_MESSAGE_CHARS} at a code point (a lone surrogate cannot be percent-encoded for gRPC). */
+export function capped(message: string): string {
+  if (message.length <= MAX_MESSAGE_CHARS) return message;
+  let end = MAX_MESSAGE_CHARS - 14;
+  if (/[\uD800-\uDBFF]/.test(message.charAt(end - 1))) end--;
+  return `${message.slice(0, end)}… (truncated)`;
 }
 
 /** A client's string as an error message may quote it: JSON-quoted, at most 200 characters of it. */
 export function quoteInput(value: string): string {
-  return value.length <= 200 ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, 200))}… (${value.length} characters)`;
+  if (value.length <= 200) return JSON.stringify(value);
+  const end = /[\uD800-\uDBFF]/.test(value.charAt(199)) ? 199 : 200;
+  return `${JSON.stringify(value.slice(0, end))}… (${value.length} characters)`;
 }
 
 /**

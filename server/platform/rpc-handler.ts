@@ -16,7 +16,7 @@ import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from
 import { getQueryProblem, isEnveloped, protocolOf, refusalInterceptor, refusalKey, withEmptyMessage } from "./edge-admission.js";
 import { asBadInput, isParseBinaryMessage, refuseUndeclaredCompression, REQUEST_COMPRESSIONS, strictJsonOptions } from "./edge-codec.js";
 import { InFlightGate, requestLimitOf, tooLarge } from "./edge-limits.js";
-import { toConnectError } from "./errors.js";
+import { capped, toConnectError } from "./errors.js";
 import type { Logger } from "./logging.js";
 import { clampTimeoutHeaders, clientAddressOf, REQUEST_ID_HEADER, requestIdFrom, runInRequest, timeoutMsFrom } from "./request-context.js";
 import type { RequestHandler } from "./server.js";
@@ -312,20 +312,30 @@ function readJsonError(bytes: Uint8Array, wrapped: boolean, ended: Ended): Uint8
   ended.known = true;
   ended.code = err?.code === undefined ? undefined : (codeFromString(err.code) ?? Code.Unknown);
   ended.message = err?.message ?? "";
-  if (err?.code !== "internal" || !isParseBinaryMessage(err.message ?? "")) return undefined;
-  err.code = "invalid_argument";
-  ended.code = Code.InvalidArgument;
+  // Errors raised while decoding never pass the interceptors, where messages are bounded (errors.ts).
+  const tooLong = err?.message !== undefined && capped(err.message) !== err.message;
+  if (err && tooLong) err.message = capped(err.message!);
+  const parseError = err?.code === "internal" && isParseBinaryMessage(err.message ?? "");
+  if (!parseError && !tooLong) return undefined;
+  if (err && parseError) {
+    err.code = "invalid_argument";
+    ended.code = Code.InvalidArgument;
+  }
   return encoder.encode(JSON.stringify(parsed));
 }
 
-/** Reads grpc-status and grpc-message; a "parse binary" INTERNAL is rewritten to INVALID_ARGUMENT in `fields`. Returns whether it was. */
+/** Reads grpc-status and grpc-message; a "parse binary" INTERNAL is rewritten to INVALID_ARGUMENT in `fields`, a long message cut. Returns whether `fields` changed. */
 function readGrpcStatus(fields: Headers | undefined, ended: Ended): boolean {
   const status = fields?.get("grpc-status");
   if (status === null || status === undefined) return false;
   ended.known = true;
   ended.code = status === "0" ? undefined : (Number(status) as Code);
   ended.message = decodeURIComponent(fields?.get("grpc-message") ?? "");
-  if (ended.code !== Code.Internal || !isParseBinaryMessage(ended.message)) return false;
+  // Errors raised while decoding never pass the interceptors, where messages are bounded (errors.ts).
+  const tooLong = capped(ended.message) !== ended.message;
+  if (tooLong) fields?.set("grpc-message", encodeURIComponent(capped(ended.message)));
+  const parseError = ended.code === Code.Internal && isParseBinaryMessage(ended.message);
+  if (!parseError) return tooLong;
   fields?.set("grpc-status", String(Code.InvalidArgument));
   ended.code = Code.InvalidArgument;
   return true;
