@@ -1,4 +1,5 @@
 import { Code, ConnectError, type ContextValues, type Interceptor } from "@connectrpc/connect";
+import { protocolOf } from "./edge-admission.js";
 import { toConnectError } from "./errors.js";
 import type { Logger } from "./logging.js";
 import { codeName, type Metrics } from "./metrics.js";
@@ -29,7 +30,7 @@ export function observeInterceptor(
       const seconds = (performance.now() - started) / 1000;
       const fields = {
         procedure,
-        protocol: req.requestMethod === "GET" ? "connect-get" : protocolOf(req.header.get("content-type")),
+        protocol: protocolOf(req.requestMethod, req.header.get("content-type")),
         code: codeName(err),
         duration_ms: Math.round(seconds * 10_000) / 10,
         caller_id: callerIdOf(req.contextValues),
@@ -110,14 +111,6 @@ export function withRequestId(error: ConnectError, request: RequestContext | und
   const quoted = new ConnectError(`${error.rawMessage} (request id ${id})`, error.code, error.metadata, undefined, error.cause);
   quoted.details = error.details;
   return quoted;
-}
-
-function protocolOf(contentType: string | null): string {
-  if (contentType === null) return "unknown";
-  if (contentType.startsWith("application/grpc-web")) return "grpc-web";
-  if (contentType.startsWith("application/grpc")) return "grpc";
-  if (contentType.startsWith("application/connect+")) return "connect-stream";
-  return "connect";
 }
 
 /** How a stream the client abandoned ended: its deadline's DEADLINE_EXCEEDED, else CANCELED. */

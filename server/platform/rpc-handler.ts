@@ -18,6 +18,7 @@ import { asBadInput, isParseBinaryMessage, refuseUndeclaredCompression, REQUEST_
 import { InFlightGate, requestLimitOf, tooLarge } from "./edge-limits.js";
 import { capped, toConnectError } from "./errors.js";
 import type { Logger } from "./logging.js";
+import { withRequestId } from "./observe.js";
 import { clampTimeoutHeaders, clientAddressOf, REQUEST_ID_HEADER, requestIdFrom, runInRequest, timeoutMsFrom } from "./request-context.js";
 import type { RequestHandler } from "./server.js";
 
@@ -126,7 +127,7 @@ export function createRpcHandler(
       requestId,
       clientAddress: clientAddressOf(req.socket.remoteAddress, req.headers, options.trustedProxyHops ?? 0),
       deadline: timeoutMs === undefined ? undefined : performance.now() + timeoutMs,
-      signal: timeoutMs === undefined ? uReq.signal : AbortSignal.any([uReq.signal, deadlineSignal(timeoutMs)]),
+      signal: timeoutMs === undefined ? uReq.signal : withDeadline(uReq.signal, timeoutMs, res),
       marks: { observed: false },
     };
     const ended: Ended = { known: false, code: undefined, message: "" };
@@ -141,7 +142,7 @@ export function createRpcHandler(
       } catch (e) {
         const mapped = toConnectError(e);
         cause = mapped.cause;
-        return mapped.error;
+        return withRequestId(mapped.error, context);
       }
       const declared = Number(req.headers["content-length"] ?? NaN);
       const limit = requestLimitOf(method, maxRequestBytes);
@@ -281,10 +282,19 @@ function dropUnreadBody(req: Parameters<RequestHandler>[0], res: Parameters<Requ
   }
 }
 
-/** Aborted with DEADLINE_EXCEEDED once `ms` have passed (the timer does not hold the process open). */
-function deadlineSignal(ms: number): AbortSignal {
+/**
+ * `clientGone`, also aborted with DEADLINE_EXCEEDED once `ms` have passed; the
+ * timer stops when the response closes, so a long deadline holds nothing after
+ * the call.
+ */
+function withDeadline(clientGone: AbortSignal, ms: number, res: { once(event: "close", listener: () => void): unknown }): AbortSignal {
   const controller = new AbortController();
-  setTimeout(() => controller.abort(new ConnectError("the deadline passed", Code.DeadlineExceeded)), ms).unref();
+  const abort = (reason: unknown) => controller.abort(reason);
+  const timer = setTimeout(() => abort(new ConnectError("the deadline passed", Code.DeadlineExceeded)), ms);
+  timer.unref();
+  if (clientGone.aborted) abort(clientGone.reason);
+  else clientGone.addEventListener("abort", () => abort(clientGone.reason), { once: true });
+  res.once("close", () => clearTimeout(timer));
   return controller.signal;
 }
 
