@@ -73,7 +73,7 @@ export class TokenBuckets {
 /** Which limit a call counts against. */
 export type LimitKind = keyof RateLimits;
 
-/** What the rate-limit interceptor needs to know of authentication, without importing it (platform/ sits below auth/). */
+/** What the rate limiter needs to know of authentication, without importing it (platform/ sits below auth/). */
 export interface RateLimitClassifier {
   /** Services never limited: health and reflection, so load balancers and grpcurl always get through. */
   exempt: ReadonlySet<string>;

@@ -1,6 +1,7 @@
 import { Code, type Interceptor } from "@connectrpc/connect";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { ERROR_REASONS, retryLater } from "./errors.js";
+import { addressKey } from "./rate-limit.js";
 import { currentRequest } from "./request-context.js";
 
 /** The bounds of long-lived streams (MAX_STREAMS_PER_CLIENT, MAX_HEALTH_WATCHES). */
@@ -27,7 +28,7 @@ export function streamLimitInterceptor(limits: StreamLimits): Interceptor {
   let healthWatches = 0;
   return (next) => async (req) => {
     if (!req.stream) return next(req);
-    const client = currentRequest()?.clientAddress ?? "unknown";
+    const client = addressKey(currentRequest()?.clientAddress ?? "unknown");
     const isHealthWatch = req.service.typeName === Health.typeName && req.method.name === Health.method.watch.name;
     const held = perClient.get(client) ?? 0;
     if (held >= limits.maxPerClient) {
