@@ -222,7 +222,7 @@ export function createGateway(config: GatewayConfig, logger: GatewayLogger, over
     if (url.pathname === "/metrics" && req.method === "GET") {
       // Like /healthz, not behind the Host check: scrapers use the pod's address. Keep it off the public route.
       note.skipLog = true;
-      const text = await metrics.registry.metrics();
+      const text = await metrics.text();
       res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text);
       return;
     }

@@ -157,11 +157,15 @@ export class LegacySessions {
       }
       endpoint.release();
     };
-    await server.connect(transport);
-    noteRequest({ release: Number(endpoint.state.resolved.releaseNumber) });
-    await transport.handleRequest(req, res, body);
-    // An initialize the transport refused opened no session: let go at once.
-    if (session === undefined) await transport.close();
+    try {
+      await server.connect(transport);
+      noteRequest({ release: Number(endpoint.state.resolved.releaseNumber) });
+      await transport.handleRequest(req, res, body);
+    } finally {
+      // An initialize the transport refused (or that failed) opened no session: let go at once
+      // (closing runs onclose, which gives back the endpoint hold and the client's place).
+      if (session === undefined) await transport.close();
+    }
   }
 
   /** Closes every session (shutdown). */

@@ -66,6 +66,11 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
+
+  /** The text of a scrape: the process's metrics, then this gateway's. */
+  async text(): Promise<string> {
+    return (await processMetrics().metrics()) + (await this.registry.metrics());
+  }
   private sources: GaugeSources | undefined;
 
   /** MCP requests by era ("2025", "2026", "none" before it was known), method and outcome. */
@@ -133,7 +138,6 @@ export class GatewayMetrics {
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry });
     // The gauges read the gateway's own counts when scraped, so they cannot drift.
     const metrics = () => this.sources;
     new Gauge({
@@ -175,4 +179,19 @@ export class GatewayMetrics {
     this.upstreamCalls.inc({ outcome });
     this.upstreamDuration.observe({ outcome }, seconds);
   }
+}
+
+let processRegistry: Registry | undefined;
+
+/**
+ * Process metrics (CPU, memory, event loop, GC) belong to the process, not to a
+ * gateway: one registry per process, so tests that start several gateways do
+ * not each add an event-loop monitor and a GC observer that nothing stops.
+ */
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
 }
