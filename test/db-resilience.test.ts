@@ -206,8 +206,10 @@ describe("a busy pool", () => {
       },
       body: JSON.stringify({ project: api.tenant().project, slug }),
     });
+    // The code alone proves the wait ended at the deadline (a connect timeout would answer resource_exhausted);
+    // the bound is only that it did not wait for that timeout (dbConnectTimeoutMs, 5 s here).
     expect(((await res.json()) as { code: string }).code).toBe("deadline_exceeded");
-    expect(performance.now() - started).toBeLessThan(500);
+    expect(performance.now() - started).toBeLessThan(3_000);
 
     await lock.release();
     for (const r of await Promise.all(held)) expect(r.ok).toBe(true);

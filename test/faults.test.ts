@@ -492,7 +492,9 @@ describe("(c) a faulty link to the database: kill, cut, blackhole", () => {
         }
         if (healthz) expect(healthz).toEqual({ status: 200, ms: expect.any(Number) as number });
         if (healthz) expect(healthz.ms).toBeLessThan(2_000);
-        expect(ledger.unexpected(["ok", Code.Unavailable, Code.Aborted])).toEqual([]);
+        // While every pool connection hangs on the silent link, a new call's checkout can time out with all of
+        // them busy: that is answered RESOURCE_EXHAUSTED OVERLOADED (retry later), as a jammed pool is.
+        expect(ledger.unexpected(["ok", Code.Unavailable, Code.Aborted, Code.ResourceExhausted])).toEqual([]);
         const slow = ledger.calls
           .filter((c) => c.ms > CALL_BOUND_MS)
           .map((c) => `${c.rpc} ${Math.round(c.ms)} ms (${c.code === "ok" ? "ok" : Code[c.code]})`);
