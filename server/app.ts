@@ -1,5 +1,5 @@
 import type { AddressInfo } from "node:net";
-import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { Config } from "./config.js";
 import { createServiceContext, type ContextOptions, type ServiceContext } from "./context.js";
 import { callerKey } from "./auth/caller.js";
@@ -10,7 +10,7 @@ import { databaseReadiness, HealthState } from "./platform/health.js";
 import { healthService } from "./platform/health-service.js";
 import { createMetrics, serveMetrics, writeMetrics, type Metrics } from "./platform/metrics.js";
 import { observeInterceptor } from "./platform/observe.js";
-import { createRateLimiter } from "./platform/rate-limit.js";
+import { createAuthFailureLimiter, createRateLimiter } from "./platform/rate-limit.js";
 import { registerReflection } from "./platform/reflection.js";
 import { createRpcHandler } from "./platform/rpc-handler.js";
 import { createDualServer, type DualServer, type RequestHandler } from "./platform/server.js";
@@ -73,6 +73,7 @@ export function createApp(options: ContextOptions, config: AppConfig): App {
     for (const h of router.handlers) procedures.add(h.requestPath);
   };
   const rateLimit = createRateLimiter(config.rateLimits, { exempt: PUBLIC_SERVICES, keyOf: (values) => values.get(callerKey)?.keyId, isRead });
+  const authFailures = createAuthFailureLimiter(config.rateLimits.anonymous);
   const rpc = createRpcHandler({
     routes,
     interceptors: [
@@ -85,7 +86,14 @@ export function createApp(options: ContextOptions, config: AppConfig): App {
     maxInFlight: config.maxInFlight,
     // The key and its rate limit are checked from the headers before the body is read (see platform/rpc-handler.ts).
     admit: async (method, header, values) => {
-      await admitCaller(context.tenancy)(method, header, values);
+      const keyed = header.has("authorization");
+      if (keyed) authFailures.check();
+      try {
+        await admitCaller(context.tenancy)(method, header, values);
+      } catch (err) {
+        if (keyed && err instanceof ConnectError && err.code === Code.Unauthenticated) authFailures.failed();
+        throw err;
+      }
       rateLimit(method, values);
     },
     callerIdOf: (values) => values.get(callerKey)?.keyId ?? null,

@@ -215,6 +215,27 @@ describe("rate limits", () => {
     expect(await settle(server.client(ToolsetService).listToolsets({ project: tenant.project }, withKey))).toBe("ok");
   });
 
+  it("bound the unknown keys an address may try: past the anonymous burst, refused before the key is looked up", async () => {
+    const toolsets = server.client(ToolsetService);
+    const madeUp = (n: number) => `tsr_${"x".repeat(31)}${String(n).padStart(12, "0")}`; // well-formed, unknown
+    const call = (address: string, key: string) =>
+      settle(toolsets.listToolsets({ project: tenant.project }, { headers: { ...bearer(key).headers, "x-forwarded-for": address } }));
+    server.queries.length = 0;
+    for (let i = 0; i < LIMITS.anonymous.burst; i++) {
+      const answer = await call("10.3.0.1", madeUp(i));
+      expect(answer === "ok" ? "ok" : answer.code, `made-up key ${i + 1}`).toBe(Code.Unauthenticated);
+    }
+    expect(server.queries.length, "the made-up keys were looked up").toBeGreaterThan(0);
+    server.queries.length = 0;
+    const refused = refusal(await call("10.3.0.1", madeUp(99)));
+    expect(refused).toMatchObject({ code: Code.ResourceExhausted, reason: ERROR_REASONS.RATE_LIMITED, limit: "anonymous" });
+    expect(refused.retryMs).toBeGreaterThan(0);
+    expect(server.queries, "no look-up for the refused key").toEqual([]);
+    // Another address is not affected.
+    const other = await call("10.3.0.2", madeUp(100));
+    expect(other === "ok" ? "ok" : other.code).toBe(Code.Unauthenticated);
+  });
+
   it("count an anonymous WatchToolset once, when it opens", async () => {
     const address = "10.2.0.1";
     const releases = server.client(ReleaseService, "connect-binary");

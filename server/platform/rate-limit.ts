@@ -55,6 +55,15 @@ export class TokenBuckets {
     return granted ? 0 : (1 - tokens) / this.perMs;
   }
 
+  /** The ms until `key`'s bucket holds a token (0: now), taking nothing. */
+  wait(key: string): number {
+    const bucket = this.buckets.get(key);
+    if (!bucket) return 0;
+    const now = this.options.now?.() ?? performance.now();
+    const tokens = Math.min(this.limit.burst, bucket.tokens + (now - bucket.at) * this.perMs);
+    return tokens >= 1 ? 0 : (1 - tokens) / this.perMs;
+  }
+
   /** Buckets held now (tests, metrics). */
   get size(): number {
     return this.buckets.size;
@@ -120,6 +129,34 @@ export function createRateLimiter(
       ERROR_REASONS.RATE_LIMITED,
       { limit: kind },
     );
+  };
+}
+
+/**
+ * Bounds the keys an address may get wrong: each call whose key is unknown or
+ * revoked spends a token of the address's bucket (the anonymous limit), and an
+ * address whose bucket is empty is refused RATE_LIMITED before its next key is
+ * looked up. A flood of made-up keys then costs at most that many database
+ * look-ups per address, instead of filling the pool's queue for everyone.
+ */
+export function createAuthFailureLimiter(limit: RateLimit, options: { now?: () => number } = {}): { check(): void; failed(): void } {
+  const buckets = limit.perSecond > 0 ? new TokenBuckets(limit, options) : undefined;
+  const address = () => addressKey(currentRequest()?.clientAddress ?? "unknown");
+  return {
+    check() {
+      const waitMs = buckets?.wait(address()) ?? 0;
+      if (waitMs === 0) return;
+      throw retryLater(
+        `too many calls with an unknown or revoked key from this address; retry in ${Math.max(0.001, waitMs / 1000).toFixed(3)} s`,
+        Code.ResourceExhausted,
+        waitMs,
+        ERROR_REASONS.RATE_LIMITED,
+        { limit: "anonymous" },
+      );
+    },
+    failed() {
+      buckets?.take(address());
+    },
   };
 }
 
