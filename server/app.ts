@@ -5,6 +5,7 @@ import { createServiceContext, type ContextOptions, type ServiceContext } from "
 import { callerKey } from "./auth/caller.js";
 import { admitCaller, authInterceptor, isRead, PUBLIC_SERVICES } from "./auth/interceptor.js";
 import { projectScopeKey } from "./auth/scope.js";
+import { consoleRoute, isConsolePath } from "./platform/console-static.js";
 import { corsFor } from "./platform/cors.js";
 import { databaseReadiness, HealthState } from "./platform/health.js";
 import { healthService } from "./platform/health-service.js";
@@ -103,6 +104,10 @@ export function createApp(options: ContextOptions, config: AppConfig): App {
     trustedProxyHops: config.trustedProxyHops,
   });
   const cors = corsFor(config.corsAllowedOrigins, context.logger);
+  // Off: its paths fall through to the RPC router, which answers 404.
+  const serveConsole = config.consoleEnabled
+    ? consoleRoute({ dir: config.consoleDir, gatewayPublicUrl: config.gatewayPublicUrl, logger: context.logger })
+    : undefined;
 
   const databaseReady = databaseReadiness(context.db, { timeoutMs: READY_TIMEOUT_MS, logger: context.logger });
   const ready = async (): Promise<boolean> => health.isServing() && (await databaseReady());
@@ -123,6 +128,8 @@ export function createApp(options: ContextOptions, config: AppConfig): App {
       void ready().then((ok) => reply(ok ? 200 : 503, { status: ok ? "ready" : "unavailable" }));
       return;
     }
+    // The browser console (its own headers: a strict CSP; same origin as the API, so no CORS).
+    if (serveConsole !== undefined && path !== undefined && isConsolePath(path)) return serveConsole(req, res, path);
     const decision = cors(req.method, req.headers, path);
     if (decision) {
       for (const [k, v] of Object.entries(decision.headers)) res.setHeader(k, v);

@@ -1,3 +1,6 @@
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
 /** Typed configuration, read once from the environment at start-up. */
 export interface Config {
   /** External PostgreSQL; undefined = start the embedded one. */
@@ -52,6 +55,12 @@ export interface Config {
   trustedProxyHops: number;
   /** Where GET /metrics is served: undefined = on the service port; a port = there only (on HOST), not on the service port. */
   metricsPort: number | undefined;
+  /** Whether /console/ serves the console (false: those paths are 404). */
+  consoleEnabled: boolean;
+  /** The console's production build (Vite's output), served at /console/. */
+  consoleDir: string;
+  /** The base URL MCP clients reach the gateway at (no trailing slash), for the console's endpoint URLs; "" = not known. */
+  gatewayPublicUrl: string;
 }
 
 /** One token bucket's shape; `perSecond` 0 turns the limit off. */
@@ -162,6 +171,26 @@ function origins(env: Env): string[] {
   return list;
 }
 
+/** web/dist of this checkout, found from this file's place (server/config.ts), whatever the working directory. */
+const DEFAULT_CONSOLE_DIR = fileURLToPath(new URL("../web/dist", import.meta.url));
+
+/** An absolute http(s) URL without query or fragment, trailing slashes dropped; "" when unset. */
+function publicUrl(env: Env, name: string): string {
+  const raw = str(env, name, "").trim();
+  if (raw === "") return "";
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `must be an absolute http:// or https:// URL, such as http://127.0.0.1:8081, got ${JSON.stringify(raw)}`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new ConfigError(name, `must use http:// or https://, got ${url.protocol}`);
+  if (url.search !== "" || url.hash !== "" || url.username !== "" || url.password !== "") {
+    throw new ConfigError(name, "must be a base URL with no credentials, query or fragment");
+  }
+  return url.href.replace(/\/+$/, "");
+}
+
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 
 /** Reads and validates the whole configuration; throws ConfigError on the first bad value. */
@@ -207,6 +236,9 @@ export function loadConfig(env: Env = process.env): Config {
     maxHealthWatches: int(env, "MAX_HEALTH_WATCHES", 100, 1, 1_000_000),
     trustedProxyHops: int(env, "TRUSTED_PROXY_HOPS", 0, 0, 10),
     metricsPort: env["METRICS_PORT"] === undefined || env["METRICS_PORT"] === "" ? undefined : int(env, "METRICS_PORT", 0, 0, 65535),
+    consoleEnabled: bool(env, "CONSOLE_ENABLED", true),
+    consoleDir: resolve(str(env, "CONSOLE_DIR", DEFAULT_CONSOLE_DIR)),
+    gatewayPublicUrl: publicUrl(env, "GATEWAY_PUBLIC_URL"),
   };
 }
 
