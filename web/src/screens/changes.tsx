@@ -1,0 +1,146 @@
+import { useMutation, useQuery } from "@connectrpc/connect-query";
+import { useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { ReleaseService, Target, type ReleaseRef } from "../../../gen/releases/v1/releases_pb.js";
+import { EditingMode } from "../../../gen/toolsets/v1/toolsets_pb.js";
+import { useAccount } from "../account.js";
+import { ChangeList } from "../ui/change-list.js";
+import { Dialog } from "../ui/dialog.js";
+import { Field } from "../ui/field.js";
+import { useNotify } from "../ui/notices.js";
+import { ProblemAlert } from "../ui/problem.js";
+import type { ToolsetView } from "./toolset.js";
+
+/** A state to compare, as a select value: "live", "staging" or a release number. */
+type RefValue = string;
+
+function refOf(v: RefValue): ReleaseRef["ref"] {
+  if (v === "live") return { case: "target", value: Target.LIVE };
+  if (v === "staging") return { case: "target", value: Target.STAGING };
+  return { case: "releaseNumber", value: BigInt(v) };
+}
+
+function refLabel(v: RefValue): string {
+  return v === "live" ? "live" : v === "staging" ? "the staging copy" : `release ${v}`;
+}
+
+/** "What changed" between two states (DiffReleases), and the publish dialog. */
+export function ChangesTab({ view }: { view: ToolsetView }) {
+  const { project, slug, live, staging } = view;
+  const stagingMode = live.editingMode === EditingMode.STAGING;
+  const releases = useQuery(ReleaseService.method.listReleases, { project, slug, pageSize: 100 });
+  const numbers = (releases.data?.releases ?? []).map((r) => String(r.releaseNumber));
+  const [from, setFrom] = useState<RefValue | null>(null);
+  const [to, setTo] = useState<RefValue | null>(null);
+  // Staging mode compares live with the staging copy; iteration mode, the newest release with live.
+  const defaultFrom = stagingMode ? "live" : numbers[0];
+  const defaultTo = stagingMode && staging ? "staging" : "live";
+  const f = from ?? defaultFrom;
+  const t = to ?? defaultTo;
+  const options: RefValue[] = ["live", ...(staging ? ["staging"] : []), ...numbers];
+  return (
+    <>
+      <h2>What changed</h2>
+      <div className="compare">
+        <Field label="Compare from">
+          {(p) => (
+            <select {...p} value={f ?? ""} onChange={(e) => setFrom(e.target.value)}>
+              {f === undefined && <option value="">—</option>}
+              {options.map((o) => (
+                <option key={o} value={o}>
+                  {o === "live" ? "Live" : o === "staging" ? "Staging copy" : `Release ${o}`}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+        <Field label="to">
+          {(p) => (
+            <select {...p} value={t} onChange={(e) => setTo(e.target.value)}>
+              {options.map((o) => (
+                <option key={o} value={o}>
+                  {o === "live" ? "Live" : o === "staging" ? "Staging copy" : `Release ${o}`}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+      </div>
+      {f === undefined ? (
+        <p className="muted">In iteration mode edits are live at once; there is no release to compare with yet.</p>
+      ) : (
+        <Diff project={project} slug={slug} from={f} to={t} />
+      )}
+      {stagingMode && staging && <Publish view={view} />}
+    </>
+  );
+}
+
+/** The changes an MCP client would see going from `from` to `to`. */
+export function Diff({ project, slug, from, to }: { project: string; slug: string; from: RefValue; to: RefValue }) {
+  const diff = useQuery(ReleaseService.method.diffReleases, { project, slug, from: { ref: refOf(from) }, to: { ref: refOf(to) } });
+  return (
+    <>
+      <ProblemAlert error={diff.error} />
+      {diff.isPending && <p aria-busy="true">Comparing…</p>}
+      {diff.data && <ChangeList changes={diff.data.changes} empty={`No differences: ${refLabel(from)} and ${refLabel(to)} serve the same.`} />}
+    </>
+  );
+}
+
+/** The publish dialog: notes, the changes, and one idempotency key per attempt (a retry of the attempt reuses it). */
+function Publish({ view }: { view: ToolsetView }) {
+  const { readOnly } = useAccount();
+  const queryClient = useQueryClient();
+  const notify = useNotify();
+  const [open, setOpen] = useState(false);
+  const [notes, setNotes] = useState("");
+  const [attemptKey, setAttemptKey] = useState("");
+  const mutation = useMutation(ReleaseService.method.publishStagingVersion, {
+    onSuccess: async (res) => {
+      setOpen(false);
+      setNotes("");
+      await queryClient.invalidateQueries();
+      notify(`Published release ${res.release?.releaseNumber ?? ""}`);
+    },
+  });
+  if (readOnly) return null;
+  const start = () => {
+    mutation.reset();
+    setAttemptKey(`console-${crypto.randomUUID()}`);
+    setOpen(true);
+  };
+  return (
+    <div className="actions">
+      <button type="button" onClick={start}>
+        Publish…
+      </button>
+      <Dialog title="Publish staging" open={open} onClose={() => setOpen(false)}>
+        <p>
+          The staging copy becomes release {String(view.live.currentReleaseNumber + 1n)} and live serves it at once. These are the changes MCP clients
+          will see:
+        </p>
+        <div className="dialog-scroll">
+          <Diff project={view.project} slug={view.slug} from="live" to="staging" />
+        </div>
+        <Field label="Release notes" hint="What changed and why; shown in the release history.">
+          {(p) => <textarea {...p} rows={3} value={notes} onChange={(e) => setNotes(e.target.value)} />}
+        </Field>
+        <ProblemAlert error={mutation.error} />
+        <div className="actions">
+          <button
+            type="button"
+            disabled={mutation.isPending}
+            onClick={() => mutation.mutate({ project: view.project, slug: view.slug, notes, idempotencyKey: attemptKey })}
+          >
+            {mutation.isPending ? "Publishing…" : "Publish release"}
+          </button>
+          <button type="button" className="secondary" onClick={() => setOpen(false)}>
+            Cancel
+          </button>
+          <span className="muted small">Idempotency key {attemptKey}</span>
+        </div>
+      </Dialog>
+    </div>
+  );
+}

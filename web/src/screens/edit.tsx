@@ -1,0 +1,281 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { useMutation, useQuery } from "@connectrpc/connect-query";
+import { useQueryClient } from "@tanstack/react-query";
+import { useMemo, useState, type FormEvent } from "react";
+import { SourceService } from "../../../gen/sources/v1/sources_pb.js";
+import { EditingMode, ToolsetService, type Toolset } from "../../../gen/toolsets/v1/toolsets_pb.js";
+import { useAccount } from "../account.js";
+import { toolNameOf } from "../changes.js";
+import { describeProblem, fieldProblem } from "../problems.js";
+import { navigate, pathOf } from "../router.js";
+import { Dialog } from "../ui/dialog.js";
+import { Check, Field } from "../ui/field.js";
+import { LoadMore } from "../ui/load-more.js";
+import { useNotify } from "../ui/notices.js";
+import { ProblemAlert } from "../ui/problem.js";
+import type { ToolsetView } from "./toolset.js";
+import { VariationsSection } from "./variations.js";
+
+const TOOLS_PER_PAGE = 100;
+
+interface Draft {
+  name: string;
+  description: string;
+  toolUrns: string[];
+  mcpSlug: string;
+  mcpEnabled: boolean;
+  mcpIsPublic: boolean;
+}
+
+type DraftKey = keyof Draft;
+
+/** The proto field name (update_mask path) of each draft field. */
+const PATHS: Record<DraftKey, string> = {
+  name: "name",
+  description: "description",
+  toolUrns: "tool_urns",
+  mcpSlug: "mcp_slug",
+  mcpEnabled: "mcp_enabled",
+  mcpIsPublic: "mcp_is_public",
+};
+
+function draftOf(t: Toolset): Draft {
+  return {
+    name: t.name,
+    description: t.description,
+    toolUrns: [...t.toolUrns],
+    mcpSlug: t.mcpSlug,
+    mcpEnabled: t.mcpEnabled,
+    mcpIsPublic: t.mcpIsPublic,
+  };
+}
+
+function same(a: Draft[DraftKey], b: Draft[DraftKey]): boolean {
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && [...a].sort().join("\n") === [...b].sort().join("\n");
+  return a === b;
+}
+
+/** Edits the staging copy (staging mode) or the live toolset (iteration mode). */
+export function EditTab({ view }: { view: ToolsetView }) {
+  const { live, staging, viewingStaging, project, slug } = view;
+  const stagingMode = live.editingMode === EditingMode.STAGING;
+  if (stagingMode && !viewingStaging) {
+    return (
+      <div className="panel">
+        <p>Live is pinned to release {String(live.currentReleaseNumber)} and changes only by publishing. Edit the staging copy, then publish it.</p>
+        <button type="button" onClick={() => navigate(pathOf("projects", project, "toolsets", slug, "edit") + "?view=staging")}>
+          Edit the staging copy
+        </button>
+      </div>
+    );
+  }
+  const target = stagingMode ? staging : live;
+  if (!target) return <p aria-busy="true">Loading the staging copy…</p>;
+  return (
+    <>
+      <ToolsetForm key={target.id} view={view} toolset={target} />
+      <VariationsSection view={view} toolset={target} />
+      {stagingMode && <DiscardStaging view={view} />}
+    </>
+  );
+}
+
+function ToolsetForm({ view, toolset }: { view: ToolsetView; toolset: Toolset }) {
+  const { readOnly } = useAccount();
+  const queryClient = useQueryClient();
+  const notify = useNotify();
+  const { project, slug, viewingStaging } = view;
+  const base = useMemo(() => draftOf(toolset), [toolset]);
+  const [draft, setDraft] = useState<Draft | null>(null);
+  // The version the edit started from: a save fails with VERSION_CONFLICT if someone saved since.
+  const [startedAt, setStartedAt] = useState<bigint>(toolset.version);
+  // After a VERSION_CONFLICT, the next version read becomes the one the edit is based on.
+  const [rebase, setRebase] = useState(false);
+  if (rebase && toolset.version !== startedAt) {
+    setStartedAt(toolset.version);
+    setRebase(false);
+  }
+  const values = draft ?? base;
+  const changed = (Object.keys(PATHS) as DraftKey[]).filter((k) => !same(values[k], base[k]));
+  const mutation = useMutation(ToolsetService.method.updateToolset, {
+    onSuccess: async () => {
+      setDraft(null);
+      await queryClient.invalidateQueries();
+      notify("Saved");
+    },
+    onError: (err) => {
+      // The form keeps the user's values; the next save is checked against what they now see.
+      if (describeProblem(err).reason === "VERSION_CONFLICT") {
+        setRebase(true);
+        void queryClient.invalidateQueries();
+      }
+    },
+  });
+  const problem = mutation.error ? describeProblem(mutation.error) : undefined;
+  const fieldError = (k: DraftKey) => fieldProblem(problem, `fields.${PATHS[k]}`);
+  const set = <K extends DraftKey>(k: K, v: Draft[K]) => {
+    if (draft === null) setStartedAt(toolset.version);
+    setDraft({ ...values, [k]: v });
+  };
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    if (changed.length === 0) {
+      notify("Nothing to save: no field was changed");
+      return;
+    }
+    mutation.mutate({
+      project,
+      slug,
+      staging: viewingStaging,
+      fields: { ...values },
+      updateMask: { paths: changed.map((k) => PATHS[k]) },
+      expectedVersion: startedAt,
+    });
+  };
+  return (
+    <form onSubmit={submit} noValidate aria-labelledby="edit-heading">
+      <h2 id="edit-heading">{viewingStaging ? "Edit the staging copy" : "Edit the live toolset"}</h2>
+      {!viewingStaging && <p className="hint">Iteration mode: a save is live at once.</p>}
+      <fieldset disabled={readOnly} className="plain">
+        <Field label="Name" error={fieldError("name")}>
+          {(p) => <input {...p} value={values.name} onChange={(e) => set("name", e.target.value)} />}
+        </Field>
+        <Field label="Description" error={fieldError("description")}>
+          {(p) => <textarea {...p} rows={3} value={values.description} onChange={(e) => set("description", e.target.value)} />}
+        </Field>
+        <ToolPicker project={project} selected={values.toolUrns} onChange={(v) => set("toolUrns", v)} error={fieldError("toolUrns")} />
+        <fieldset>
+          <legend>MCP endpoint</legend>
+          <Field label="MCP slug" error={fieldError("mcpSlug")} hint="Lowercase letters, digits and dashes; empty = no endpoint.">
+            {(p) => <input {...p} value={values.mcpSlug} spellCheck={false} onChange={(e) => set("mcpSlug", e.target.value)} />}
+          </Field>
+          <Check label="MCP endpoint enabled" checked={values.mcpEnabled} onChange={(v) => set("mcpEnabled", v)} error={fieldError("mcpEnabled")} />
+          <Check label="Public endpoint" checked={values.mcpIsPublic} onChange={(v) => set("mcpIsPublic", v)} error={fieldError("mcpIsPublic")} />
+        </fieldset>
+      </fieldset>
+      {problem && (
+        <p role="alert" className="problem">
+          {problem.message}
+        </p>
+      )}
+      {!readOnly && (
+        <div className="actions">
+          <button type="submit" disabled={mutation.isPending}>
+            Save changes
+          </button>
+          <button type="button" className="secondary" disabled={draft === null} onClick={() => (setDraft(null), mutation.reset())}>
+            Undo edits
+          </button>
+          <span className="muted">{changed.length > 0 ? `${changed.length} unsaved change${changed.length === 1 ? "" : "s"}` : ""}</span>
+        </div>
+      )}
+    </form>
+  );
+}
+
+/** The active deployment's tools as checkboxes, filtered and paged; selected URNs missing from it are kept and shown. */
+function ToolPicker({
+  project,
+  selected,
+  onChange,
+  error,
+}: {
+  project: string;
+  selected: string[];
+  onChange: (v: string[]) => void;
+  error: string | undefined;
+}) {
+  const deployment = useQuery(SourceService.method.getDeployment, { project }, { retry: false, staleTime: 60_000 });
+  const [filter, setFilter] = useState("");
+  const [shown, setShown] = useState(TOOLS_PER_PAGE);
+  const tools = deployment.data?.deployment?.tools ?? [];
+  const known = new Set(tools.map((t) => t.urn));
+  const missing = selected.filter((u) => !known.has(u));
+  const q = filter.trim().toLowerCase();
+  const matching = q === "" ? tools : tools.filter((t) => `${t.name} ${t.title} ${t.summary}`.toLowerCase().includes(q));
+  const chosen = new Set(selected);
+  const toggle = (urn: string, on: boolean) => onChange(on ? [...selected, urn] : selected.filter((u) => u !== urn));
+  const noDeployment = deployment.error && ConnectError.from(deployment.error).code === Code.NotFound;
+  return (
+    <fieldset className="tools" aria-describedby={error ? "tools-error" : undefined}>
+      <legend>Tools</legend>
+      <p className="hint">
+        {selected.length} selected of {tools.length} in the active deployment
+        {deployment.data?.deployment ? ` (deployment ${String(deployment.data.deployment.seq)})` : ""}.
+      </p>
+      {error && (
+        <p id="tools-error" className="field-error">
+          {error}
+        </p>
+      )}
+      {noDeployment ? (
+        <p className="muted">The project has no deployment yet: there are no tools to choose from.</p>
+      ) : (
+        <ProblemAlert error={deployment.error} />
+      )}
+      {tools.length > 10 && (
+        <Field label="Filter tools">
+          {(p) => <input {...p} type="search" value={filter} onChange={(e) => (setFilter(e.target.value), setShown(TOOLS_PER_PAGE))} />}
+        </Field>
+      )}
+      <ul className="checklist">
+        {matching.slice(0, shown).map((t) => (
+          <li key={t.urn}>
+            <Check label={t.name} checked={chosen.has(t.urn)} onChange={(on) => toggle(t.urn, on)} />
+            <span className="muted">
+              {t.httpMethod} {t.path}
+            </span>
+          </li>
+        ))}
+        {missing.map((urn) => (
+          <li key={urn}>
+            <Check label={toolNameOf(urn)} checked onChange={(on) => toggle(urn, on)} />
+            <span className="muted">not in the active deployment: selected but not served</span>
+          </li>
+        ))}
+      </ul>
+      <LoadMore what="tools" hasMore={matching.length > shown} loading={false} onMore={() => setShown((n) => n + TOOLS_PER_PAGE)} />
+    </fieldset>
+  );
+}
+
+function DiscardStaging({ view }: { view: ToolsetView }) {
+  const { readOnly } = useAccount();
+  const queryClient = useQueryClient();
+  const notify = useNotify();
+  const [open, setOpen] = useState(false);
+  const mutation = useMutation(ToolsetService.method.discardStagingVersion, {
+    onSuccess: async () => {
+      setOpen(false);
+      await queryClient.invalidateQueries();
+      notify("Staging copy discarded");
+    },
+  });
+  if (readOnly || !view.staging) return null;
+  return (
+    <section aria-labelledby="discard-heading" className="danger-zone">
+      <h2 id="discard-heading">Discard the staging copy</h2>
+      <p>Throws away every unpublished change; live and the releases stay as they are.</p>
+      <button type="button" className="danger" onClick={() => (mutation.reset(), setOpen(true))}>
+        Discard staging copy…
+      </button>
+      <Dialog title="Discard the staging copy" open={open} onClose={() => setOpen(false)}>
+        <p>Every unpublished change of the staging copy is lost. You can create a new staging copy from the current release afterwards.</p>
+        <ProblemAlert error={mutation.error} />
+        <div className="actions">
+          <button
+            type="button"
+            className="danger"
+            disabled={mutation.isPending}
+            onClick={() => mutation.mutate({ project: view.project, slug: view.slug })}
+          >
+            Discard
+          </button>
+          <button type="button" className="secondary" onClick={() => setOpen(false)}>
+            Cancel
+          </button>
+        </div>
+      </Dialog>
+    </section>
+  );
+}
