@@ -58,6 +58,13 @@ run: install ## Start the service and the MCP gateway with the pet store demo (e
 test: install ## Run the whole suite on a real PostgreSQL (DATABASE_URL, Docker, or embedded)
 	npm test -- $(TEST_ARGS)
 
+# Builds the console, then drives it in Debian's Chromium against a server and
+# database each file starts (web/e2e); screenshots go to artifacts/console/.
+.PHONY: test-e2e
+test-e2e: install ## Console end-to-end tests in headless Chromium (needs /usr/bin/chromium)
+	$(BIN)/vite build --config web/vite.config.ts
+	$(BIN)/vitest run --config vitest.e2e.config.ts $(TEST_ARGS)
+
 # The conformance suite needs Node 22: test/conformance is a package of its own
 # (the `node` package and the suite, with its own lock), so Node 22 never
 # shadows the project's Node 20. npm itself runs on Node 20 and would warn about
