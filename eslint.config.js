@@ -3,11 +3,11 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 // The layers of DESIGN §7, enforced: arrows point down only.
-//   handlers (sources/ toolsets/ releases/) → auth/, model/, resolve/ → db/, platform/
+//   handlers (sources/ toolsets/ releases/ accounts/) → auth/, model/, resolve/ → db/, platform/
 // A service folder never imports another; nothing below the handlers imports
 // them or the app; gateway/ and web/ depend on gen/ alone. Imports are relative,
 // so each rule names the folders a file may not reach with `../`.
-const SERVICES = ["sources", "toolsets", "releases"];
+const SERVICES = ["sources", "toolsets", "releases", "accounts"];
 
 /** A no-restricted-imports pattern for the sibling folders or modules of server/ named. */
 function forbid(names, message) {

@@ -20,9 +20,11 @@ import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { SourceService } from "../gen/sources/v1/sources_pb.js";
 import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
 import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
+import { AccountService } from "../gen/accounts/v1/accounts_pb.js";
 import { sourceService } from "./sources/service.js";
 import { toolsetService } from "./toolsets/service.js";
 import { releaseService } from "./releases/service.js";
+import { accountService } from "./accounts/service.js";
 
 /** The assembled service: routes, interceptors, HTTP endpoints; not yet listening. */
 export interface App {
@@ -41,7 +43,7 @@ export interface App {
 }
 
 /** The services this process serves, in one place (also what reflection lists). */
-export const SERVICES = [SourceService, ToolsetService, ReleaseService, Health] as const;
+export const SERVICES = [SourceService, ToolsetService, ReleaseService, AccountService, Health] as const;
 
 const READY_TIMEOUT_MS = 2_000;
 
@@ -69,6 +71,7 @@ export function createApp(options: ContextOptions, config: AppConfig): App {
     router.service(SourceService, sourceService(context));
     router.service(ToolsetService, toolsetService(context));
     router.service(ReleaseService, releaseService(context));
+    router.service(AccountService, accountService(context));
     router.service(Health, healthService(health));
     registerReflection(router, SERVICES);
     for (const h of router.handlers) procedures.add(h.requestPath);

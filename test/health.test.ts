@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
+import { SERVICES } from "../server/app.js";
 import { migrate, readMigrations } from "../server/db/migrator.js";
 import { createLogger } from "../server/platform/logging.js";
 import { createEmptyDatabase } from "../server/testing/database.js";
@@ -34,7 +35,8 @@ describe("health", () => {
   it("gRPC Check answers SERVING for the server and for a named service", async () => {
     const client = server.client(Health, "grpc");
     expect((await client.check({})).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
-    expect((await client.check({ service: "toolsets.v1.ToolsetService" })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    for (const service of SERVICES)
+      expect((await client.check({ service: service.typeName })).status, service.typeName).toBe(HealthCheckResponse_ServingStatus.SERVING);
     await expect(client.check({ service: "no.Such" })).rejects.toThrow(/unknown service/);
   });
 

@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { AccountService } from "../gen/accounts/v1/accounts_pb.js";
 import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
 import { SourceService } from "../gen/sources/v1/sources_pb.js";
 import { ToolsetService } from "../gen/toolsets/v1/toolsets_pb.js";
@@ -175,7 +176,9 @@ describe("GET /metrics", () => {
     for (const secret of [slug, tenant.org, tenant.project, tenant.producerKey, tenant.consumerKey, "127.0.0.1", "Bearer"]) {
       expect(text, secret).not.toContain(secret);
     }
-    const served = new Set([SourceService, ToolsetService, ReleaseService, Health].flatMap((s) => s.methods.map((m) => `/${s.typeName}/${m.name}`)));
+    const served = new Set(
+      [SourceService, ToolsetService, ReleaseService, AccountService, Health].flatMap((s) => s.methods.map((m) => `/${s.typeName}/${m.name}`)),
+    );
     const procedures = new Set(samples.flatMap((s) => (s.labels["procedure"] === undefined ? [] : [s.labels["procedure"]])));
     expect(procedures.size).toBeGreaterThan(1);
     for (const p of procedures) expect(served.has(p), p).toBe(true);

@@ -27,7 +27,13 @@ function dependencyOrder(files: FileDescriptorProto[]): FileDescriptorProto[] {
   return out;
 }
 
-const OUR_SERVICES = ["sources.v1.SourceService", "toolsets.v1.ToolsetService", "releases.v1.ReleaseService", "grpc.health.v1.Health"];
+const OUR_SERVICES = [
+  "sources.v1.SourceService",
+  "toolsets.v1.ToolsetService",
+  "releases.v1.ReleaseService",
+  "accounts.v1.AccountService",
+  "grpc.health.v1.Health",
+];
 
 // Both versions have identical shapes; the test runs the same steps through each generated client.
 const versions = [
@@ -58,6 +64,8 @@ describe.each(versions)("server reflection $name", ({ service }) => {
     "toolsets.v1.ToolsetService",
     "releases.v1.ReleaseService",
     "sources.v1.SourceService",
+    "accounts.v1.AccountService",
+    "accounts.v1.AccountService.GetCaller",
     "releases.v1.ReleaseService.PublishStagingVersion",
   ])("returns file descriptors for %s that resolve all their imports", async (symbol) => {
     const [res] = await ask([{ messageRequest: { case: "fileContainingSymbol", value: symbol } }]);

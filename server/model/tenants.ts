@@ -1,4 +1,4 @@
-import type { ApiKeyScope, Db, NewApiKey } from "../db/database.js";
+import type { ApiKeyScope, Db, NewApiKey, ProjectRow } from "../db/database.js";
 
 // Organizations, projects and API keys: the queries behind authentication,
 // tenancy checks and the admin commands. Rules (slug shapes, known features, key
@@ -88,4 +88,43 @@ export async function revokeApiKeyByName(db: Db, org: string, name: string): Pro
     .where("organization_id", "=", (eb) => eb.selectFrom("organizations").select("id").where("slug", "=", org).where("deleted_at", "is", null))
     .executeTakeFirst();
   return res.numUpdatedRows > 0n;
+}
+
+/** A live organization's slug and name by id. */
+export async function findOrganization(db: Db, organizationId: string): Promise<{ slug: string; name: string } | undefined> {
+  return db.selectFrom("organizations").select(["slug", "name"]).where("id", "=", organizationId).where("deleted_at", "is", null).executeTakeFirst();
+}
+
+/** The slug of a project by id, deleted or not (a key stays bound to its project). */
+export async function projectSlugById(db: Db, organizationId: string, projectId: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom("projects")
+    .select("slug")
+    .where("organization_id", "=", organizationId)
+    .where("id", "=", projectId)
+    .executeTakeFirst();
+  return row?.slug;
+}
+
+/**
+ * One keyset page of an organization's live projects by slug, after
+ * `afterSlug`; only `onlyProjectId` when set (a project-bound key).
+ */
+export async function listLiveProjects(
+  db: Db,
+  organizationId: string,
+  onlyProjectId: string | null,
+  afterSlug: string | undefined,
+  limit: number,
+): Promise<ProjectRow[]> {
+  return db
+    .selectFrom("projects")
+    .selectAll()
+    .where("organization_id", "=", organizationId)
+    .where("deleted_at", "is", null)
+    .$if(onlyProjectId !== null, (q) => q.where("id", "=", onlyProjectId ?? ""))
+    .$if(afterSlug !== undefined, (q) => q.where("slug", ">", afterSlug ?? ""))
+    .orderBy("slug")
+    .limit(limit)
+    .execute();
 }

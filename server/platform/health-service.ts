@@ -3,11 +3,12 @@ import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/g
 import { SourceService } from "../../gen/sources/v1/sources_pb.js";
 import { ToolsetService } from "../../gen/toolsets/v1/toolsets_pb.js";
 import { ReleaseService } from "../../gen/releases/v1/releases_pb.js";
+import { AccountService } from "../../gen/accounts/v1/accounts_pb.js";
 import { quoteInput } from "./errors.js";
 import type { HealthState } from "./health.js";
 
 // "" asks about the whole server; the named services share its status.
-const KNOWN = new Set(["", SourceService.typeName, ToolsetService.typeName, ReleaseService.typeName, Health.typeName]);
+const KNOWN = new Set(["", SourceService.typeName, ToolsetService.typeName, ReleaseService.typeName, AccountService.typeName, Health.typeName]);
 
 /** grpc.health.v1.Health: SERVING until shutdown begins, then NOT_SERVING (and open Watch streams end). */
 export function healthService(state: HealthState): ServiceImpl<typeof Health> {
