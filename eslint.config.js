@@ -1,5 +1,6 @@
 // @ts-check
 import js from "@eslint/js";
+import reactHooks from "eslint-plugin-react-hooks";
 import tseslint from "typescript-eslint";
 
 // The layers of DESIGN §7, enforced: arrows point down only.
@@ -25,7 +26,7 @@ const NOT_THE_APP = forbid(
 );
 
 export default tseslint.config(
-  { ignores: ["gen/**", "node_modules/**", ".data/**", "dist/**"] },
+  { ignores: ["gen/**", "node_modules/**", ".data/**", "dist/**", "web/dist/**", "artifacts/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -80,7 +81,15 @@ export default tseslint.config(
     forbid([...SERVICES, "auth", "model", "resolve", "serving", "context"], "db/ is the bottom layer: it imports only platform/."),
   ]),
   {
+    // The console runs in a browser: TypeScript (web/tsconfig.json, DOM lib) checks its globals.
+    files: ["web/src/**"],
+    plugins: { "react-hooks": reactHooks },
+    rules: { ...reactHooks.configs.recommended.rules, "no-undef": "off" },
+  },
+  {
     files: ["gateway/**", "web/**"],
+    // The browser tests start a real service in-process (server/testing), as the other suites do.
+    ignores: ["web/e2e/**"],
     rules: {
       "no-restricted-imports": [
         "error",

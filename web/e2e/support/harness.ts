@@ -1,5 +1,3 @@
-/* eslint-disable no-restricted-imports -- the end-to-end harness starts the release service in-process and seeds it with the
-   fixtures the other suites use (server/testing); the console it drives (web/src) still reaches the service through gen/ only. */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";

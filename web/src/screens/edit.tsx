@@ -50,6 +50,11 @@ function draftOf(t: Toolset): Draft {
   };
 }
 
+/** Whether the draft still holds what a save sent. */
+function sameDraft(d: Draft, sent: Partial<Draft> | undefined): boolean {
+  return sent !== undefined && (Object.keys(PATHS) as DraftKey[]).every((k) => same(d[k], sent[k] ?? d[k]));
+}
+
 function same(a: Draft[DraftKey], b: Draft[DraftKey]): boolean {
   if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && [...a].sort().join("\n") === [...b].sort().join("\n");
   return a === b;
@@ -98,8 +103,9 @@ function ToolsetForm({ view, toolset }: { view: ToolsetView; toolset: Toolset })
   const values = draft ?? base;
   const changed = (Object.keys(PATHS) as DraftKey[]).filter((k) => !same(values[k], base[k]));
   const mutation = useMutation(ToolsetService.method.updateToolset, {
-    onSuccess: async () => {
-      setDraft(null);
+    onSuccess: async (_res, req) => {
+      // Edits made while the save was under way stay.
+      setDraft((d) => (d !== null && sameDraft(d, req.fields) ? null : d));
       await queryClient.invalidateQueries();
       notify("Saved");
     },
@@ -166,7 +172,7 @@ function ToolsetForm({ view, toolset }: { view: ToolsetView; toolset: Toolset })
           <button type="button" className="secondary" disabled={draft === null} onClick={() => (setDraft(null), mutation.reset())}>
             Undo edits
           </button>
-          <span className="muted">{changed.length > 0 ? `${changed.length} unsaved change${changed.length === 1 ? "" : "s"}` : ""}</span>
+          <span className="muted">{changed.length > 0 ? `${changed.length} field${changed.length === 1 ? "" : "s"} edited` : ""}</span>
         </div>
       )}
     </form>

@@ -19,6 +19,11 @@ export function ProjectsScreen() {
     { pageParamKey: "pageToken", getNextPageParam: (last) => last.nextPageToken || undefined, enabled: !bound },
   );
   const projects = list.data?.pages.flatMap((p) => p.projects) ?? [];
+  // One project to choose from: no choice to make.
+  const only = list.isSuccess && !list.hasNextPage && projects.length === 1 ? projects[0]!.slug : undefined;
+  useEffect(() => {
+    if (only) navigate(pathOf("projects", only), { replace: true });
+  }, [only]);
   return (
     <section>
       <h1>Projects</h1>

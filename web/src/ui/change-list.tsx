@@ -1,5 +1,9 @@
+import { useState } from "react";
 import type { Change } from "../../../gen/releases/v1/releases_pb.js";
 import { breakingFirst, describeChange, hasValues } from "../changes.js";
+import { LoadMore } from "./load-more.js";
+
+const PER_PAGE = 100;
 
 /** A value of a change, shortened: JSON schemas can be long. */
 function Value({ text, label }: { text: string; label: string }) {
@@ -15,6 +19,7 @@ function Value({ text, label }: { text: string; label: string }) {
 
 /** Changes with the breaking ones first, each marked. */
 export function ChangeList({ changes, empty }: { changes: readonly Change[]; empty: string }) {
+  const [shown, setShown] = useState(PER_PAGE);
   if (changes.length === 0) return <p className="muted">{empty}</p>;
   const sorted = breakingFirst(changes);
   const breaking = sorted.filter((c) => c.breaking).length;
@@ -25,7 +30,7 @@ export function ChangeList({ changes, empty }: { changes: readonly Change[]; emp
         {breaking > 0 ? `, ${breaking} breaking: MCP clients that work today can fail after them.` : ", none breaking."}
       </p>
       <ul className="changes">
-        {sorted.map((c, i) => (
+        {sorted.slice(0, shown).map((c, i) => (
           <li key={i} className={c.breaking ? "change breaking" : "change"}>
             {c.breaking && <strong className="badge badge-breaking">Breaking</strong>} <span>{describeChange(c)}</span>
             {hasValues(c) && (
@@ -36,6 +41,7 @@ export function ChangeList({ changes, empty }: { changes: readonly Change[]; emp
           </li>
         ))}
       </ul>
+      <LoadMore what="changes" hasMore={sorted.length > shown} loading={false} onMore={() => setShown((n) => n + PER_PAGE)} />
     </>
   );
 }
