@@ -1,4 +1,5 @@
 import { useQueryClient } from "@tanstack/react-query";
+import { useEffect, useRef } from "react";
 import { AccountGate, useAccount } from "./account.js";
 import { Link, segments, useLocation } from "./router.js";
 import { setApiKey, useApiKey } from "./session.js";
@@ -48,10 +49,27 @@ function Shell() {
           <strong>Read-only:</strong> this key has the consumer scope, so it can look at everything here but change nothing.
         </p>
       )}
-      <main id="main">
-        <Routes />
-      </main>
+      <Main />
     </>
+  );
+}
+
+/** The page content; after an in-app navigation focus moves to it, as a page load would. */
+function Main() {
+  const { path } = useLocation();
+  const ref = useRef<HTMLElement>(null);
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    ref.current?.focus({ preventScroll: true });
+  }, [path]);
+  return (
+    <main id="main" ref={ref} tabIndex={-1}>
+      <Routes />
+    </main>
   );
 }
 

@@ -1,4 +1,4 @@
-import { useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent } from "react";
+import { useEffect, useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent } from "react";
 
 // A few path routes under /console/ need no router library: the History API,
 // one store, and links that push instead of reloading.
@@ -61,4 +61,11 @@ export function segments(path: string): string[] {
 /** A path built from segments, each URI-encoded. */
 export function pathOf(...parts: (string | number | bigint)[]): string {
   return "/" + parts.map((p) => encodeURIComponent(String(p))).join("/");
+}
+
+/** Names the browser tab (and history entry) after the screen. */
+export function useTitle(title: string): void {
+  useEffect(() => {
+    document.title = title ? `${title} · Toolset console` : "Toolset console";
+  }, [title]);
 }

@@ -5,7 +5,7 @@ import { ReleaseService, type Target } from "../../gen/releases/v1/releases_pb.j
 import { transport } from "./session.js";
 
 /** Whether the page is following the toolset's changes. */
-export type FollowState = "connecting" | "following" | "reconnecting" | "gone";
+export type FollowState = "connecting" | "following" | "reconnecting" | "gone" | "paused";
 
 const MAX_BACKOFF_MS = 30_000;
 
@@ -19,8 +19,13 @@ const MAX_BACKOFF_MS = 30_000;
 export function useFollowToolset(project: string, slug: string, targets: readonly Target[]): FollowState {
   const queryClient = useQueryClient();
   const [state, setState] = useState<FollowState>("connecting");
+  const visible = usePageVisible();
   const key = targets.join(",");
   useEffect(() => {
+    // A hidden tab holds no stream: over HTTP/1.1 a browser allows about six
+    // connections per host, and every open stream keeps one. Coming back
+    // reconnects, and the first message refreshes what the tab missed.
+    if (!visible) return;
     const stop = new AbortController();
     const client = createClient(ReleaseService, transport);
     const refresh = () => void queryClient.invalidateQueries();
@@ -54,6 +59,16 @@ export function useFollowToolset(project: string, slug: string, targets: readonl
     };
     for (const t of key.split(",").filter(Boolean)) void follow(Number(t) as Target);
     return () => stop.abort();
-  }, [project, slug, key, queryClient]);
-  return state;
+  }, [project, slug, key, queryClient, visible]);
+  return visible ? state : "paused";
+}
+
+function usePageVisible(): boolean {
+  const [visible, setVisible] = useState(() => document.visibilityState !== "hidden");
+  useEffect(() => {
+    const onChange = () => setVisible(document.visibilityState !== "hidden");
+    document.addEventListener("visibilitychange", onChange);
+    return () => document.removeEventListener("visibilitychange", onChange);
+  }, []);
+  return visible;
 }

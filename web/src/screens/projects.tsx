@@ -2,13 +2,14 @@ import { useInfiniteQuery } from "@connectrpc/connect-query";
 import { useEffect } from "react";
 import { AccountService } from "../../../gen/accounts/v1/accounts_pb.js";
 import { useAccount } from "../account.js";
-import { Link, navigate, pathOf } from "../router.js";
+import { Link, navigate, pathOf, useTitle } from "../router.js";
 import { LoadMore } from "../ui/load-more.js";
 import { ProblemAlert } from "../ui/problem.js";
 
 /** The projects the key can open; a key bound to one project goes straight to it. */
 export function ProjectsScreen() {
   const { caller } = useAccount();
+  useTitle("Projects");
   const bound = caller.projectSlug;
   useEffect(() => {
     if (bound) navigate(pathOf("projects", bound), { replace: true });

@@ -1,5 +1,6 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
+import { useTitle } from "../router.js";
 import { setApiKey } from "../session.js";
 import { ProblemAlert } from "../ui/problem.js";
 
@@ -7,6 +8,7 @@ import { ProblemAlert } from "../ui/problem.js";
 export function SignInScreen({ error }: { error?: unknown }) {
   const [key, setKey] = useState("");
   const queryClient = useQueryClient();
+  useTitle("Sign in");
   const submit = (e: FormEvent) => {
     e.preventDefault();
     const k = key.trim();

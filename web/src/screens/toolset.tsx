@@ -5,7 +5,7 @@ import { useId, useRef, useState, type KeyboardEvent } from "react";
 import { Target } from "../../../gen/releases/v1/releases_pb.js";
 import { EditingMode, ToolsetService, type Toolset } from "../../../gen/toolsets/v1/toolsets_pb.js";
 import { useAccount } from "../account.js";
-import { Link, navigate, pathOf, useLocation } from "../router.js";
+import { Link, navigate, pathOf, useLocation, useTitle } from "../router.js";
 import { Check } from "../ui/field.js";
 import { Dialog } from "../ui/dialog.js";
 import { useNotify } from "../ui/notices.js";
@@ -47,10 +47,13 @@ export interface ToolsetView {
 export function ToolsetScreen({ project, slug, tab, release }: { project: string; slug: string; tab: TabId; release?: bigint }) {
   const { search } = useLocation();
   const live = useQuery(ToolsetService.method.getToolset, { project, slug });
+  const tabLabel = TABS.find((t) => t.id === tab)?.label ?? "";
+  useTitle(`${live.data?.toolset?.name ?? slug}: ${release === undefined ? tabLabel : `Release ${release}`}`);
   const stagingMode = live.data?.toolset?.editingMode === EditingMode.STAGING;
   const staging = useQuery(ToolsetService.method.getStagingVersion, { project, slug }, { enabled: stagingMode, retry: false });
-  const follow = useFollowToolset(project, slug, stagingMode ? [Target.LIVE, Target.STAGING] : [Target.LIVE]);
   const viewingStaging = stagingMode && search.get("view") === "staging";
+  // Live always (publish, rollback); the staging copy while it is viewed (another producer's edits).
+  const follow = useFollowToolset(project, slug, viewingStaging ? [Target.LIVE, Target.STAGING] : [Target.LIVE]);
 
   if (live.error) {
     return (
@@ -124,6 +127,7 @@ function FollowBadge({ state }: { state: FollowState }) {
     following: "Following changes",
     reconnecting: "Live updates interrupted: reconnecting…",
     gone: "Live updates stopped",
+    paused: "Live updates paused while the tab is hidden",
   }[state];
   return <span className={`follow follow-${state}`}>{text}</span>;
 }

@@ -1,11 +1,12 @@
 import { useInfiniteQuery } from "@connectrpc/connect-query";
 import { EditingMode, ToolsetService } from "../../../gen/toolsets/v1/toolsets_pb.js";
-import { Link, pathOf } from "../router.js";
+import { Link, pathOf, useTitle } from "../router.js";
 import { LoadMore } from "../ui/load-more.js";
 import { ProblemAlert } from "../ui/problem.js";
 
 /** The project's toolsets with their mode and current release. */
 export function ToolsetsScreen({ project }: { project: string }) {
+  useTitle(`Toolsets of ${project}`);
   const list = useInfiniteQuery(
     ToolsetService.method.listToolsets,
     { project, pageSize: 50, pageToken: "" },
