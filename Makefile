@@ -50,8 +50,19 @@ breaking: install ## buf breaking against main (on main: against HEAD~1)
 	  $(BIN)/buf breaking --against ".git#ref=$(BREAKING_AGAINST)"; \
 	else echo "no proto/ at $(BREAKING_AGAINST): nothing to compare"; fi
 
+# The console's production build, which the service serves at /console/. A file
+# target: rebuilt when a web source, a generated client or the lock file is newer.
+CONSOLE_SOURCES := $(shell find web/src web/public web/index.html web/vite.config.ts -type f 2>/dev/null) $(shell find gen -type f -name '*.ts' 2>/dev/null)
+
+web/dist/index.html: $(CONSOLE_SOURCES) package-lock.json | node_modules/.installed
+	$(BIN)/vite build --config web/vite.config.ts
+	@touch $@
+
+.PHONY: console
+console: web/dist/index.html ## Build the console (web/) into web/dist
+
 .PHONY: run
-run: install ## Start the service and the MCP gateway with the pet store demo (embedded PostgreSQL under .data/ unless DATABASE_URL is set)
+run: install console ## Start the service and the MCP gateway with the pet store demo (embedded PostgreSQL under .data/ unless DATABASE_URL is set)
 	npm run dev
 
 .PHONY: test

@@ -26,8 +26,8 @@ export async function seedDev(db: Kysely<Database>): Promise<DevSeed | undefined
   });
 }
 
-/** The banner printed once with the new key and commands to paste. */
-export function devSeedBanner(seed: DevSeed, baseUrl: string): string {
+/** The banner printed once with the new key and commands to paste (and where the console is, when it is served). */
+export function devSeedBanner(seed: DevSeed, baseUrl: string, consoleUrl?: string): string {
   const hostPort = baseUrl.replace(/^https?:\/\//, "");
   return [
     "",
@@ -40,6 +40,7 @@ export function devSeedBanner(seed: DevSeed, baseUrl: string): string {
     `  grpcurl -plaintext -H "authorization: Bearer $TSR_KEY" -d '{"project":"default"}' ${hostPort} toolsets.v1.ToolsetService/ListToolsets`,
     `  npx buf curl --protocol grpc --http2-prior-knowledge -H "authorization: Bearer $TSR_KEY" -d '{"project":"default"}' ${baseUrl}/toolsets.v1.ToolsetService/ListToolsets`,
     `  curl -sS -H "authorization: Bearer $TSR_KEY" -H 'content-type: application/json' -d '{"project":"default"}' ${baseUrl}/toolsets.v1.ToolsetService/ListToolsets`,
+    ...(consoleUrl === undefined ? [] : ["", `Or open the console at ${consoleUrl} and sign in with the key.`]),
     "",
   ].join("\n");
 }

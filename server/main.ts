@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { Kysely } from "kysely";
 import { loadConfig, ConfigError, type Config } from "./config.js";
 import { createApp, type App } from "./app.js";
@@ -100,10 +102,12 @@ async function main(): Promise<void> {
     const baseUrl = `http://${host}:${addr.port}`;
     logger.info("listening", { url: baseUrl, port: addr.port, database: config.databaseUrl === undefined ? "embedded" : "external" });
     if (config.databaseUrl === undefined && !stopping) {
+      // The console, when served: both banners say where it is; the demo's with a key to sign in with.
+      const site = config.consoleEnabled ? { url: `${baseUrl}/console/`, built: existsSync(join(config.consoleDir, "index.html")) } : undefined;
       const seed = await seedDev(db);
-      if (seed) process.stderr.write(devSeedBanner(seed, baseUrl));
+      if (seed) process.stderr.write(devSeedBanner(seed, baseUrl, site?.url));
       // The demo of `make run` (DEMO=true): the local dev instance only, never an external database.
-      if (demoConfig.enabled && !stopping) demo = await startDemo(db, demoConfig, logger);
+      if (demoConfig.enabled && !stopping) demo = await startDemo(db, { ...demoConfig, console: site }, logger);
     } else if (demoConfig.enabled) {
       logger.info("demo off: it runs on the embedded database only (DATABASE_URL is set)");
     }

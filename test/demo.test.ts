@@ -1,13 +1,15 @@
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AccountService, KeyScope } from "../gen/accounts/v1/accounts_pb.js";
 import { ReleaseService } from "../gen/releases/v1/releases_pb.js";
 import { SourceService } from "../gen/sources/v1/sources_pb.js";
 import { createApiKey } from "../server/auth/keys.js";
 import { demoBanner, demoSettings, inspectorCommand, INSPECTOR_VERSION, startDemo } from "../server/demo/demo.js";
 import { startPetStore, type PetStore } from "../server/demo/petstore.js";
-import { DEMO, seedDemo } from "../server/demo/seed.js";
-import { seedDev } from "../server/dev-seed.js";
+import { CONSOLE_KEY_NAME, DEMO, seedDemo } from "../server/demo/seed.js";
+import { devSeedBanner, seedDev } from "../server/dev-seed.js";
 import { silentLogger } from "../server/platform/logging.js";
-import { bearer } from "../server/testing/server.js";
+import { bearer, outcome } from "../server/testing/server.js";
 import { useTestServer } from "../server/testing/use-test-server.js";
 
 // The demo of `make run` (DESIGN §10): the pet store the dev process serves, the
@@ -157,6 +159,49 @@ describe("the seed", () => {
     banner = "";
     expect(await startDemo(server.db, { petStorePort: store.port, gatewayUrl: "http://127.0.0.1:8081" }, silentLogger, out)).toBeUndefined();
     expect(banner).toBe("");
+  });
+});
+
+describe("the console in the banner", () => {
+  const site = { url: "http://127.0.0.1:8080/console/", built: true };
+
+  it("shows the console's URL and a producer key issued for it, a new one on each start (the last one revoked)", async () => {
+    const keys: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      let banner = "";
+      const demo = await startDemo(server.db, { petStorePort: 0, gatewayUrl: "http://127.0.0.1:8081", console: site }, silentLogger, {
+        write: (s: string) => (banner += s),
+      });
+      await demo?.close();
+      expect(banner).toContain("  http://127.0.0.1:8080/console/\n");
+      expect(banner).not.toContain("make console");
+      keys.push(/^ {2}(tsr_\S+)$/m.exec(banner)?.[1] ?? "no key in the banner");
+    }
+    const accounts = server.client(AccountService);
+    expect(await accounts.getCaller({}, bearer(keys[1]!))).toMatchObject({
+      keyName: CONSOLE_KEY_NAME,
+      scope: KeyScope.PRODUCER,
+      organization: { slug: DEMO.org },
+      projectSlug: "",
+    });
+    expect((await accounts.listProjects({}, bearer(keys[1]!))).projects.map((p) => p.slug)).toContain(DEMO.project);
+    await expect.poll(() => outcome(accounts.getCaller({}, bearer(keys[0]!)))).toBe(Code.Unauthenticated);
+  });
+
+  it("says how to build the console when it is not built, and nothing of it when it is not served", () => {
+    const endpoint = { created: false, org: "dev", project: "default", mcpSlug: "petstore", mcpEnabled: true, mcpIsPublic: true };
+    const unbuilt = demoBanner(endpoint, "http://127.0.0.1:8082", "http://127.0.0.1:8081", { ...site, built: false, key: "tsr_k" });
+    expect(unbuilt).toContain("make console");
+    expect(unbuilt).toContain("  tsr_k\n");
+    // A private endpoint's banner still shows the console.
+    expect(demoBanner({ ...endpoint, mcpIsPublic: false }, "http://127.0.0.1:8082", "", { ...site, key: "tsr_k" })).toContain(site.url);
+    expect(demoBanner(endpoint, "http://127.0.0.1:8082", "http://127.0.0.1:8081")).not.toContain("/console/");
+  });
+
+  it("the first-start banner points at the console too", () => {
+    const seed = { org: "dev", project: "default", key: "tsr_x" };
+    expect(devSeedBanner(seed, "http://127.0.0.1:8080", site.url)).toContain(`console at ${site.url}`);
+    expect(devSeedBanner(seed, "http://127.0.0.1:8080")).not.toContain("console");
   });
 });
 

@@ -1,11 +1,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { gatewayBaseUrl } from "../demo/demo.js";
 
 // `npm run dev`, which `make run` runs: the release service and the MCP gateway
 // side by side, with the demo (DESIGN §10).
 //
-// - The service starts first, with DEMO=true unless DEMO is set. Its stdout is
+// - The service starts first, with DEMO=true unless DEMO is set, and with
+//   GATEWAY_PUBLIC_URL (unless set) where the gateway will listen (GATEWAY_HOST,
+//   GATEWAY_PORT), so the console shows MCP URLs that work. Its stdout is
 //   passed through line by line and read for its "listening" line; then the
 //   gateway starts with TSR_URL pointing at it, and, when the demo runs
 //   (DEMO on, no DATABASE_URL), with 127.0.0.1 added to GATEWAY_UPSTREAM_ALLOW:
@@ -118,6 +121,12 @@ function allowUpstream(current: string | undefined, host: string): string {
   return (list.includes(host) ? list : [...list, host]).join(",");
 }
 
+/** A variable's trimmed value; undefined when unset or empty (the default applies). */
+function setting(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const v = env[name]?.trim();
+  return v === undefined || v === "" ? undefined : v;
+}
+
 function main(): void {
   const env = process.env;
   const demo = env["DEMO"] === undefined || env["DEMO"].trim() === "" ? "true" : env["DEMO"];
@@ -129,7 +138,11 @@ function main(): void {
   let firstExit: Proc | undefined;
   let gateway: Proc | undefined;
 
-  const service = start("service", SERVICE_ENTRY, { ...env, DEMO: demo }, "pipe");
+  const gatewayPublicUrl =
+    (env["GATEWAY_PUBLIC_URL"] ?? "").trim() !== ""
+      ? env["GATEWAY_PUBLIC_URL"]
+      : gatewayBaseUrl(setting(env, "GATEWAY_HOST"), setting(env, "GATEWAY_PORT"));
+  const service = start("service", SERVICE_ENTRY, { ...env, DEMO: demo, GATEWAY_PUBLIC_URL: gatewayPublicUrl }, "pipe");
   const procs = (): Proc[] => [service, ...(gateway ? [gateway] : [])];
 
   const stopAll = (signal: NodeJS.Signals) => {

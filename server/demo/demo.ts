@@ -3,13 +3,14 @@ import { ConfigError } from "../config.js";
 import type { Database } from "../db/database.js";
 import type { Logger } from "../platform/logging.js";
 import { startPetStore, type PetStore } from "./petstore.js";
-import { DEMO, seedDemo, type DemoEndpoint } from "./seed.js";
+import { DEMO, issueConsoleKey, seedDemo, type DemoEndpoint } from "./seed.js";
 
 // The demo of `make run` (DESIGN §10). `npm run dev` (what `make run` runs) sets
 // DEMO=true; the service then, on the embedded database only (the local dev
 // instance, where the dev seed made dev/default), starts the pet store, seeds
 // its tools and toolset on every start (a no-op once toolset `petstore`
-// exists) and prints the MCP URL with an Inspector command to paste.
+// exists) and prints the MCP URL with an Inspector command to paste, and the
+// console's URL with a producer key issued for it on this start.
 
 /** The demo's settings, read from the environment with the service's. */
 export interface DemoSettings {
@@ -41,7 +42,7 @@ export function demoSettings(env: Record<string, string | undefined> = process.e
 }
 
 /** Where a client reaches a gateway listening on `host`:`port` (a wildcard address is reached on loopback). */
-function gatewayBaseUrl(host = "127.0.0.1", port = "8081"): string {
+export function gatewayBaseUrl(host = "127.0.0.1", port = "8081"): string {
   const reachable = host === "0.0.0.0" ? "127.0.0.1" : host === "::" || host === "[::]" ? "::1" : host;
   const hostPart = reachable.includes(":") && !reachable.startsWith("[") ? `[${reachable}]` : reachable;
   return `http://${hostPart}:${port}`;
@@ -75,8 +76,29 @@ export function inspectorCommand(mcpUrl: string, method = "tools/list", extra = 
   return `${npx} --cli ${mcpUrl} --transport http --method ${method}${extra === "" ? "" : ` ${extra}`}`;
 }
 
-/** The banner printed on every start of the demo. */
-export function demoBanner(endpoint: DemoEndpoint, petStoreUrl: string, gatewayUrl: string): string {
+/** The console as the banner shows it. */
+export interface DemoConsole {
+  /** `<service origin>/console/`. */
+  url: string;
+  /** The producer key issued for it on this start. */
+  key: string;
+  /** Whether its build (web/dist) exists; else the URL answers 503. */
+  built: boolean;
+}
+
+/** The banner's lines about the console: where it is and the key to sign in with. */
+function consoleLines(web: DemoConsole): string[] {
+  return [
+    "Console (in a browser; sign in with the producer key below, issued for it on this start):",
+    "",
+    `  ${web.url}${web.built ? "" : "   (not built yet: run `make console`)"}`,
+    `  ${web.key}`,
+    "",
+  ];
+}
+
+/** The banner printed on every start of the demo; with the console's URL and key when `web` is given. */
+export function demoBanner(endpoint: DemoEndpoint, petStoreUrl: string, gatewayUrl: string, web?: DemoConsole): string {
   const lines = [
     "",
     endpoint.created
@@ -87,6 +109,7 @@ export function demoBanner(endpoint: DemoEndpoint, petStoreUrl: string, gatewayU
     lines.push(
       `Its MCP endpoint is ${endpoint.mcpSlug === null ? "unset" : !endpoint.mcpEnabled ? "disabled" : "private"}: set mcp_slug, mcp_enabled and mcp_is_public with UpdateToolset to use it without a key.`,
       "",
+      ...(web ? consoleLines(web) : []),
     );
     return lines.join("\n");
   }
@@ -104,6 +127,7 @@ export function demoBanner(endpoint: DemoEndpoint, petStoreUrl: string, gatewayU
     "",
     `  ${inspectorCommand(url, "tools/call", "--tool-name list_pets --tool-arg tag=dog")}`,
     "",
+    ...(web ? consoleLines(web) : []),
   );
   return lines.join("\n");
 }
@@ -117,14 +141,15 @@ export interface Demo {
 }
 
 /**
- * Starts the pet store and seeds the demo; writes the banner to `out`. A demo
+ * Starts the pet store and seeds the demo; writes the banner to `out`, with the
+ * console and a key issued for it when `settings.console` says where it is. A demo
  * that cannot start (the port is taken, dev/default is gone, the seed fails) is
  * logged and leaves the service running: undefined when the pet store could
  * not listen.
  */
 export async function startDemo(
   db: Kysely<Database>,
-  settings: Pick<DemoSettings, "petStorePort" | "gatewayUrl">,
+  settings: Pick<DemoSettings, "petStorePort" | "gatewayUrl"> & { console?: Omit<DemoConsole, "key"> | undefined },
   logger: Logger,
   out: { write(s: string): unknown } = process.stderr,
 ): Promise<Demo | undefined> {
@@ -150,7 +175,8 @@ export async function startDemo(
         toolset: DEMO.toolset,
         mcp_slug: endpoint.mcpSlug,
       });
-      out.write(demoBanner(endpoint, petStore.url, settings.gatewayUrl));
+      const web = settings.console ? { ...settings.console, key: await issueConsoleKey(db) } : undefined;
+      out.write(demoBanner(endpoint, petStore.url, settings.gatewayUrl, web));
     } else {
       logger.warn("demo: not seeded, organization dev has no project default", { org: DEMO.org, project: DEMO.project });
     }

@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from "node:util";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import type { Kysely } from "kysely";
 import { CreateDeploymentRequestSchema, UpsertPromptTemplateRequestSchema, type HttpToolDefinitionSchema } from "../../gen/sources/v1/sources_pb.js";
+import { createApiKey } from "../auth/keys.js";
 import type { Database, Db, HttpToolDefinitionRow } from "../db/database.js";
 import { inTransaction } from "../db/transaction.js";
 import {
@@ -13,7 +14,7 @@ import {
   type NewToolDefinition,
 } from "../model/deployments.js";
 import { findLatestRevision, insertRevision, lockPromptTemplateName } from "../model/prompt-templates.js";
-import { findOrganizationId, findProject } from "../model/tenants.js";
+import { findOrganizationId, findProject, revokeApiKeyByName } from "../model/tenants.js";
 import { findLiveToolset, insertToolset, stateOf, updateToolsetState } from "../model/toolsets.js";
 import { DomainError } from "../platform/errors.js";
 import { httpToolUrn } from "../platform/validate.js";
@@ -125,6 +126,22 @@ function promptTemplateRequest() {
       properties: { tag: { type: "string", description: 'The tag to look for, e.g. "dog".' } },
       required: ["tag"],
     },
+  });
+}
+
+/** The name of the producer key the demo issues for the console on each start. */
+export const CONSOLE_KEY_NAME = "dev-console";
+
+/**
+ * A new producer key of organization dev for signing in to the console, shown
+ * in this start's banner: keys are stored as hashes, so one printed at an
+ * earlier start cannot be shown again. The previous console key is revoked in
+ * the same transaction, so one such key is valid at a time.
+ */
+export async function issueConsoleKey(db: Kysely<Database>): Promise<string> {
+  return db.transaction().execute(async (trx) => {
+    await revokeApiKeyByName(trx, DEMO.org, CONSOLE_KEY_NAME);
+    return (await createApiKey(trx, { org: DEMO.org, scope: "producer", name: CONSOLE_KEY_NAME })).key;
   });
 }
 
