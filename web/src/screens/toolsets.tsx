@@ -1,12 +1,15 @@
 import { useInfiniteQuery } from "@connectrpc/connect-query";
 import { EditingMode, ToolsetService } from "../../../gen/toolsets/v1/toolsets_pb.js";
+import { useAccount } from "../account.js";
 import { Link, pathOf, useTitle } from "../router.js";
 import { LoadMore } from "../ui/load-more.js";
 import { ProblemAlert } from "../ui/problem.js";
+import { NewToolset } from "./new-toolset.js";
 
 /** The project's toolsets with their mode and current release. */
 export function ToolsetsScreen({ project }: { project: string }) {
   useTitle(`Toolsets of ${project}`);
+  const { readOnly } = useAccount();
   const list = useInfiniteQuery(
     ToolsetService.method.listToolsets,
     { project, pageSize: 50, pageToken: "" },
@@ -18,7 +21,10 @@ export function ToolsetsScreen({ project }: { project: string }) {
       <nav aria-label="Breadcrumb" className="crumbs">
         <Link to="/">Projects</Link> / <span aria-current="page">{project}</span>
       </nav>
-      <h1>Toolsets</h1>
+      <div className="title-row">
+        <h1>Toolsets</h1>
+        {!readOnly && <NewToolset project={project} />}
+      </div>
       <ProblemAlert error={list.error} />
       {list.isPending && <p aria-busy="true">Loading toolsets…</p>}
       {list.isSuccess && toolsets.length === 0 && <p>This project has no toolsets yet.</p>}
