@@ -26,9 +26,11 @@ check-generated: install ## Fail when `buf generate` would change gen/
 	  rm -rf "$$tmp"; echo "gen/ is up to date"
 
 .PHONY: lint
-lint: install fmt-check ## buf lint, TypeScript typecheck, eslint (with the layer rule), formatting
+lint: install fmt-check ## buf lint, TypeScript typecheck (server, gateway, console), eslint (with the layer rule), formatting
 	$(BIN)/buf lint
 	$(BIN)/tsc --noEmit
+	$(BIN)/tsc --noEmit -p web
+	$(BIN)/tsc --noEmit -p web/e2e
 	$(BIN)/eslint .
 
 .PHONY: fmt
@@ -72,8 +74,7 @@ test: install ## Run the whole suite on a real PostgreSQL (DATABASE_URL, Docker,
 # Builds the console, then drives it in Debian's Chromium against a server and
 # database each file starts (web/e2e); screenshots go to artifacts/console/.
 .PHONY: test-e2e
-test-e2e: install ## Console end-to-end tests in headless Chromium (needs /usr/bin/chromium)
-	$(BIN)/vite build --config web/vite.config.ts
+test-e2e: install console ## Console end-to-end tests in headless Chromium (needs /usr/bin/chromium)
 	$(BIN)/vitest run --config vitest.e2e.config.ts $(TEST_ARGS)
 
 # The conformance suite needs Node 22: test/conformance is a package of its own
