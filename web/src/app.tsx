@@ -54,7 +54,7 @@ function Shell() {
   );
 }
 
-/** The page content; after an in-app navigation focus moves to it, as a page load would. */
+/** The page content; after an in-app navigation focus moves to it, as a page load would, unless a control in it still has focus. */
 function Main() {
   const { path } = useLocation();
   const ref = useRef<HTMLElement>(null);
@@ -64,6 +64,9 @@ function Main() {
       first.current = false;
       return;
     }
+    // A control that survived the navigation (a tab, the view toggle) keeps focus.
+    const active = document.activeElement;
+    if (active && active !== document.body && ref.current?.contains(active)) return;
     ref.current?.focus({ preventScroll: true });
   }, [path]);
   return (

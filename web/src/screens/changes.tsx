@@ -66,7 +66,9 @@ export function ChangesTab({ view }: { view: ToolsetView }) {
           )}
         </Field>
       </div>
-      {f === undefined ? (
+      {!stagingMode && releases.isPending ? (
+        <p aria-busy="true">Loading releases…</p>
+      ) : f === undefined ? (
         <p className="muted">In iteration mode edits are live at once; there is no release to compare with yet.</p>
       ) : (
         <Diff project={project} slug={slug} from={f} to={t} />
