@@ -102,4 +102,29 @@ describe("the Edit tab", () => {
     await renamed.waitFor();
     expect(await renamed.textContent()).toMatch(/\bBreaking\b/);
   });
+  it("a save after someone else's is refused in words, keeps the user's edit, shows theirs, and then applies only the user's field", async () => {
+    await createPetToolset(api, { slug: "shared", name: "Shared pets", tools: ["list_pets"] });
+    const page = await open();
+    await signIn(page, tenant.producerKey, `${toolsetPath(tenant.project, "shared")}/edit`);
+    const description = page.getByRole("textbox", { name: "Description", exact: true });
+    await eventually(() => description.inputValue()).toBe("Shared pets, for the end-to-end tests");
+    await description.fill("described in the browser");
+
+    // Meanwhile another producer renames the toolset.
+    await api.editLive("shared", { name: "Renamed elsewhere" });
+    await page.getByRole("button", { name: "Save changes", exact: true }).click();
+    const alert = page.getByRole("alert").filter({ hasText: /Someone else changed this toolset/ });
+    await alert.waitFor();
+    expect(await alert.textContent()).not.toMatch(/ABORTED|VERSION_CONFLICT/);
+    // Their name shows; the user's description stays.
+    const name = page.getByRole("textbox", { name: "Name", exact: true });
+    await eventually(() => name.inputValue()).toBe("Renamed elsewhere");
+    expect(await description.inputValue()).toBe("described in the browser");
+
+    await page.getByRole("button", { name: "Save changes", exact: true }).click();
+    await page.getByRole("status").filter({ hasText: "Saved" }).waitFor();
+    const live = await api.live("shared");
+    expect(live.name).toBe("Renamed elsewhere");
+    expect(live.description).toBe("described in the browser");
+  });
 });

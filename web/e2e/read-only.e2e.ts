@@ -1,6 +1,6 @@
 import type { Locator, Page } from "playwright-core";
 import { beforeAll, describe, expect, it } from "vitest";
-import { screenshot, useConsole } from "./support/harness.js";
+import { eventually, screenshot, useConsole } from "./support/harness.js";
 import { createPetToolset, deployPetTools, openTab, publishTools, releaseRow, toolsetPath, view } from "./support/seed.js";
 
 // A consumer key sees the same screens, read-only (issue 12, scenario e): the
@@ -53,6 +53,14 @@ describe("a consumer key", () => {
 
     for (const tab of ["Edit", "Changes", "Releases", "Events"] as const) {
       await openTab(page, tab);
+      if (tab === "Edit") {
+        // The staging copy's form is there, filled in, and cannot be changed.
+        const name = page.getByRole("textbox", { name: "Name", exact: true });
+        await eventually(() => name.inputValue()).toBe("Pet store");
+        expect(await name.isDisabled()).toBe(true);
+        expect(await page.getByRole("checkbox", { name: "list_pets", exact: true }).isDisabled()).toBe(true);
+        expect(await page.getByRole("textbox", { name: "Name override", exact: true }).isDisabled()).toBe(true);
+      }
       if (tab === "Changes") await page.getByRole("heading", { name: "What changed" }).waitFor();
       if (tab === "Releases") await releaseRow(page, 2).getByText("Current").waitFor();
       if (tab === "Events") await page.getByRole("row").filter({ hasText: "Published" }).first().waitFor();

@@ -139,25 +139,63 @@ describe("the staging flow", () => {
   });
 
   it("with nothing to publish, the publish dialog says so in words", async () => {
+    await createPetToolset(api, { slug: "quiet", name: "Quiet pets", tools: ["list_pets"], staging: true });
     const page = await open();
-    await signIn(page, tenant.producerKey, toolsetPath(tenant.project, SLUG));
-    await page.getByRole("heading", { level: 1, name: "Pet store" }).waitFor();
-    await page.getByRole("radiogroup", { name: "View" }).waitFor();
+    await signIn(page, tenant.producerKey, toolsetPath(tenant.project, "quiet"));
+    await page.getByRole("heading", { level: 1, name: "Quiet pets" }).waitFor();
+    await view(page, "Staging");
     await openTab(page, "Changes");
-    await page.getByRole("heading", { name: "What changed" }).waitFor();
-    await page.getByRole("button", { name: /^Publish(…|\.\.\.)$/ }).click();
+    await page.getByText(/No differences/).waitFor();
+    await page.getByRole("button", { name: "Publish…", exact: true }).click();
     const dialog = page.getByRole("dialog", { name: "Publish staging" });
     await dialog.waitFor();
-    // Said at once, or when the server refuses the attempt.
-    const publish = dialog.getByRole("button", { name: "Publish release", exact: true });
-    if ((await dialog.getByText(/no changes to publish|nothing to publish/i).count()) === 0 && (await publish.isEnabled())) await publish.click();
-    await dialog
-      .getByText(/no changes to publish|nothing to publish/i)
-      .first()
-      .waitFor();
+    await dialog.getByRole("button", { name: "Publish release", exact: true }).click();
+    const alert = dialog.getByRole("alert");
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(/nothing to publish/i);
     expect(await dialog.textContent()).not.toMatch(/FAILED_PRECONDITION|NOTHING_TO_PUBLISH|failed[_ ]precondition/i);
     await screenshot(page, "07-publish-nothing");
-    expect((await api.live(SLUG)).currentReleaseNumber).toBe(2n);
+    expect((await api.live("quiet")).currentReleaseNumber).toBe(1n);
+  });
+
+  it("a publish whose answer was lost is retried with the same idempotency key and publishes once", async () => {
+    await createPetToolset(api, { slug: "retry", name: "Retry pets", tools: ["list_pets"], staging: true });
+    await api.editStaging("retry", { description: "to be published once" });
+    const page = await open();
+    const calls = recordCalls(page, "PublishStagingVersion", PublishStagingVersionRequestSchema);
+    // The first publish reaches the service, but its answer never reaches the page.
+    let lose = true;
+    await page.route("**/releases.v1.ReleaseService/PublishStagingVersion", async (route) => {
+      if (!lose) return route.continue();
+      lose = false;
+      await route.fetch();
+      await route.abort("connectionreset");
+    });
+    await signIn(page, tenant.producerKey, `${toolsetPath(tenant.project, "retry")}/changes?view=staging`);
+    await page.getByRole("heading", { name: "What changed" }).waitFor();
+    await page.getByRole("button", { name: "Publish…", exact: true }).click();
+    const dialog = page.getByRole("dialog", { name: "Publish staging" });
+    await dialog.getByRole("button", { name: "Publish release", exact: true }).click();
+    await dialog.getByRole("alert").waitFor();
+    expect((await api.live("retry")).currentReleaseNumber).toBe(2n);
+
+    // Pressed again in the same dialog: the same attempt, so the same release.
+    await dialog.getByRole("button", { name: "Publish release", exact: true }).click();
+    await dialog.waitFor({ state: "hidden" });
+    await page.getByRole("status").filter({ hasText: "Published release 2" }).waitFor();
+    expect(calls).toHaveLength(2);
+    expect(calls[0]!.idempotencyKey).not.toBe("");
+    expect(calls[1]!.idempotencyKey).toBe(calls[0]!.idempotencyKey);
+    expect((await api.live("retry")).currentReleaseNumber).toBe(2n);
+    expect((await api.listReleases("retry")).releases.map((r) => r.releaseNumber)).toEqual([2n, 1n]);
+
+    // A new opening is a new attempt.
+    await api.editStaging("retry", { description: "a second change" });
+    await page.getByRole("button", { name: "Publish…", exact: true }).click();
+    await dialog.getByRole("button", { name: "Publish release", exact: true }).click();
+    await page.getByRole("status").filter({ hasText: "Published release 3" }).waitFor();
+    expect(calls).toHaveLength(3);
+    expect(calls[2]!.idempotencyKey).not.toBe(calls[0]!.idempotencyKey);
   });
 });
 

@@ -3,7 +3,7 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { describeProblem, fieldProblem } from "./problems.js";
+import { describeProblem, fieldProblem, unplacedFields } from "./problems.js";
 
 const info = (reason: string, metadata: Record<string, string> = {}) => ({
   desc: ErrorInfoSchema,
@@ -23,6 +23,23 @@ describe("describeProblem", () => {
     expect(p.message).toMatch(/next to them/);
     expect(fieldProblem(p, "fields.mcp_slug")).toBe("Must be 1-63 lowercase letters.");
     expect(fieldProblem(p, "fields.name")).toBeUndefined();
+  });
+
+  it("lists the violations no field of the form shows", () => {
+    const err = new ConnectError("too long", Code.InvalidArgument, undefined, [
+      {
+        desc: BadRequestSchema,
+        value: create(BadRequestSchema, {
+          fieldViolations: [
+            { field: "notes", description: "at most 4096 characters" },
+            { field: "fields.name", description: "required" },
+          ],
+        }),
+      },
+    ]);
+    const p = describeProblem(err);
+    expect(unplacedFields(p, ["fields.name"])).toEqual([["notes", "At most 4096 characters."]]);
+    expect(unplacedFields(p, ["notes", "fields"])).toEqual([]);
   });
 
   it("finds a violation of an element below the field", () => {
@@ -60,6 +77,9 @@ describe("describeProblem", () => {
     expect(describeProblem(new ConnectError("x", Code.PermissionDenied)).message).toMatch(/producer scope/);
     const internal = new ConnectError("internal error", Code.Internal, new Headers({ "x-request-id": "req-42" }));
     expect(describeProblem(internal).message).toBe("Something went wrong on the server. Quote request id req-42 when you report it.");
-    expect(describeProblem(new TypeError("Failed to fetch")).code).toBe(Code.Unknown);
+    // A fetch that never reached the service: no request id, so not "on the server".
+    const offline = describeProblem(new TypeError("Failed to fetch"));
+    expect(offline.code).toBe(Code.Unknown);
+    expect(offline.message).toMatch(/cannot be reached/);
   });
 });

@@ -41,7 +41,7 @@ function reasonMessage(reason: string, metadata: Record<string, string>, err: Co
     case "STAGING_COPY_MISSING":
       return "This toolset has no staging copy. Create one to edit and publish.";
     case "VERSION_CONFLICT":
-      return "Someone else changed this toolset while you were editing. Review the current values and save again.";
+      return "Someone else changed this toolset while you were editing. The fields you did not touch now show their values; save again to apply yours.";
     case "CONCURRENT_UPDATE":
       return "Another change was saved at the same moment. Try again.";
     case "RATE_LIMITED":
@@ -117,6 +117,10 @@ export function describeProblem(err: unknown): Problem {
   const byReason = reason === undefined ? undefined : reasonMessage(reason, info?.metadata ?? {}, e);
   let message = byReason ?? codeMessage(e);
   if (Object.keys(fields).length > 0 && byReason === undefined) message = "Some fields need attention: see the messages next to them.";
+  // A fetch that never reached the service (offline, DNS, a proxy's reset) has no request id.
+  if (e.code === Code.Unknown && e.metadata.get("x-request-id") === null) {
+    message = "The service cannot be reached right now. Check the connection and try again.";
+  }
   return { message, fields, code: e.code, reason };
 }
 
@@ -127,4 +131,11 @@ export function fieldProblem(problem: Problem | undefined, path: string): string
     if (field === path || field.startsWith(`${path}[`) || field.startsWith(`${path}.`)) return text;
   }
   return undefined;
+}
+
+/** The violations of `problem` that no path in `placed` (nor a path below one) shows next to a field. */
+export function unplacedFields(problem: Problem, placed: readonly string[]): [string, string][] {
+  return Object.entries(problem.fields).filter(
+    ([field]) => !placed.some((p) => field === p || field.startsWith(`${p}[`) || field.startsWith(`${p}.`)),
+  );
 }

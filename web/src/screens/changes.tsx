@@ -1,12 +1,14 @@
-import { useMutation, useQuery } from "@connectrpc/connect-query";
+import { useInfiniteQuery, useMutation, useQuery } from "@connectrpc/connect-query";
 import { useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { ReleaseService, Target, type ReleaseRef } from "../../../gen/releases/v1/releases_pb.js";
 import { EditingMode } from "../../../gen/toolsets/v1/toolsets_pb.js";
 import { useAccount } from "../account.js";
+import { describeProblem, fieldProblem } from "../problems.js";
 import { ChangeList } from "../ui/change-list.js";
 import { Dialog } from "../ui/dialog.js";
 import { Field } from "../ui/field.js";
+import { LoadMore } from "../ui/load-more.js";
 import { useNotify } from "../ui/notices.js";
 import { ProblemAlert } from "../ui/problem.js";
 import type { ToolsetView } from "./toolset.js";
@@ -28,8 +30,12 @@ function refLabel(v: RefValue): string {
 export function ChangesTab({ view }: { view: ToolsetView }) {
   const { project, slug, live, staging } = view;
   const stagingMode = live.editingMode === EditingMode.STAGING;
-  const releases = useQuery(ReleaseService.method.listReleases, { project, slug, pageSize: 100 });
-  const numbers = (releases.data?.releases ?? []).map((r) => String(r.releaseNumber));
+  const releases = useInfiniteQuery(
+    ReleaseService.method.listReleases,
+    { project, slug, pageSize: 100, pageToken: "" },
+    { pageParamKey: "pageToken", getNextPageParam: (last) => last.nextPageToken || undefined },
+  );
+  const numbers = (releases.data?.pages ?? []).flatMap((p) => p.releases).map((r) => String(r.releaseNumber));
   const [from, setFrom] = useState<RefValue | null>(null);
   const [to, setTo] = useState<RefValue | null>(null);
   // Staging mode compares live with the staging copy; iteration mode, the newest release with live.
@@ -73,7 +79,13 @@ export function ChangesTab({ view }: { view: ToolsetView }) {
       ) : (
         <Diff project={project} slug={slug} from={f} to={t} />
       )}
-      {stagingMode && staging && <Publish view={view} />}
+      <LoadMore
+        what="releases to compare"
+        hasMore={releases.hasNextPage}
+        loading={releases.isFetchingNextPage}
+        onMore={() => void releases.fetchNextPage()}
+      />
+      {stagingMode && staging && <Publish view={view} newest={releases.data?.pages[0]?.releases[0]?.releaseNumber} />}
     </>
   );
 }
@@ -90,8 +102,17 @@ export function Diff({ project, slug, from, to }: { project: string; slug: strin
   );
 }
 
+/**
+ * A fresh idempotency key: `console-` and 32 random hex digits. Not
+ * crypto.randomUUID, which browsers offer on HTTPS and localhost only.
+ */
+function attemptId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `console-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
 /** The publish dialog: notes, the changes, and one idempotency key per attempt (a retry of the attempt reuses it). */
-function Publish({ view }: { view: ToolsetView }) {
+function Publish({ view, newest }: { view: ToolsetView; newest: bigint | undefined }) {
   const { readOnly } = useAccount();
   const queryClient = useQueryClient();
   const notify = useNotify();
@@ -107,9 +128,10 @@ function Publish({ view }: { view: ToolsetView }) {
     },
   });
   if (readOnly) return null;
+  const notesError = mutation.error ? fieldProblem(describeProblem(mutation.error), "notes") : undefined;
   const start = () => {
     mutation.reset();
-    setAttemptKey(`console-${crypto.randomUUID()}`);
+    setAttemptKey(attemptId());
     setOpen(true);
   };
   return (
@@ -119,16 +141,16 @@ function Publish({ view }: { view: ToolsetView }) {
       </button>
       <Dialog title="Publish staging" open={open} onClose={() => setOpen(false)}>
         <p>
-          The staging copy becomes release {String(view.live.currentReleaseNumber + 1n)} and live serves it at once. These are the changes MCP clients
-          will see:
+          The staging copy becomes {newest === undefined ? "a new release" : `release ${newest + 1n}`} and live serves it at once. These are the
+          changes MCP clients will see:
         </p>
         <div className="dialog-scroll">
           <Diff project={view.project} slug={view.slug} from="live" to="staging" />
         </div>
-        <Field label="Release notes" hint="What changed and why; shown in the release history.">
+        <Field label="Release notes" hint="What changed and why; shown in the release history." error={notesError}>
           {(p) => <textarea {...p} rows={3} value={notes} onChange={(e) => setNotes(e.target.value)} />}
         </Field>
-        <ProblemAlert error={mutation.error} />
+        <ProblemAlert error={mutation.error} placed={["notes"]} />
         <div className="actions">
           <button
             type="button"

@@ -50,11 +50,6 @@ function draftOf(t: Toolset): Draft {
   };
 }
 
-/** Whether the draft still holds what a save sent. */
-function sameDraft(d: Draft, sent: Partial<Draft> | undefined): boolean {
-  return sent !== undefined && (Object.keys(PATHS) as DraftKey[]).every((k) => same(d[k], sent[k] ?? d[k]));
-}
-
 function same(a: Draft[DraftKey], b: Draft[DraftKey]): boolean {
   if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && [...a].sort().join("\n") === [...b].sort().join("\n");
   return a === b;
@@ -91,7 +86,8 @@ function ToolsetForm({ view, toolset }: { view: ToolsetView; toolset: Toolset })
   const notify = useNotify();
   const { project, slug, viewingStaging } = view;
   const base = useMemo(() => draftOf(toolset), [toolset]);
-  const [draft, setDraft] = useState<Draft | null>(null);
+  // Only the fields the user touched: the others always show the toolset as it is now.
+  const [draft, setDraft] = useState<Partial<Draft>>({});
   // The version the edit started from: a save fails with VERSION_CONFLICT if someone saved since.
   const [startedAt, setStartedAt] = useState<bigint>(toolset.version);
   // After a VERSION_CONFLICT, the next version read becomes the one the edit is based on.
@@ -100,17 +96,23 @@ function ToolsetForm({ view, toolset }: { view: ToolsetView; toolset: Toolset })
     setStartedAt(toolset.version);
     setRebase(false);
   }
-  const values = draft ?? base;
-  const changed = (Object.keys(PATHS) as DraftKey[]).filter((k) => !same(values[k], base[k]));
+  const values: Draft = { ...base, ...draft };
+  const changed = (Object.keys(draft) as DraftKey[]).filter((k) => !same(values[k], base[k]));
   const mutation = useMutation(ToolsetService.method.updateToolset, {
-    onSuccess: async (_res, req) => {
-      // Edits made while the save was under way stay.
-      setDraft((d) => (d !== null && sameDraft(d, req.fields) ? null : d));
+    onSuccess: async (res, req) => {
+      // The form shows the saved toolset before the draft lets go of what was sent…
       await queryClient.invalidateQueries();
+      const sent = (req.updateMask?.paths ?? []) as string[];
+      const fields = (req.fields ?? {}) as Partial<Draft>;
+      // …and keeps what was typed while the save was under way, based on the version it made.
+      setDraft((d) =>
+        Object.fromEntries(Object.entries(d).filter(([k, v]) => !(sent.includes(PATHS[k as DraftKey]) && same(v, fields[k as DraftKey]!)))),
+      );
+      if (res.toolset) setStartedAt(res.toolset.version);
       notify("Saved");
     },
     onError: (err) => {
-      // The form keeps the user's values; the next save is checked against what they now see.
+      // The touched fields keep the user's values; the next save is checked against what they now see.
       if (describeProblem(err).reason === "VERSION_CONFLICT") {
         setRebase(true);
         void queryClient.invalidateQueries();
@@ -120,8 +122,8 @@ function ToolsetForm({ view, toolset }: { view: ToolsetView; toolset: Toolset })
   const problem = mutation.error ? describeProblem(mutation.error) : undefined;
   const fieldError = (k: DraftKey) => fieldProblem(problem, `fields.${PATHS[k]}`);
   const set = <K extends DraftKey>(k: K, v: Draft[K]) => {
-    if (draft === null) setStartedAt(toolset.version);
-    setDraft({ ...values, [k]: v });
+    if (Object.keys(draft).length === 0) setStartedAt(toolset.version);
+    setDraft((d) => ({ ...d, [k]: v }));
   };
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -133,7 +135,7 @@ function ToolsetForm({ view, toolset }: { view: ToolsetView; toolset: Toolset })
       project,
       slug,
       staging: viewingStaging,
-      fields: { ...values },
+      fields: Object.fromEntries(changed.map((k) => [k, values[k]])),
       updateMask: { paths: changed.map((k) => PATHS[k]) },
       expectedVersion: startedAt,
     });
@@ -159,17 +161,13 @@ function ToolsetForm({ view, toolset }: { view: ToolsetView; toolset: Toolset })
           <Check label="Public endpoint" checked={values.mcpIsPublic} onChange={(v) => set("mcpIsPublic", v)} error={fieldError("mcpIsPublic")} />
         </fieldset>
       </fieldset>
-      {problem && (
-        <p role="alert" className="problem">
-          {problem.message}
-        </p>
-      )}
+      <ProblemAlert error={mutation.error} placed={Object.values(PATHS).map((p) => `fields.${p}`)} />
       {!readOnly && (
         <div className="actions">
           <button type="submit" disabled={mutation.isPending}>
             Save changes
           </button>
-          <button type="button" className="secondary" disabled={draft === null} onClick={() => (setDraft(null), mutation.reset())}>
+          <button type="button" className="secondary" disabled={changed.length === 0} onClick={() => (setDraft({}), mutation.reset())}>
             Undo edits
           </button>
           <span className="muted">{changed.length > 0 ? `${changed.length} field${changed.length === 1 ? "" : "s"} edited` : ""}</span>

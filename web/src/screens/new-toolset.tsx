@@ -6,6 +6,7 @@ import { describeProblem, fieldProblem } from "../problems.js";
 import { navigate, pathOf } from "../router.js";
 import { Dialog } from "../ui/dialog.js";
 import { Field } from "../ui/field.js";
+import { ProblemAlert } from "../ui/problem.js";
 
 /** "New toolset…": a name (and optionally a slug and description); tools are chosen on the toolset's Edit tab. */
 export function NewToolset({ project }: { project: string }) {
@@ -49,11 +50,7 @@ export function NewToolset({ project }: { project: string }) {
             {(p) => <textarea {...p} rows={2} value={description} onChange={(e) => setDescription(e.target.value)} />}
           </Field>
           <p className="hint">It starts in iteration mode with no tools: choose them on its Edit tab next.</p>
-          {problem && (
-            <p role="alert" className="problem">
-              {problem.message}
-            </p>
-          )}
+          <ProblemAlert error={mutation.error} placed={["name", "slug", "description"]} />
           <div className="actions">
             <button type="submit" disabled={mutation.isPending}>
               Create toolset

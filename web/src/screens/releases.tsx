@@ -5,6 +5,7 @@ import { ReleaseService, type Release } from "../../../gen/releases/v1/releases_
 import { EditingMode } from "../../../gen/toolsets/v1/toolsets_pb.js";
 import { useAccount } from "../account.js";
 import { mcpEndpoints } from "../endpoints.js";
+import { describeProblem, fieldProblem } from "../problems.js";
 import { Link } from "../router.js";
 import { CopyButton } from "../ui/copy-button.js";
 import { Dialog } from "../ui/dialog.js";
@@ -111,10 +112,14 @@ function RollbackDialog({ view, to, current, onClose }: { view: ToolsetView; to:
       <div className="dialog-scroll">
         <Diff project={view.project} slug={view.slug} from="live" to={String(to)} />
       </div>
-      <Field label="Reason" hint="Recorded in the event log.">
+      <Field
+        label="Reason"
+        hint="Recorded in the event log."
+        error={mutation.error ? fieldProblem(describeProblem(mutation.error), "reason") : undefined}
+      >
         {(p) => <textarea {...p} rows={2} value={reason} onChange={(e) => setReason(e.target.value)} />}
       </Field>
-      <ProblemAlert error={mutation.error} />
+      <ProblemAlert error={mutation.error} placed={["reason"]} />
       <div className="actions">
         <button
           type="button"

@@ -26,7 +26,10 @@ export function SignInScreen({ error }: { error?: unknown }) {
           <label htmlFor="api-key">API key</label>
           <input
             id="api-key"
-            type="password"
+            // Masked by CSS rather than type="password": a password field makes the
+            // browser offer to save the key to its password manager, on disk.
+            type="text"
+            className="secret"
             autoComplete="off"
             spellCheck={false}
             value={key}

@@ -53,7 +53,7 @@ export function ToolsetScreen({ project, slug, tab, release }: { project: string
   const staging = useQuery(ToolsetService.method.getStagingVersion, { project, slug }, { enabled: stagingMode, retry: false });
   const viewingStaging = stagingMode && search.get("view") === "staging";
   // Live always (publish, rollback); the staging copy while it is viewed (another producer's edits).
-  const follow = useFollowToolset(project, slug, viewingStaging ? [Target.LIVE, Target.STAGING] : [Target.LIVE]);
+  const follow = useFollowToolset(project, slug, viewingStaging ? [Target.LIVE, Target.STAGING] : [Target.LIVE], staging.data?.toolset?.id ?? "");
 
   if (live.error) {
     return (
@@ -161,7 +161,8 @@ function Tabs({ current, view }: { current: TabId; view: ToolsetView }) {
   const refs = useRef<(HTMLButtonElement | null)[]>([]);
   const go = (i: number) => {
     const t = TABS[(i + TABS.length) % TABS.length]!;
-    navigate(view.tabPath(t.id));
+    // Arrowing through the tabs leaves one history entry, not one per tab passed.
+    navigate(view.tabPath(t.id), { replace: true });
     refs.current[(i + TABS.length) % TABS.length]?.focus();
   };
   const onKey = (e: KeyboardEvent, i: number) => {

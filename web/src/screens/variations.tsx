@@ -1,6 +1,6 @@
-import { useMutation, useQuery } from "@connectrpc/connect-query";
+import { useInfiniteQuery, useMutation } from "@connectrpc/connect-query";
 import { useQueryClient } from "@tanstack/react-query";
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { ToolsetService, type Toolset, type ToolVariation } from "../../../gen/toolsets/v1/toolsets_pb.js";
 import { useAccount } from "../account.js";
 import { toolNameOf } from "../changes.js";
@@ -9,6 +9,9 @@ import { Check, Field } from "../ui/field.js";
 import { useNotify } from "../ui/notices.js";
 import { ProblemAlert } from "../ui/problem.js";
 import type { ToolsetView } from "./toolset.js";
+
+/** The request paths the variation form shows next to its fields. */
+const PLACED = ["variation.name", "variation.description", "variation.title", "variation.confirm", "variation.confirm_prompt"];
 
 interface VariationDraft {
   name: string;
@@ -33,8 +36,18 @@ export function VariationsSection({ view, toolset }: { view: ToolsetView; toolse
   const { readOnly } = useAccount();
   const { project, slug, viewingStaging } = view;
   const scope = { toolsetSlug: slug, staging: viewingStaging };
-  const list = useQuery(ToolsetService.method.listToolVariations, { project, scope, pageSize: 500 });
-  const variations = new Map((list.data?.variations ?? []).map((v) => [v.srcToolUrn, v]));
+  const list = useInfiniteQuery(
+    ToolsetService.method.listToolVariations,
+    { project, scope, pageSize: 500, pageToken: "" },
+    { pageParamKey: "pageToken", getNextPageParam: (last) => last.nextPageToken || undefined },
+  );
+  // Every page (a toolset has at most 1000 tools): a form must start from the variation there is.
+  const { hasNextPage, isFetchingNextPage, fetchNextPage } = list;
+  useEffect(() => {
+    if (hasNextPage && !isFetchingNextPage) void fetchNextPage();
+  }, [hasNextPage, isFetchingNextPage, fetchNextPage]);
+  const complete = list.isSuccess && !hasNextPage;
+  const variations = new Map((list.data?.pages ?? []).flatMap((p) => p.variations).map((v) => [v.srcToolUrn, v]));
   const [urn, setUrn] = useState(toolset.toolUrns[0] ?? "");
   const current = variations.get(urn);
   return (
@@ -60,7 +73,8 @@ export function VariationsSection({ view, toolset }: { view: ToolsetView; toolse
               </select>
             )}
           </Field>
-          {urn !== "" && (
+          {!complete && !list.error && <p aria-busy="true">Loading variations…</p>}
+          {urn !== "" && complete && (
             <VariationForm key={`${urn}@${current?.id ?? "none"}`} project={project} scope={scope} urn={urn} current={current} readOnly={readOnly} />
           )}
         </>
@@ -125,11 +139,7 @@ function VariationForm({
           {(p) => <input {...p} value={d.confirmPrompt} onChange={(e) => setD({ ...d, confirmPrompt: e.target.value })} />}
         </Field>
       </fieldset>
-      {problem && (
-        <p role="alert" className="problem">
-          {problem.message}
-        </p>
-      )}
+      <ProblemAlert error={upsert.error} placed={PLACED} />
       <ProblemAlert error={remove.error} />
       {!readOnly && (
         <div className="actions">
