@@ -17,6 +17,8 @@ import { Time } from "../ui/time.js";
 import { Diff } from "./changes.js";
 import type { ToolsetView } from "./toolset.js";
 
+const TOOLS_PER_PAGE = 100;
+
 /** Release history, or one release's details when `release` is set. */
 export function ReleasesTab({ view, release }: { view: ToolsetView; release: bigint | undefined }) {
   return release === undefined ? <ReleaseHistory view={view} /> : <ReleaseDetails view={view} n={release} />;
@@ -142,6 +144,7 @@ function ReleaseDetails({ view, n }: { view: ToolsetView; n: bigint }) {
   const { caller, gatewayUrl } = useAccount();
   const { project, slug, live } = view;
   const [rollingBack, setRollingBack] = useState(false);
+  const [shownTools, setShownTools] = useState(TOOLS_PER_PAGE);
   const release = useQuery(ReleaseService.method.getRelease, { project, slug, releaseNumber: n });
   const resolved = useQuery(ReleaseService.method.resolveToolset, { project, slug, releaseNumber: n });
   const r = release.data?.release;
@@ -210,12 +213,18 @@ function ReleaseDetails({ view, n }: { view: ToolsetView; n: bigint }) {
       {resolved.data?.resolved && (
         <>
           <ul aria-labelledby="release-tools-heading" className="tool-names">
-            {resolved.data.resolved.tools.map((t) => (
+            {resolved.data.resolved.tools.slice(0, shownTools).map((t) => (
               <li key={t.urn}>
                 <strong>{t.name}</strong> <span className="muted">{t.description}</span>
               </li>
             ))}
           </ul>
+          <LoadMore
+            what="tools"
+            hasMore={resolved.data.resolved.tools.length > shownTools}
+            loading={false}
+            onMore={() => setShownTools((n) => n + TOOLS_PER_PAGE)}
+          />
           {resolved.data.resolved.prompts.length > 0 && (
             <>
               <h3>Prompts served</h3>
