@@ -12,6 +12,7 @@ import { LoadMore } from "../ui/load-more.js";
 import { useNotify } from "../ui/notices.js";
 import { ProblemAlert } from "../ui/problem.js";
 import type { ToolsetView } from "./toolset.js";
+import { byPageToken } from "../paging.js";
 
 /** A state to compare, as a select value: "live", "staging" or a release number. */
 type RefValue = string;
@@ -30,11 +31,7 @@ function refLabel(v: RefValue): string {
 export function ChangesTab({ view }: { view: ToolsetView }) {
   const { project, slug, live, staging } = view;
   const stagingMode = live.editingMode === EditingMode.STAGING;
-  const releases = useInfiniteQuery(
-    ReleaseService.method.listReleases,
-    { project, slug, pageSize: 100, pageToken: "" },
-    { pageParamKey: "pageToken", getNextPageParam: (last) => last.nextPageToken || undefined },
-  );
+  const releases = useInfiniteQuery(ReleaseService.method.listReleases, { project, slug, pageSize: 100, pageToken: "" }, byPageToken);
   const numbers = (releases.data?.pages ?? []).flatMap((p) => p.releases).map((r) => String(r.releaseNumber));
   const [from, setFrom] = useState<RefValue | null>(null);
   const [to, setTo] = useState<RefValue | null>(null);
@@ -48,29 +45,8 @@ export function ChangesTab({ view }: { view: ToolsetView }) {
     <>
       <h2>What changed</h2>
       <div className="compare">
-        <Field label="Compare from">
-          {(p) => (
-            <select {...p} value={f ?? ""} onChange={(e) => setFrom(e.target.value)}>
-              {f === undefined && <option value="">—</option>}
-              {options.map((o) => (
-                <option key={o} value={o}>
-                  {o === "live" ? "Live" : o === "staging" ? "Staging copy" : `Release ${o}`}
-                </option>
-              ))}
-            </select>
-          )}
-        </Field>
-        <Field label="to">
-          {(p) => (
-            <select {...p} value={t} onChange={(e) => setTo(e.target.value)}>
-              {options.map((o) => (
-                <option key={o} value={o}>
-                  {o === "live" ? "Live" : o === "staging" ? "Staging copy" : `Release ${o}`}
-                </option>
-              ))}
-            </select>
-          )}
-        </Field>
+        <RefSelect label="Compare from" value={f} options={options} onChange={setFrom} />
+        <RefSelect label="to" value={t} options={options} onChange={setTo} />
       </div>
       {!stagingMode && releases.isPending ? (
         <p aria-busy="true">Loading releases…</p>
@@ -87,6 +63,34 @@ export function ChangesTab({ view }: { view: ToolsetView }) {
       />
       {stagingMode && staging && <Publish view={view} newest={releases.data?.pages[0]?.releases[0]?.releaseNumber} />}
     </>
+  );
+}
+
+/** A select of the states to compare; "—" while there is none to choose. */
+function RefSelect({
+  label,
+  value,
+  options,
+  onChange,
+}: {
+  label: string;
+  value: RefValue | undefined;
+  options: RefValue[];
+  onChange: (v: RefValue) => void;
+}) {
+  return (
+    <Field label={label}>
+      {(p) => (
+        <select {...p} value={value ?? ""} onChange={(e) => onChange(e.target.value)}>
+          {value === undefined && <option value="">—</option>}
+          {options.map((o) => (
+            <option key={o} value={o}>
+              {o === "live" ? "Live" : o === "staging" ? "Staging copy" : `Release ${o}`}
+            </option>
+          ))}
+        </select>
+      )}
+    </Field>
   );
 }
 

@@ -5,15 +5,12 @@ import { LoadMore } from "../ui/load-more.js";
 import { ProblemAlert } from "../ui/problem.js";
 import { Time } from "../ui/time.js";
 import type { ToolsetView } from "./toolset.js";
+import { byPageToken } from "../paging.js";
 
 /** The append-only log of moves of the live pointer, newest first. */
 export function EventsTab({ view }: { view: ToolsetView }) {
   const { project, slug } = view;
-  const list = useInfiniteQuery(
-    ReleaseService.method.listReleaseEvents,
-    { project, slug, pageSize: 25, pageToken: "" },
-    { pageParamKey: "pageToken", getNextPageParam: (last) => last.nextPageToken || undefined },
-  );
+  const list = useInfiniteQuery(ReleaseService.method.listReleaseEvents, { project, slug, pageSize: 25, pageToken: "" }, byPageToken);
   const events = list.data?.pages.flatMap((p) => p.events) ?? [];
   return (
     <>

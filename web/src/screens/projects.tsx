@@ -5,6 +5,7 @@ import { useAccount } from "../account.js";
 import { Link, navigate, pathOf, useTitle } from "../router.js";
 import { LoadMore } from "../ui/load-more.js";
 import { ProblemAlert } from "../ui/problem.js";
+import { byPageToken } from "../paging.js";
 
 /** The projects the key can open; a key bound to one project goes straight to it. */
 export function ProjectsScreen() {
@@ -14,11 +15,7 @@ export function ProjectsScreen() {
   useEffect(() => {
     if (bound) navigate(pathOf("projects", bound), { replace: true });
   }, [bound]);
-  const list = useInfiniteQuery(
-    AccountService.method.listProjects,
-    { pageSize: 50, pageToken: "" },
-    { pageParamKey: "pageToken", getNextPageParam: (last) => last.nextPageToken || undefined, enabled: !bound },
-  );
+  const list = useInfiniteQuery(AccountService.method.listProjects, { pageSize: 50, pageToken: "" }, { ...byPageToken, enabled: !bound });
   const projects = list.data?.pages.flatMap((p) => p.projects) ?? [];
   // One project to choose from: no choice to make.
   const only = list.isSuccess && !list.hasNextPage && projects.length === 1 ? projects[0]!.slug : undefined;

@@ -16,6 +16,7 @@ import { ProblemAlert } from "../ui/problem.js";
 import { Time } from "../ui/time.js";
 import { Diff } from "./changes.js";
 import type { ToolsetView } from "./toolset.js";
+import { byPageToken } from "../paging.js";
 
 const TOOLS_PER_PAGE = 100;
 
@@ -27,11 +28,7 @@ export function ReleasesTab({ view, release }: { view: ToolsetView; release: big
 function ReleaseHistory({ view }: { view: ToolsetView }) {
   const { project, slug, live } = view;
   const [rollingBackTo, setRollingBackTo] = useState<bigint | null>(null);
-  const list = useInfiniteQuery(
-    ReleaseService.method.listReleases,
-    { project, slug, pageSize: 20, pageToken: "" },
-    { pageParamKey: "pageToken", getNextPageParam: (last) => last.nextPageToken || undefined },
-  );
+  const list = useInfiniteQuery(ReleaseService.method.listReleases, { project, slug, pageSize: 20, pageToken: "" }, byPageToken);
   const releases = list.data?.pages.flatMap((p) => p.releases) ?? [];
   return (
     <>

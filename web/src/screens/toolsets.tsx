@@ -5,16 +5,13 @@ import { Link, pathOf, useTitle } from "../router.js";
 import { LoadMore } from "../ui/load-more.js";
 import { ProblemAlert } from "../ui/problem.js";
 import { NewToolset } from "./new-toolset.js";
+import { byPageToken } from "../paging.js";
 
 /** The project's toolsets with their mode and current release. */
 export function ToolsetsScreen({ project }: { project: string }) {
   useTitle(`Toolsets of ${project}`);
   const { readOnly } = useAccount();
-  const list = useInfiniteQuery(
-    ToolsetService.method.listToolsets,
-    { project, pageSize: 50, pageToken: "" },
-    { pageParamKey: "pageToken", getNextPageParam: (last) => last.nextPageToken || undefined },
-  );
+  const list = useInfiniteQuery(ToolsetService.method.listToolsets, { project, pageSize: 50, pageToken: "" }, byPageToken);
   const toolsets = list.data?.pages.flatMap((p) => p.toolsets) ?? [];
   return (
     <section>

@@ -9,6 +9,7 @@ import { Check, Field } from "../ui/field.js";
 import { useNotify } from "../ui/notices.js";
 import { ProblemAlert } from "../ui/problem.js";
 import type { ToolsetView } from "./toolset.js";
+import { byPageToken } from "../paging.js";
 
 /** The request paths the variation form shows next to its fields. */
 const PLACED = ["variation.name", "variation.description", "variation.title", "variation.confirm", "variation.confirm_prompt"];
@@ -36,11 +37,7 @@ export function VariationsSection({ view, toolset }: { view: ToolsetView; toolse
   const { readOnly } = useAccount();
   const { project, slug, viewingStaging } = view;
   const scope = { toolsetSlug: slug, staging: viewingStaging };
-  const list = useInfiniteQuery(
-    ToolsetService.method.listToolVariations,
-    { project, scope, pageSize: 500, pageToken: "" },
-    { pageParamKey: "pageToken", getNextPageParam: (last) => last.nextPageToken || undefined },
-  );
+  const list = useInfiniteQuery(ToolsetService.method.listToolVariations, { project, scope, pageSize: 500, pageToken: "" }, byPageToken);
   // Every page (a toolset has at most 1000 tools): a form must start from the variation there is.
   const { hasNextPage, isFetchingNextPage, fetchNextPage } = list;
   useEffect(() => {
