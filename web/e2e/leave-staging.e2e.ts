@@ -37,4 +37,21 @@ describe("switching back to iteration mode", () => {
     await eventually(async () => (await api.live("pets")).editingMode).toBe(EditingMode.ITERATION);
     expect(await page.getByRole("radiogroup", { name: "View" }).count()).toBe(0);
   });
+  it("discarding the staging copy asks first; a new one is created from the current release", async () => {
+    await createPetToolset(api, { slug: "drafts", name: "Draft pets", tools: ["list_pets"], staging: true });
+    await api.editStaging("drafts", { description: "a draft to throw away" });
+    const page = await open();
+    await signIn(page, tenant.producerKey, `${toolsetPath(tenant.project, "drafts")}/edit?view=staging`);
+    const description = page.getByRole("textbox", { name: "Description", exact: true });
+    await eventually(() => description.inputValue()).toBe("a draft to throw away");
+
+    await page.getByRole("button", { name: "Discard staging copy…", exact: true }).click();
+    const dialog = page.getByRole("dialog", { name: "Discard the staging copy" });
+    await dialog.getByRole("button", { name: "Discard", exact: true }).click();
+    await page.getByRole("button", { name: "Create staging copy", exact: true }).click();
+    // The new copy starts from release 1: the draft is gone.
+    await eventually(() => description.inputValue()).toBe("Draft pets, for the end-to-end tests");
+    expect((await api.stagingCopy("drafts")).description).toBe("Draft pets, for the end-to-end tests");
+    expect((await api.live("drafts")).currentReleaseNumber).toBe(1n);
+  });
 });

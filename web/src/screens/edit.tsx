@@ -70,7 +70,7 @@ export function EditTab({ view }: { view: ToolsetView }) {
     );
   }
   const target = stagingMode ? staging : live;
-  if (!target) return <p aria-busy="true">Loading the staging copy…</p>;
+  if (!target) return view.stagingMissing ? null : <p aria-busy="true">Loading the staging copy…</p>;
   return (
     <>
       <ToolsetForm key={target.id} view={view} toolset={target} />
@@ -123,7 +123,13 @@ function ToolsetForm({ view, toolset }: { view: ToolsetView; toolset: Toolset })
   const fieldError = (k: DraftKey) => fieldProblem(problem, `fields.${PATHS[k]}`);
   const set = <K extends DraftKey>(k: K, v: Draft[K]) => {
     if (Object.keys(draft).length === 0) setStartedAt(toolset.version);
-    setDraft((d) => ({ ...d, [k]: v }));
+    // Typing a field back to its current value untouches it: it follows the toolset again.
+    setDraft((d) => {
+      const next: Partial<Draft> = { ...d };
+      if (same(v, base[k])) delete next[k];
+      else next[k] = v;
+      return next;
+    });
   };
   const submit = (e: FormEvent) => {
     e.preventDefault();

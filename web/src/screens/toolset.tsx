@@ -39,6 +39,8 @@ export interface ToolsetView {
   staging: Toolset | undefined;
   /** True while the staging copy is viewed (staging mode only). */
   viewingStaging: boolean;
+  /** True in staging mode when the staging copy was discarded (the page offers to create one). */
+  stagingMissing: boolean;
   /** The path of this toolset's page for a tab, keeping the view. */
   tabPath: (tab: TabId, ...rest: (string | bigint)[]) => string;
 }
@@ -73,6 +75,7 @@ export function ToolsetScreen({ project, slug, tab, release }: { project: string
     live: toolset,
     staging: stagingMode ? staging.data?.toolset : undefined,
     viewingStaging,
+    stagingMissing,
     tabPath: (t, ...rest) => pathOf("projects", project, "toolsets", slug, t, ...rest) + (viewingStaging ? "?view=staging" : ""),
   };
   return (
