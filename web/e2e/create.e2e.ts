@@ -9,6 +9,7 @@ const { tenant, api, open, signIn } = useConsole();
 
 beforeAll(async () => {
   await deployPetTools(api);
+  await api.upsertPrompt("find_pet", "Find a pet tagged {{tag}}.", { description: "Find a pet by tag" });
 });
 
 describe("a new toolset", () => {
@@ -31,11 +32,14 @@ describe("a new toolset", () => {
     expect(new URL(page.url()).pathname).toBe(`/console${toolsetPath(tenant.project, "adoption-desk")}/edit`);
 
     await page.getByRole("checkbox", { name: "create_pet", exact: true }).check();
+    await page.getByRole("group", { name: "Prompts" }).getByRole("checkbox", { name: "find_pet", exact: true }).check();
     await page.getByRole("button", { name: "Save changes", exact: true }).click();
     await page.getByRole("status").filter({ hasText: "Saved" }).waitFor();
     await eventually(async () => (await api.live("adoption-desk")).toolUrns).toEqual([urn("create_pet")]);
+    expect((await api.live("adoption-desk")).promptTemplateNames).toEqual(["find_pet"]);
     await openTab(page, "Overview");
     await page.getByText("create_pet", { exact: true }).first().waitFor();
+    await page.getByText("find_pet", { exact: true }).first().waitFor();
     await screenshot(page, "16-new-toolset");
   });
 });

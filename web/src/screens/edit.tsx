@@ -1,11 +1,12 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { useMutation, useQuery } from "@connectrpc/connect-query";
+import { useInfiniteQuery, useMutation, useQuery } from "@connectrpc/connect-query";
 import { useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState, type FormEvent } from "react";
 import { SourceService } from "../../../gen/sources/v1/sources_pb.js";
 import { EditingMode, ToolsetService, type Toolset } from "../../../gen/toolsets/v1/toolsets_pb.js";
 import { useAccount } from "../account.js";
 import { toolNameOf } from "../changes.js";
+import { byPageToken } from "../paging.js";
 import { describeProblem, fieldProblem } from "../problems.js";
 import { navigate, pathOf } from "../router.js";
 import { Dialog } from "../ui/dialog.js";
@@ -22,6 +23,7 @@ interface Draft {
   name: string;
   description: string;
   toolUrns: string[];
+  promptTemplateNames: string[];
   mcpSlug: string;
   mcpEnabled: boolean;
   mcpIsPublic: boolean;
@@ -34,6 +36,7 @@ const PATHS: Record<DraftKey, string> = {
   name: "name",
   description: "description",
   toolUrns: "tool_urns",
+  promptTemplateNames: "prompt_template_names",
   mcpSlug: "mcp_slug",
   mcpEnabled: "mcp_enabled",
   mcpIsPublic: "mcp_is_public",
@@ -44,6 +47,7 @@ function draftOf(t: Toolset): Draft {
     name: t.name,
     description: t.description,
     toolUrns: [...t.toolUrns],
+    promptTemplateNames: [...t.promptTemplateNames],
     mcpSlug: t.mcpSlug,
     mcpEnabled: t.mcpEnabled,
     mcpIsPublic: t.mcpIsPublic,
@@ -158,6 +162,12 @@ function ToolsetForm({ view, toolset }: { view: ToolsetView; toolset: Toolset })
           {(p) => <textarea {...p} rows={3} value={values.description} onChange={(e) => set("description", e.target.value)} />}
         </Field>
         <ToolPicker project={project} selected={values.toolUrns} onChange={(v) => set("toolUrns", v)} error={fieldError("toolUrns")} />
+        <PromptPicker
+          project={project}
+          selected={values.promptTemplateNames}
+          onChange={(v) => set("promptTemplateNames", v)}
+          error={fieldError("promptTemplateNames")}
+        />
         <fieldset>
           <legend>MCP endpoint</legend>
           <Field label="MCP slug" error={fieldError("mcpSlug")} hint="Lowercase letters, digits and dashes; empty = no endpoint.">
@@ -245,6 +255,54 @@ function ToolPicker({
         ))}
       </ul>
       <LoadMore what="tools" hasMore={matching.length > shown} loading={false} onMore={() => setShown((n) => n + TOOLS_PER_PAGE)} />
+    </fieldset>
+  );
+}
+
+/** The project's prompt templates as checkboxes, a page at a time; selected names without a template are kept and shown. */
+function PromptPicker({
+  project,
+  selected,
+  onChange,
+  error,
+}: {
+  project: string;
+  selected: string[];
+  onChange: (v: string[]) => void;
+  error: string | undefined;
+}) {
+  const list = useInfiniteQuery(SourceService.method.listPromptTemplates, { project, pageSize: 100, pageToken: "" }, byPageToken);
+  const templates = list.data?.pages.flatMap((p) => p.promptTemplates) ?? [];
+  const known = new Set(templates.map((t) => t.name));
+  // Only once every page is in can a selected name be said to have no template.
+  const missing = list.hasNextPage ? [] : selected.filter((n) => !known.has(n));
+  const chosen = new Set(selected);
+  const toggle = (name: string, on: boolean) => onChange(on ? [...selected, name] : selected.filter((n) => n !== name));
+  return (
+    <fieldset className="tools" aria-describedby={error ? "prompts-error" : undefined}>
+      <legend>Prompts</legend>
+      {error && (
+        <p id="prompts-error" className="field-error">
+          {error}
+        </p>
+      )}
+      <ProblemAlert error={list.error} />
+      {list.isSuccess && templates.length === 0 && <p className="muted">The project has no prompt templates.</p>}
+      <ul className="checklist">
+        {templates.map((t) => (
+          <li key={t.id}>
+            <Check label={t.name} checked={chosen.has(t.name)} onChange={(on) => toggle(t.name, on)} />
+            {t.description && <span className="muted">{t.description}</span>}
+          </li>
+        ))}
+        {missing.map((name) => (
+          <li key={name}>
+            <Check label={name} checked onChange={(on) => toggle(name, on)} />
+            <span className="muted">no such template: selected but not served</span>
+          </li>
+        ))}
+      </ul>
+      <LoadMore what="prompts" hasMore={list.hasNextPage} loading={list.isFetchingNextPage} onMore={() => void list.fetchNextPage()} />
     </fieldset>
   );
 }
