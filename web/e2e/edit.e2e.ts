@@ -77,7 +77,7 @@ describe("the Edit tab", () => {
     await page.getByRole("textbox", { name: "Name override", exact: true }).fill("find_pets");
     await page.getByRole("textbox", { name: "Description override", exact: true }).fill("Finds pets by kind");
     await page.getByRole("textbox", { name: "Title override", exact: true }).fill("Find pets");
-    await page.getByRole("checkbox", { name: "Require confirmation", exact: true }).check();
+    await page.getByRole("combobox", { name: "Require confirmation", exact: true }).selectOption({ label: "Yes: ask before each call" });
     await page.getByRole("textbox", { name: "Confirmation prompt", exact: true }).fill("List every pet?");
     await screenshot(page, "05-edit-variation");
     await page.getByRole("button", { name: "Save variation", exact: true }).click();
@@ -101,7 +101,20 @@ describe("the Edit tab", () => {
     const renamed = page.getByRole("listitem").filter({ hasText: "find_pets" }).filter({ visible: true }).first();
     await renamed.waitFor();
     expect(await renamed.textContent()).toMatch(/\bBreaking\b/);
+
+    // "No" overrides (a global `confirm` would otherwise be inherited); "Inherit" leaves it unset.
+    await openTab(page, "Edit");
+    const confirm = page.getByRole("combobox", { name: "Require confirmation", exact: true });
+    await eventually(() => confirm.inputValue()).toBe("yes");
+    await confirm.selectOption({ label: "No" });
+    await page.getByRole("button", { name: "Save variation", exact: true }).click();
+    await eventually(async () => (await api.listVariations({ toolsetSlug: "staged", staging: true }))[0]?.confirm).toBe(false);
+    await eventually(() => confirm.inputValue()).toBe("no");
+    await confirm.selectOption({ value: "" });
+    await page.getByRole("button", { name: "Save variation", exact: true }).click();
+    await eventually(async () => (await api.listVariations({ toolsetSlug: "staged", staging: true }))[0]?.confirm).toBeUndefined();
   });
+
   it("a save after someone else's is refused in words, keeps the user's edit, shows theirs, and then applies only the user's field", async () => {
     await createPetToolset(api, { slug: "shared", name: "Shared pets", tools: ["list_pets"] });
     const page = await open();

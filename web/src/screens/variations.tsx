@@ -5,7 +5,7 @@ import { ToolsetService, type Toolset, type ToolVariation } from "../../../gen/t
 import { useAccount } from "../account.js";
 import { toolNameOf } from "../changes.js";
 import { describeProblem, fieldProblem } from "../problems.js";
-import { Check, Field } from "../ui/field.js";
+import { Field } from "../ui/field.js";
 import { useNotify } from "../ui/notices.js";
 import { ProblemAlert } from "../ui/problem.js";
 import type { ToolsetView } from "./toolset.js";
@@ -18,7 +18,8 @@ interface VariationDraft {
   name: string;
   description: string;
   title: string;
-  confirm: boolean;
+  /** "" inherits; "yes" / "no" override. */
+  confirm: "" | "yes" | "no";
   confirmPrompt: string;
 }
 
@@ -27,7 +28,7 @@ function draftOf(v: ToolVariation | undefined): VariationDraft {
     name: v?.name ?? "",
     description: v?.description ?? "",
     title: v?.title ?? "",
-    confirm: v?.confirm ?? false,
+    confirm: v?.confirm === undefined ? "" : v.confirm ? "yes" : "no",
     confirmPrompt: v?.confirmPrompt ?? "",
   };
 }
@@ -113,7 +114,7 @@ function VariationForm({
       name: opt(d.name),
       description: opt(d.description),
       title: opt(d.title),
-      confirm: d.confirm ? true : undefined,
+      confirm: d.confirm === "" ? undefined : d.confirm === "yes",
       confirmPrompt: opt(d.confirmPrompt),
     };
     // Unset fields are left out: they inherit.
@@ -131,7 +132,15 @@ function VariationForm({
         <Field label="Title override" error={err("title")}>
           {(p) => <input {...p} value={d.title} onChange={(e) => setD({ ...d, title: e.target.value })} />}
         </Field>
-        <Check label="Require confirmation" checked={d.confirm} onChange={(v) => setD({ ...d, confirm: v })} error={err("confirm")} />
+        <Field label="Require confirmation" error={err("confirm")} hint="Whether the user must accept each call first.">
+          {(p) => (
+            <select {...p} value={d.confirm} onChange={(e) => setD({ ...d, confirm: e.target.value as VariationDraft["confirm"] })}>
+              <option value="">Inherit (the tool’s or the global variation’s)</option>
+              <option value="yes">Yes: ask before each call</option>
+              <option value="no">No</option>
+            </select>
+          )}
+        </Field>
         <Field label="Confirmation prompt" error={err("confirm_prompt")} hint="The question the user must accept before each call.">
           {(p) => <input {...p} value={d.confirmPrompt} onChange={(e) => setD({ ...d, confirmPrompt: e.target.value })} />}
         </Field>
