@@ -17,6 +17,9 @@ import { EventsTab } from "./events.js";
 import { OverviewTab } from "./overview.js";
 import { ReleasesTab } from "./releases.js";
 
+/** How often the toolset itself is read again while its page is visible (TanStack pauses it in hidden tabs). */
+const MODE_POLL_MS = 30_000;
+
 const TABS = [
   { id: "overview", label: "Overview" },
   { id: "edit", label: "Edit" },
@@ -48,7 +51,8 @@ export interface ToolsetView {
 /** One toolset: its mode, the Live/Staging view, and the tabs. */
 export function ToolsetScreen({ project, slug, tab, release }: { project: string; slug: string; tab: TabId; release?: bigint }) {
   const { search } = useLocation();
-  const live = useQuery(ToolsetService.method.getToolset, { project, slug });
+  // WatchToolset reports what is served, not a mode switch made elsewhere: poll the toolset itself, gently.
+  const live = useQuery(ToolsetService.method.getToolset, { project, slug }, { refetchInterval: MODE_POLL_MS });
   const tabLabel = TABS.find((t) => t.id === tab)?.label ?? "";
   useTitle(`${live.data?.toolset?.name ?? slug}: ${release === undefined ? tabLabel : `Release ${release}`}`);
   const stagingMode = live.data?.toolset?.editingMode === EditingMode.STAGING;
