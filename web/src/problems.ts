@@ -128,14 +128,17 @@ export function describeProblem(err: unknown): Problem {
 export function fieldProblem(problem: Problem | undefined, path: string): string | undefined {
   if (!problem) return undefined;
   for (const [field, text] of Object.entries(problem.fields)) {
-    if (field === path || field.startsWith(`${path}[`) || field.startsWith(`${path}.`)) return text;
+    if (covers(path, field)) return text;
   }
   return undefined;
 }
 
 /** The violations of `problem` that no path in `placed` (nor a path below one) shows next to a field. */
 export function unplacedFields(problem: Problem, placed: readonly string[]): [string, string][] {
-  return Object.entries(problem.fields).filter(
-    ([field]) => !placed.some((p) => field === p || field.startsWith(`${p}[`) || field.startsWith(`${p}.`)),
-  );
+  return Object.entries(problem.fields).filter(([field]) => !placed.some((p) => covers(p, field)));
+}
+
+/** Whether a violation of `field` belongs to `path`: the path itself or an element or field below it. */
+function covers(path: string, field: string): boolean {
+  return field === path || field.startsWith(`${path}[`) || field.startsWith(`${path}.`);
 }

@@ -11,6 +11,7 @@ import { describeProblem, fieldProblem } from "../problems.js";
 import { navigate, pathOf } from "../router.js";
 import { Dialog } from "../ui/dialog.js";
 import { Check, Field } from "../ui/field.js";
+import { Checklist } from "../ui/checklist.js";
 import { LoadMore } from "../ui/load-more.js";
 import { useNotify } from "../ui/notices.js";
 import { ProblemAlert } from "../ui/problem.js";
@@ -193,41 +194,31 @@ function ToolsetForm({ view, toolset }: { view: ToolsetView; toolset: Toolset })
   );
 }
 
-/** The active deployment's tools as checkboxes, filtered and paged; selected URNs missing from it are kept and shown. */
-function ToolPicker({
-  project,
-  selected,
-  onChange,
-  error,
-}: {
-  project: string;
-  selected: string[];
-  onChange: (v: string[]) => void;
-  error: string | undefined;
-}) {
+/** The active deployment's tools, filtered and paged; selected URNs missing from it are kept and shown. */
+function ToolPicker({ project, selected, onChange, error }: PickerProps) {
   const deployment = useQuery(SourceService.method.getDeployment, { project }, { retry: false, staleTime: 60_000 });
   const [filter, setFilter] = useState("");
   const [shown, setShown] = useState(TOOLS_PER_PAGE);
   const tools = deployment.data?.deployment?.tools ?? [];
-  const known = new Set(tools.map((t) => t.urn));
-  const missing = selected.filter((u) => !known.has(u));
   const q = filter.trim().toLowerCase();
   const matching = q === "" ? tools : tools.filter((t) => `${t.name} ${t.title} ${t.summary}`.toLowerCase().includes(q));
-  const chosen = new Set(selected);
-  const toggle = (urn: string, on: boolean) => onChange(on ? [...selected, urn] : selected.filter((u) => u !== urn));
   const noDeployment = deployment.error && ConnectError.from(deployment.error).code === Code.NotFound;
   return (
-    <fieldset className="tools" aria-describedby={error ? "tools-error" : undefined}>
-      <legend>Tools</legend>
+    <Checklist
+      legend="Tools"
+      error={error}
+      selected={selected}
+      onChange={onChange}
+      items={matching.slice(0, shown).map((t) => ({ value: t.urn, label: t.name, detail: `${t.httpMethod} ${t.path}` }))}
+      known={new Set(tools.map((t) => t.urn))}
+      missingLabel={toolNameOf}
+      missingNote="not in the active deployment: selected but not served"
+      footer={<LoadMore what="tools" hasMore={matching.length > shown} loading={false} onMore={() => setShown((n) => n + TOOLS_PER_PAGE)} />}
+    >
       <p className="hint">
         {selected.length} selected of {tools.length} in the active deployment
         {deployment.data?.deployment ? ` (deployment ${String(deployment.data.deployment.seq)})` : ""}.
       </p>
-      {error && (
-        <p id="tools-error" className="field-error">
-          {error}
-        </p>
-      )}
       {noDeployment ? (
         <p className="muted">The project has no deployment yet: there are no tools to choose from.</p>
       ) : (
@@ -238,73 +229,38 @@ function ToolPicker({
           {(p) => <input {...p} type="search" value={filter} onChange={(e) => (setFilter(e.target.value), setShown(TOOLS_PER_PAGE))} />}
         </Field>
       )}
-      <ul className="checklist">
-        {matching.slice(0, shown).map((t) => (
-          <li key={t.urn}>
-            <Check label={t.name} checked={chosen.has(t.urn)} onChange={(on) => toggle(t.urn, on)} />
-            <span className="muted">
-              {t.httpMethod} {t.path}
-            </span>
-          </li>
-        ))}
-        {missing.map((urn) => (
-          <li key={urn}>
-            <Check label={toolNameOf(urn)} checked onChange={(on) => toggle(urn, on)} />
-            <span className="muted">not in the active deployment: selected but not served</span>
-          </li>
-        ))}
-      </ul>
-      <LoadMore what="tools" hasMore={matching.length > shown} loading={false} onMore={() => setShown((n) => n + TOOLS_PER_PAGE)} />
-    </fieldset>
+    </Checklist>
   );
 }
 
-/** The project's prompt templates as checkboxes, a page at a time; selected names without a template are kept and shown. */
-function PromptPicker({
-  project,
-  selected,
-  onChange,
-  error,
-}: {
+/** The project's prompt templates, a page at a time; selected names without a template are kept and shown. */
+function PromptPicker({ project, selected, onChange, error }: PickerProps) {
+  const list = useInfiniteQuery(SourceService.method.listPromptTemplates, { project, pageSize: 100, pageToken: "" }, byPageToken);
+  const templates = list.data?.pages.flatMap((p) => p.promptTemplates) ?? [];
+  return (
+    <Checklist
+      legend="Prompts"
+      error={error}
+      selected={selected}
+      onChange={onChange}
+      items={templates.map((t) => ({ value: t.name, label: t.name, detail: t.description }))}
+      // Only once every page is in can a selected name be said to have no template.
+      known={list.hasNextPage ? undefined : new Set(templates.map((t) => t.name))}
+      missingNote="no such template: selected but not served"
+      footer={<LoadMore what="prompts" hasMore={list.hasNextPage} loading={list.isFetchingNextPage} onMore={() => void list.fetchNextPage()} />}
+    >
+      <ProblemAlert error={list.error} />
+      {list.isSuccess && templates.length === 0 && <p className="muted">The project has no prompt templates.</p>}
+    </Checklist>
+  );
+}
+
+/** What the Edit form gives a picker: the field's current list and its error. */
+interface PickerProps {
   project: string;
   selected: string[];
   onChange: (v: string[]) => void;
   error: string | undefined;
-}) {
-  const list = useInfiniteQuery(SourceService.method.listPromptTemplates, { project, pageSize: 100, pageToken: "" }, byPageToken);
-  const templates = list.data?.pages.flatMap((p) => p.promptTemplates) ?? [];
-  const known = new Set(templates.map((t) => t.name));
-  // Only once every page is in can a selected name be said to have no template.
-  const missing = list.hasNextPage ? [] : selected.filter((n) => !known.has(n));
-  const chosen = new Set(selected);
-  const toggle = (name: string, on: boolean) => onChange(on ? [...selected, name] : selected.filter((n) => n !== name));
-  return (
-    <fieldset className="tools" aria-describedby={error ? "prompts-error" : undefined}>
-      <legend>Prompts</legend>
-      {error && (
-        <p id="prompts-error" className="field-error">
-          {error}
-        </p>
-      )}
-      <ProblemAlert error={list.error} />
-      {list.isSuccess && templates.length === 0 && <p className="muted">The project has no prompt templates.</p>}
-      <ul className="checklist">
-        {templates.map((t) => (
-          <li key={t.id}>
-            <Check label={t.name} checked={chosen.has(t.name)} onChange={(on) => toggle(t.name, on)} />
-            {t.description && <span className="muted">{t.description}</span>}
-          </li>
-        ))}
-        {missing.map((name) => (
-          <li key={name}>
-            <Check label={name} checked onChange={(on) => toggle(name, on)} />
-            <span className="muted">no such template: selected but not served</span>
-          </li>
-        ))}
-      </ul>
-      <LoadMore what="prompts" hasMore={list.hasNextPage} loading={list.isFetchingNextPage} onMore={() => void list.fetchNextPage()} />
-    </fieldset>
-  );
 }
 
 function DiscardStaging({ view }: { view: ToolsetView }) {
